@@ -1,0 +1,50 @@
+"""The one table of every flyenv environment id.
+
+Each row is registered with gymnasium when ``flyenv`` is imported, so both
+``gym.make("flyenv/OdorTaxis-v0")`` (after ``import flyenv``) and
+``gym.make("flyenv:flyenv/OdorTaxis-v0")`` (no import) work.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import gymnasium as gym
+
+
+@dataclass(frozen=True)
+class EnvEntry:
+    """One registered environment."""
+
+    id: str
+    entry_point: str
+    description: str
+    vector_entry_point: str | None = None
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+ENVS: tuple[EnvEntry, ...] = (
+    EnvEntry(
+        id="flyenv/OdorTaxis-v0",
+        entry_point="flyenv.envs.odor_taxis:OdorTaxisEnv",
+        description="NeuroMechFly (MuJoCo, hybrid turning controller) walks to an attractive odor source.",
+    ),
+)
+
+
+def register_all() -> None:
+    """Register every row of ``ENVS`` with gymnasium (idempotent)."""
+    for entry in ENVS:
+        if entry.id in gym.registry:
+            continue
+        gym.register(
+            id=entry.id,
+            entry_point=entry.entry_point,
+            vector_entry_point=entry.vector_entry_point,
+            kwargs=dict(entry.kwargs),
+            # Episode length is set by each env's config in seconds (``time_limit_s``),
+            # so no TimeLimit wrapper is added here.
+            max_episode_steps=None,
+            disable_env_checker=True,
+        )
