@@ -30,6 +30,11 @@ ENVS: tuple[EnvEntry, ...] = (
         entry_point="flyenv.envs.odor_taxis:OdorTaxisEnv",
         description="NeuroMechFly (MuJoCo, hybrid turning controller) walks to an attractive odor source.",
     ),
+    EnvEntry(
+        id="flyenv/LateralLine-v0",
+        entry_point="flyenv.envs.offline.lateral_line:LateralLineEnv",
+        description="Offline fish lateral line: decode a dipole sphere's position from afferent spike counts.",
+    ),
 )
 
 

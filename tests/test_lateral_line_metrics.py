@@ -1,0 +1,101 @@
+"""SPEC 9 map-quality metrics on synthetic ring populations with known answers."""
+
+import numpy as np
+import pytest
+
+from flyenv.metrics import circular_mean, circular_std, pv_map_quality, wrap_to_pi
+
+N_CELLS, N_T = 100, 5000
+
+
+def _sweep():
+    return np.linspace(-0.5, 4.5, N_T)
+
+
+def _poisson_map(cell_of_time, rate_hz=200.0, seed=0):
+    rng = np.random.default_rng(seed)
+    counts = np.zeros((N_T, N_CELLS))
+    for shift in (-1, 0, 1):  # small bump of 3 cells
+        idx = (cell_of_time + shift) % N_CELLS
+        counts[np.arange(N_T), idx] += rng.random(N_T) < rate_hz * 1e-3
+    return counts
+
+
+def test_circular_helpers():
+    assert circular_std(np.zeros(10)) == pytest.approx(0.0, abs=1e-6)
+    assert circular_mean(np.array([0.1, -0.1])) == pytest.approx(0.0)
+    assert circular_mean(np.array([np.pi - 0.1, -np.pi + 0.1])) == pytest.approx(
+        np.pi, abs=1e-9
+    ) or (circular_mean(np.array([np.pi - 0.1, -np.pi + 0.1])) == pytest.approx(-np.pi, abs=1e-9))
+    # Mardia std of a von Mises-like spread: sqrt(-2 ln R)
+    x = np.array([-0.5, 0.5])
+    assert circular_std(x) == pytest.approx(np.sqrt(-2 * np.log(np.cos(0.5))))
+    assert np.all(np.abs(wrap_to_pi(np.array([3 * np.pi, -3 * np.pi]))) <= np.pi)
+    assert np.isnan(circular_std(np.array([])))
+
+
+def test_perfect_map_has_near_zero_error():
+    x = _sweep()
+    cell = np.floor((x - x.min()) / (np.ptp(x) + 1e-12) * N_CELLS).astype(int)
+    q = pv_map_quality(_poisson_map(cell), x)
+    assert q.sigma_theta < 0.1
+    assert q.valid_fraction > 0.95
+    assert q.delta_trial < 0.5
+
+
+def test_constant_offset_is_not_a_somatotopic_error():
+    # A map rotated by a constant angle has bias but no *spread* of bias.
+    x = _sweep()
+    cell = (np.floor((x - x.min()) / (np.ptp(x) + 1e-12) * N_CELLS).astype(int) + 25) % N_CELLS
+    q = pv_map_quality(_poisson_map(cell), x)
+    assert q.sigma_theta < 0.1
+    assert np.nanmean(np.abs(q.bias_theta)) == pytest.approx(np.pi / 2, abs=0.15)
+
+
+def test_random_map_is_at_chance_or_worse():
+    x = _sweep()
+    rng = np.random.default_rng(1)
+    perm = rng.permutation(N_CELLS)
+    cell = perm[np.floor((x - x.min()) / (np.ptp(x) + 1e-12) * N_CELLS).astype(int)]
+    q = pv_map_quality(_poisson_map(cell), x)
+    assert q.sigma_theta >= np.pi / 2 - 0.2
+
+
+def test_silent_population_has_no_valid_bins():
+    x = _sweep()
+    q = pv_map_quality(np.zeros((N_T, N_CELLS)), x)
+    assert q.valid_fraction == 0.0
+    assert q.sigma_theta == pytest.approx(np.pi)
+    assert np.all(np.isnan(q.theta_hat))
+
+
+def test_eval_window_restricts_valid_bins():
+    x = _sweep()
+    cell = np.floor((x - x.min()) / (np.ptp(x) + 1e-12) * N_CELLS).astype(int)
+    q = pv_map_quality(_poisson_map(cell), x, eval_x_min_cm=0.0, eval_x_max_cm=4.0)
+    assert q.valid_fraction <= 0.8 + 1e-9  # 4 of 5 cm of the sweep
+    assert np.all(np.isnan(q.theta_true[x < 0.0]))
+
+
+def test_smoothing_fills_gaps_between_sparse_spikes():
+    x = _sweep()
+    counts = np.zeros((N_T, N_CELLS))
+    counts[::10, 0] = 1  # one spike every 10 ms
+    assert pv_map_quality(counts, x, smooth_s=0.02).valid_fraction > 0.99
+    assert pv_map_quality(counts, x, smooth_s=0.001).valid_fraction == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"spike_counts": np.zeros(5)}, "2-D"),
+        ({"x_cm": np.zeros(3)}, "x_cm"),
+        ({"dt_s": 0.0}, "dt_s"),
+        ({"eval_x_min_cm": 1.0}, "together"),
+    ],
+)
+def test_bad_input_raises(kwargs, match):
+    args = {"spike_counts": np.zeros((10, 4)), "x_cm": np.zeros(10)}
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=match):
+        pv_map_quality(**args)
