@@ -183,9 +183,9 @@ class HybridTurningCPG:
 
         # CPG (Euler).
         theta, r = self.phases, self.magnitudes
-        coupling = (r * self._weights * np.sin(theta[None, :] - theta[:, None] - _TRIPOD_PHASE_BIASES)).sum(
-            axis=1
-        )
+        coupling = (
+            r * self._weights * np.sin(theta[None, :] - theta[:, None] - _TRIPOD_PHASE_BIASES)
+        ).sum(axis=1)
         self.phases = theta + (2 * np.pi * freqs + coupling) * dt
         self.magnitudes = r + p.convergence_coef * (amps - r) * dt
 

@@ -299,7 +299,10 @@ class OdorTaxisEnv(gym.Env):
         self._renderer.place_camera(model, self.body.data, np.array([center[0], center[1], height]))
         cfg = self.config
         discs = [(self.source_position_mm, cfg.success_radius_mm, (0.95, 0.45, 0.05, 0.25))]
-        discs += [(xy, cfg.aversive_radius_mm, (0.45, 0.2, 0.85, 0.25)) for xy in self.aversive_positions_mm]
+        discs += [
+            (xy, cfg.aversive_radius_mm, (0.45, 0.2, 0.85, 0.25))
+            for xy in self.aversive_positions_mm
+        ]
         self._renderer.set_discs(discs)
 
     def _odor_observation(self) -> np.ndarray:
@@ -339,7 +342,9 @@ class OdorTaxisEnv(gym.Env):
         if phases is None:
             phases = rng.uniform(0.0, 2 * np.pi, 6)
         self.body.reset(
-            np.asarray(phases, dtype=float), heading_rad=float(heading), setup_world=self._move_markers
+            np.asarray(phases, dtype=float),
+            heading_rad=float(heading),
+            setup_world=self._move_markers,
         )
         self._steps = 0
         self._needs_reset = False
@@ -364,7 +369,9 @@ class OdorTaxisEnv(gym.Env):
 
     def step(self, action):
         if self._needs_reset:
-            raise RuntimeError("OdorTaxis-v0: call reset() before step() (and after an episode ends)")
+            raise RuntimeError(
+                "OdorTaxis-v0: call reset() before step() (and after an episode ends)"
+            )
         action = validate_box_action(action, self.action_space, "OdorTaxis-v0")
         cfg = self.config
         reason = None
@@ -422,7 +429,9 @@ class OdorTaxisEnv(gym.Env):
             self._place_camera()
         elif self.config.camera == "follow":
             pos = self.body.thorax_position
-            self._renderer.place_camera(self.body.model, self.body.data, np.array([pos[0], pos[1], 12.0]))
+            self._renderer.place_camera(
+                self.body.model, self.body.data, np.array([pos[0], pos[1], 12.0])
+            )
         return self._renderer.render(self.body.data)
 
     def close(self) -> None:

@@ -1,0 +1,1 @@
+"""Scripted and loadable policies that map observations to actions."""
