@@ -1,0 +1,641 @@
+"""LL -> MON -> TS spiking network with STDP for the fish lateral line (SPEC section 9).
+
+Layers (dt = 1 ms, forward Euler as in the Brian2 original):
+
+- LL: Poisson afferents, one per neuromast, rate given per time step.
+- MON: LIF (tau_m 10 ms, tau_s 2 ms, Vth -54, reset -60, E_L -74 mV, refractory
+  2 ms); sparse LL input (fixed, or multiplicative STDP), background Poisson, and a
+  global inhibitory cell driven by a random subset of MON.
+- TS: same LIF; MON->TS synapses with additive STDP and hard bounds [0, wmax]
+  (traces 20 ms), background Poisson, triangular ring lateral inhibition and an
+  optional global feedback-inhibition cell.
+
+Equations per neuron: dv/dt = (E_L - v + ge - gi)/tau_m (frozen while refractory),
+dge/dt = -ge/tau_s, dgi/dt = -gi/tau_s; a spike adds its weight (mV) to ge or gi.
+Within a step the order is Brian2's: integrate all groups, threshold/reset, then
+deliver this step's spikes (Poisson inputs included) and apply STDP.
+
+Implementation notes (why it is fast):
+- MON never depends on TS, and with fixed LL->MON weights its whole feed-forward
+  input for a chunk is one sparse-times-dense product, precomputed per chunk.
+- MON inhibition is global, so its gi is a scalar; membrane potential is kept
+  relative to E_L so the update is two fused numpy ops.
+- Synapses are dense (pre, post) matrices with a multiplicity count; STDP touches
+  only the rows of spiking MON cells and the columns of spiking TS cells
+  (event-driven). Duplicate (pre, post) pairs from the random generator share one
+  plastic weight (their drive counts twice); the original kept separate copies,
+  which see identical spikes and differ only by their initial jitter.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+import numpy as np
+
+MODES = ("ll_thesis", "ll_fast")
+
+
+@dataclass(frozen=True)
+class NetworkParams:
+    """Every knob of the original ``NetworkParams`` (same names, so params.json matches)."""
+
+    # Architecture
+    n_ll: int = 100
+    n_mon: int = 3200
+    n_ts: int = 300
+    # Time step and trial structure
+    dt_s: float = 0.001
+    trial_duration_s: float = 1.2
+    n_training_trials: int = 200
+    checkpoint_trials: int = 10
+    pv_eval_every_checkpoints: int = 2
+    checkpoint_save_every_n_checkpoints: int = 10
+    training_position_hold_s: float = 0.05
+    training_noise_scale_early: float = 0.0
+    training_noise_scale_late: float = 0.0
+    test_ll_noise_hz: float = 0.0
+    training_noise_switch_fraction: float = 0.5
+    training_ordered_sweeps: bool = True
+    training_fixed_distance: bool = True
+    training_bidirectional: bool = False
+    training_distance_min_cm: float = 0.8
+    training_distance_max_cm: float = 1.8
+    # Stimulus and test path
+    speed_cm_s: float = 5.0
+    distance_cm: float = 1.5
+    direction: float = 1.0
+    ll_rate_mode: str = "raw"
+    ll_rate_baseline_subtract_hz: float = 0.0
+    ll_rate_gain: float = 1.0
+    ll_body_length_cm: float = 4.0
+    test_path_cm: float = 4.0
+    eval_x_min_cm: float | None = None
+    eval_x_max_cm: float | None = None
+    seed: int = 123
+    # LIF constants (MON and TS)
+    vth_mV: float = -54.0
+    vreset_mV: float = -60.0
+    el_mV: float = -74.0
+    tau_ref_ms: float = 2.0
+    tau_m_ms: float = 10.0
+    tau_s_ms: float = 2.0
+    # LL -> MON connectivity
+    p_ll_to_mon: float = 0.03
+    ll_to_mon_in_degree: int = 3
+    ll_to_mon_sigma: float = 15.0
+    ll_to_mon_topography_strength: float = 0.01
+    ll_mon_w_mean_mV: float = 7.0
+    ll_mon_w_jitter_mV: float = 3.0
+    # LL -> MON STDP (optional)
+    ll_mon_use_stdp: bool = False
+    ll_mon_apre: float = 0.01
+    ll_mon_apost: float = -0.0105
+    ll_mon_wmax_mV: float = 20.0
+    ll_mon_w_init_mV: float = 10.0
+    ll_mon_w_jitter_stdp_mV: float = 2.0
+    ll_mon_homeo_eta: float = 0.0
+    ll_mon_homeo_every_trials: int = 10
+    # MON -> TS connectivity
+    mon_to_ts_out_degree: int = 16
+    mon_to_ts_sigma: float = 120.0
+    mon_to_ts_topography_strength: float = 0.05
+    # MON -> TS STDP
+    mon_ts_apre: float = 0.02
+    mon_ts_apost: float = -0.021
+    mon_ts_wmax: float = 0.045
+    mon_ts_w_init: float = 0.020
+    mon_ts_w_jitter: float = 0.010
+    mon_ts_homeo_eta: float = 0.0
+    mon_ts_homeo_every_trials: int = 10
+    mon_ts_gain_mV: float = 30.0
+    keep_mon_ts_stdp_during_test: bool = False
+    test_using_held_snapshots: bool = False
+    # Inhibition and background
+    mon_to_global_inh_p: float = 0.06
+    mon_to_global_inh_drive_mV: float = 0.5
+    global_inh_to_mon_mV: float = 1.4
+    ts_lateral_radius: int = 14
+    ts_local_inh_peak_mV: float = 1.0
+    use_ts_feedback_inh: bool = False
+    ts_to_global_inh_p: float = 0.12
+    ts_to_global_inh_drive_mV: float = 0.35
+    global_inh_to_ts_mV: float = 0.8
+    bg_rate_mon_hz: float = 22.0
+    bg_rate_ts_hz: float = 12.0
+    bg_w_mon_mV: float = 1.5
+    bg_w_ts_mV: float = 0.60
+
+    def __post_init__(self) -> None:
+        for name in ("n_ll", "n_mon", "n_ts", "ll_to_mon_in_degree", "mon_to_ts_out_degree"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("dt_s", "trial_duration_s", "tau_m_ms", "tau_s_ms", "speed_cm_s"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        if self.n_training_trials < 0:
+            raise ValueError(f"n_training_trials must be >= 0, got {self.n_training_trials}")
+        if not self.distance_cm > 0:
+            raise ValueError(f"distance_cm must be > 0, got {self.distance_cm}")
+        if self.ll_rate_mode not in ("raw", "modulation"):
+            raise ValueError(
+                f"ll_rate_mode must be 'raw' or 'modulation', got {self.ll_rate_mode!r}"
+            )
+        if not self.vreset_mV < self.vth_mV:
+            raise ValueError("vreset_mV must be below vth_mV")
+        if (self.eval_x_min_cm is None) != (self.eval_x_max_cm is None):
+            raise ValueError("eval_x_min_cm and eval_x_max_cm must be set together")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def apply_model_mode(params: NetworkParams, mode: str) -> NetworkParams:
+    """Named presets of the original (``ll_thesis``, ``ll_fast``)."""
+    key = str(mode).strip().lower()
+    if key == "ll_thesis":
+        return replace(
+            params,
+            n_ll=100,
+            n_mon=3200,
+            n_ts=300,
+            n_training_trials=1000,
+            trial_duration_s=1.2,
+            checkpoint_trials=5,
+            mon_ts_apre=0.01,
+            mon_ts_apost=-0.006,
+            mon_ts_wmax=0.028,
+            mon_ts_w_init=0.020,
+            mon_ts_w_jitter=0.005,
+            ll_mon_w_mean_mV=11.5,
+            ll_to_mon_in_degree=10,
+            ll_to_mon_topography_strength=0.08,
+            mon_to_ts_topography_strength=0.08,
+            mon_to_ts_out_degree=16,
+            mon_to_ts_sigma=10.0,
+            mon_ts_gain_mV=72.0,
+            mon_to_global_inh_p=0.03,
+            global_inh_to_mon_mV=1.15,
+            ts_lateral_radius=18,
+            ts_local_inh_peak_mV=0.9,
+            use_ts_feedback_inh=True,
+            ts_to_global_inh_p=0.08,
+            ts_to_global_inh_drive_mV=0.25,
+            global_inh_to_ts_mV=0.2,
+            bg_rate_mon_hz=22.0,
+            bg_rate_ts_hz=20.0,
+            bg_w_ts_mV=0.85,
+            training_noise_scale_early=0.0,
+            training_noise_scale_late=0.0,
+            training_bidirectional=False,
+            training_fixed_distance=False,
+            training_distance_min_cm=0.8,
+            training_distance_max_cm=0.8,
+            speed_cm_s=5.0,
+            test_path_cm=5.0,
+            distance_cm=0.8,
+        )
+    if key == "ll_fast":
+        return replace(
+            params,
+            n_mon=800,
+            n_ts=80,
+            n_training_trials=40,
+            trial_duration_s=0.8,
+            checkpoint_trials=10,
+        )
+    raise ValueError(f"Unknown mode {mode!r}: use one of {', '.join(MODES)}")
+
+
+# ---------------------------------------------------------------- connectivity
+def mixed_topographic_targets(
+    n_src: int,
+    n_dst: int,
+    degree: int,
+    sigma: float,
+    topography_strength: float,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """(n_src, degree) partner indices: a fraction drawn near the source's relative
+    position (Gaussian, clipped at the ends), the rest uniformly at random."""
+    topo = float(np.clip(topography_strength, 0.0, 1.0))
+    n_topo = int(round(degree * topo))
+    centers = np.linspace(0.0, 1.0, n_src)[:, None] * (n_dst - 1)
+    parts = []
+    if n_topo > 0:
+        if sigma >= n_dst:
+            parts.append(rng.integers(0, n_dst, size=(n_src, n_topo)))
+        else:
+            raw = rng.normal(centers, sigma, size=(n_src, n_topo))
+            parts.append(np.clip(np.rint(raw), 0, n_dst - 1).astype(np.int64))
+    if degree - n_topo > 0:
+        parts.append(rng.integers(0, n_dst, size=(n_src, degree - n_topo)))
+    return rng.permuted(np.concatenate(parts, axis=1), axis=1)
+
+
+def ring_inhibition_kernel_mV(n: int, radius: int, peak_mV: float) -> np.ndarray:
+    """Dense (src, dst) triangular lateral inhibition on a ring, no self-connection."""
+    idx = np.arange(n)
+    d = np.abs(idx[:, None] - idx[None, :])
+    d = np.minimum(d, n - d)
+    r = max(int(radius), 1)
+    k = peak_mV * (1.0 - d / r)
+    k[(d > r) | (d == 0)] = 0.0
+    return k.astype(np.float32)
+
+
+@dataclass
+class Connectivity:
+    """Synapse lists (as saved in artifacts) and their dense pair matrices."""
+
+    ll_mon_i: np.ndarray
+    ll_mon_j: np.ndarray
+    mon_ts_i: np.ndarray
+    mon_ts_j: np.ndarray
+    ll_mon_mult: np.ndarray  # (n_ll, n_mon) synapse count per pair
+    mon_ts_mult: np.ndarray  # (n_mon, n_ts)
+    mon_to_inh: np.ndarray  # bool (n_mon,)
+    ts_to_inh: np.ndarray  # bool (n_ts,)
+    ts_lateral_mV: np.ndarray  # (n_ts, n_ts)
+
+
+def build_connectivity(p: NetworkParams) -> Connectivity:
+    if p.ll_to_mon_topography_strength <= 0.0:
+        mask = np.random.default_rng([p.seed, 31]).random((p.n_ll, p.n_mon)) < p.p_ll_to_mon
+        ll_i, ll_j = np.nonzero(mask)
+    else:
+        src = mixed_topographic_targets(
+            p.n_mon,
+            p.n_ll,
+            p.ll_to_mon_in_degree,
+            p.ll_to_mon_sigma,
+            p.ll_to_mon_topography_strength,
+            np.random.default_rng([p.seed, 31]),
+        )
+        ll_i = src.ravel()
+        ll_j = np.repeat(np.arange(p.n_mon), p.ll_to_mon_in_degree)
+    dst = mixed_topographic_targets(
+        p.n_mon,
+        p.n_ts,
+        p.mon_to_ts_out_degree,
+        p.mon_to_ts_sigma,
+        p.mon_to_ts_topography_strength,
+        np.random.default_rng([p.seed, 0]),
+    )
+    mt_i = np.repeat(np.arange(p.n_mon), p.mon_to_ts_out_degree)
+    mt_j = dst.ravel()
+    ll_mult = np.zeros((p.n_ll, p.n_mon), np.float32)
+    np.add.at(ll_mult, (ll_i, ll_j), 1.0)
+    mt_mult = np.zeros((p.n_mon, p.n_ts), np.float32)
+    np.add.at(mt_mult, (mt_i, mt_j), 1.0)
+    rng = np.random.default_rng([p.seed, 41])
+    return Connectivity(
+        ll_mon_i=ll_i.astype(np.int64),
+        ll_mon_j=ll_j.astype(np.int64),
+        mon_ts_i=mt_i.astype(np.int64),
+        mon_ts_j=mt_j.astype(np.int64),
+        ll_mon_mult=ll_mult,
+        mon_ts_mult=mt_mult,
+        mon_to_inh=rng.random(p.n_mon) < p.mon_to_global_inh_p,
+        ts_to_inh=rng.random(p.n_ts) < float(np.clip(p.ts_to_global_inh_p, 0.0, 1.0)),
+        ts_lateral_mV=ring_inhibition_kernel_mV(
+            p.n_ts, p.ts_lateral_radius, p.ts_local_inh_peak_mV
+        ),
+    )
+
+
+def _pair_mean(i: np.ndarray, j: np.ndarray, w: np.ndarray, mult: np.ndarray) -> np.ndarray:
+    """Dense pair matrix holding the mean of the per-synapse values of each pair."""
+    out = np.zeros(mult.shape, np.float64)
+    np.add.at(out, (i, j), w)
+    return (out / np.maximum(mult, 1.0)).astype(np.float32)
+
+
+# ------------------------------------------------------------------- dynamics
+@dataclass
+class SpikeRecord:
+    """Spikes of one simulated chunk: (step, neuron) pairs per layer plus counts."""
+
+    n_steps: int
+    ll_t: np.ndarray
+    ll_i: np.ndarray
+    mon_t: np.ndarray
+    mon_i: np.ndarray
+    ts_t: np.ndarray
+    ts_i: np.ndarray
+    mon_count: np.ndarray = field(repr=False)  # (n_steps,) MON spikes per step
+    ts_count: np.ndarray = field(repr=False)
+
+
+class _LIFState:
+    """Membrane u = v - E_L, currents and refractory bookkeeping of one LIF group."""
+
+    def __init__(self, n: int, rng: np.random.Generator):
+        self.u = (rng.random(n) * 2.0).astype(np.float32)  # v = E_L + U(0, 2) mV
+        self.ge = np.zeros(n, np.float32)
+        self.gi = np.zeros(n, np.float32)
+        # Cells that spiked 1..n_ref steps ago stay clamped at reset (Brian2 refractory).
+        self.recent: list[np.ndarray] = []
+
+
+class LateralLineNetwork:
+    """The LL->MON->TS network; call :meth:`run` on chunks of LL rates."""
+
+    def __init__(self, params: NetworkParams):
+        p = params
+        self.p = p
+        self.conn = c = build_connectivity(p)
+        init_rng = np.random.default_rng([p.seed, 51])
+        n_llmon = c.ll_mon_i.size
+        if p.ll_mon_use_stdp:
+            w = p.ll_mon_w_init_mV + p.ll_mon_w_jitter_stdp_mV * init_rng.random(n_llmon)
+            self.ll_w = _pair_mean(c.ll_mon_i, c.ll_mon_j, w, c.ll_mon_mult)
+        else:
+            # Fixed synapses add up exactly, so the dense matrix holds the pair's sum.
+            w = p.ll_mon_w_mean_mV + p.ll_mon_w_jitter_mV * init_rng.random(n_llmon)
+            self.ll_w = np.zeros((p.n_ll, p.n_mon), np.float32)
+            np.add.at(self.ll_w, (c.ll_mon_i, c.ll_mon_j), w.astype(np.float32))
+        w0 = p.mon_ts_w_init + p.mon_ts_w_jitter * init_rng.random(c.mon_ts_i.size)
+        self.mt_w = _pair_mean(c.mon_ts_i, c.mon_ts_j, w0, c.mon_ts_mult)
+        self.mt_mask = c.mon_ts_mult > 0
+        self.ll_mask = c.ll_mon_mult > 0
+        state_rng = np.random.default_rng([p.seed, 61])
+        self.mon = _LIFState(p.n_mon, state_rng)
+        self.ts = _LIFState(p.n_ts, state_rng)
+        # Global inhibitory cells: [u, ge, gi, refractory steps left]
+        self.mon_inh = np.zeros(4)
+        self.ts_inh = np.zeros(4)
+        self.ts_gi_glob = 0.0  # feedback inhibition onto all TS (uniform, so a scalar)
+        self.x_pre_mon = np.zeros(p.n_mon, np.float32)  # MON->TS pre traces
+        self.x_post_ts = np.zeros(p.n_ts, np.float32)
+        self.x_pre_ll = np.zeros(p.n_ll, np.float32)  # LL->MON traces
+        self.x_post_mon = np.zeros(p.n_mon, np.float32)
+        self.rng = np.random.default_rng([p.seed, 71])
+        self.ll_homeo_target = self._ll_incoming().mean() if p.ll_mon_use_stdp else 0.0
+        self.step_count = 0
+
+    # -- weights as per-synapse lists (artifact format)
+    def mon_ts_weights(self) -> np.ndarray:
+        return self.mt_w[self.conn.mon_ts_i, self.conn.mon_ts_j].astype(float)
+
+    def ll_mon_weights_mV(self) -> np.ndarray:
+        w = self.ll_w[self.conn.ll_mon_i, self.conn.ll_mon_j].astype(float)
+        if not self.p.ll_mon_use_stdp:  # dense holds pair sums; split back per synapse
+            w = w / self.conn.ll_mon_mult[self.conn.ll_mon_i, self.conn.ll_mon_j]
+        return w
+
+    def _ll_incoming(self) -> np.ndarray:
+        return (self.ll_w * self.conn.ll_mon_mult).sum(axis=0)
+
+    def homeostasis(self) -> None:
+        """Optional multiplicative scaling of incoming weights (off by default)."""
+        p = self.p
+        if p.ll_mon_use_stdp and p.ll_mon_homeo_eta > 0:
+            inc = self._ll_incoming()
+            scale = np.ones(p.n_mon)
+            nz = inc > 1e-12
+            scale[nz] = np.clip(
+                1 + p.ll_mon_homeo_eta * (self.ll_homeo_target / inc[nz] - 1), 0.9, 1.1
+            )
+            np.clip(
+                self.ll_w * scale[None, :].astype(np.float32), 0, p.ll_mon_wmax_mV, out=self.ll_w
+            )
+        if p.mon_ts_homeo_eta > 0:
+            inc = (self.mt_w * self.conn.mon_ts_mult).sum(axis=0)
+            nz = inc > 1e-12
+            if np.any(nz):
+                scale = np.ones(p.n_ts)
+                target = inc[nz].mean()
+                scale[nz] = np.clip(1 + p.mon_ts_homeo_eta * (target / inc[nz] - 1), 0.9, 1.1)
+                np.clip(
+                    self.mt_w * scale[None, :].astype(np.float32), 0, p.mon_ts_wmax, out=self.mt_w
+                )
+
+    def _prepare_rates(self, rates_hz: np.ndarray) -> np.ndarray:
+        p = self.p
+        sub = max(0.0, p.ll_rate_baseline_subtract_hz)
+        if p.ll_rate_mode == "modulation":
+            sub += 40.0  # the stimulus baseline r0
+        return np.clip((rates_hz - sub) * max(0.0, p.ll_rate_gain), 0.0, None)
+
+    def run(self, rates_hz: np.ndarray, plastic: bool = True) -> SpikeRecord:
+        """Simulate ``len(rates_hz)`` steps driven by LL rates (T, n_ll) in Hz."""
+        p = self.p
+        rates_hz = np.asarray(rates_hz, dtype=float)
+        if rates_hz.ndim != 2 or rates_hz.shape[1] != p.n_ll:
+            raise ValueError(f"rates_hz must have shape (T, {p.n_ll}), got {rates_hz.shape}")
+        if not np.all(np.isfinite(rates_hz)):
+            raise ValueError("rates_hz contains NaN or inf")
+        n_steps = rates_hz.shape[0]
+        dt = p.dt_s
+        dt_ms = dt * 1e3
+        rng = self.rng
+        ll_spk = rng.random(rates_hz.shape) < self._prepare_rates(rates_hz) * dt
+        bg_mon = rng.random((n_steps, p.n_mon), dtype=np.float32) < p.bg_rate_mon_hz * dt
+        bg_ts = rng.random((n_steps, p.n_ts), dtype=np.float32) < p.bg_rate_ts_hz * dt
+        ll_stdp = p.ll_mon_use_stdp and plastic and (p.ll_mon_apre != 0 or p.ll_mon_apost != 0)
+        mt_stdp = plastic and (p.mon_ts_apre != 0 or p.mon_ts_apost != 0)
+
+        mon_in = bg_mon.astype(np.float32) * np.float32(p.bg_w_mon_mV)
+        if not p.ll_mon_use_stdp:
+            # Fixed LL->MON: the whole chunk's feed-forward drive in one product.
+            mon_in += ll_spk.astype(np.float32) @ self.ll_w
+        ts_in = bg_ts.astype(np.float32) * np.float32(p.bg_w_ts_mV)
+
+        km = np.float32(dt_ms / p.tau_m_ms)
+        decay_s = np.float32(1.0 - dt_ms / p.tau_s_ms)  # forward Euler, as the original
+        trace_decay = np.float32(np.exp(-dt_ms / 20.0))
+        n_ref = max(0, int(round(p.tau_ref_ms / dt_ms)))
+        th = np.float32(p.vth_mV - p.el_mV)
+        ur = np.float32(p.vreset_mV - p.el_mV)
+        gain = np.float32(p.mon_ts_gain_mV)
+        wmax = np.float32(p.mon_ts_wmax)
+        ll_wmax = np.float32(p.ll_mon_wmax_mV)
+        mon, ts = self.mon, self.ts
+        mon_gi = float(mon.gi[0]) if mon.gi.size else 0.0  # uniform across MON
+        ts_gi_glob = self.ts_gi_glob
+        mon_inh, ts_inh = self.mon_inh, self.ts_inh
+        to_inh_mon = self.conn.mon_to_inh
+        to_inh_ts = self.conn.ts_to_inh
+        lat = self.conn.ts_lateral_mV
+        mult = self.conn.mon_ts_mult
+        mt_w, mt_mask = self.mt_w, self.mt_mask
+        tmp_m = np.empty(p.n_mon, np.float32)
+        tmp_t = np.empty(p.n_ts, np.float32)
+        mon_spikes: list[np.ndarray] = []
+        ts_spikes: list[np.ndarray] = []
+        empty = np.empty(0, np.int64)
+
+        for t in range(n_steps):
+            # ---- 1. integrate every group with the values at the start of the step
+            np.subtract(mon.ge, mon.u, out=tmp_m)
+            tmp_m -= np.float32(mon_gi)
+            tmp_m *= km
+            mon.u += tmp_m
+            mon.ge *= decay_s
+            mon_gi *= float(decay_s)
+            np.subtract(ts.ge, ts.u, out=tmp_t)
+            tmp_t -= ts.gi
+            tmp_t -= np.float32(ts_gi_glob)
+            tmp_t *= km
+            ts.u += tmp_t
+            ts.ge *= decay_s
+            ts.gi *= decay_s
+            ts_gi_glob *= float(decay_s)
+            for inh in (mon_inh, ts_inh):
+                if inh[3] > 0:  # refractory: clamped at reset
+                    inh[3] -= 1
+                else:
+                    inh[0] += float(km) * (inh[1] - inh[0] - inh[2])
+                inh[1] *= decay_s
+                inh[2] *= decay_s
+            for grp in (mon, ts):
+                for idx in grp.recent:
+                    grp.u[idx] = ur
+            # ---- 2. thresholds and resets
+            m_idx = np.flatnonzero(mon.u > th)
+            t_idx = np.flatnonzero(ts.u > th)
+            mon.u[m_idx] = ur
+            ts.u[t_idx] = ur
+            if n_ref:
+                mon.recent = ([m_idx] + mon.recent)[:n_ref]
+                ts.recent = ([t_idx] + ts.recent)[:n_ref]
+            inh_spk = []
+            for inh in (mon_inh, ts_inh):
+                fired = bool(inh[0] > th)
+                if fired:
+                    inh[0] = ur
+                    inh[3] = n_ref
+                inh_spk.append(fired)
+            mon_spikes.append(m_idx)
+            ts_spikes.append(t_idx)
+            # ---- 3. deliver this step's spikes
+            mon.ge += mon_in[t]
+            ll_idx = np.flatnonzero(ll_spk[t]) if p.ll_mon_use_stdp else empty
+            if p.ll_mon_use_stdp:
+                if ll_idx.size:
+                    mon.ge += (self.ll_w[ll_idx] * self.conn.ll_mon_mult[ll_idx]).sum(axis=0)
+                if ll_stdp:
+                    self.x_pre_ll *= trace_decay
+                    self.x_post_mon *= trace_decay
+                    if ll_idx.size:  # pre: multiplicative depression w += apost * w
+                        self.x_pre_ll[ll_idx] += np.float32(p.ll_mon_apre)
+                        rows = self.ll_w[ll_idx]
+                        rows += self.x_post_mon[None, :] * rows
+                        np.clip(rows, 0, ll_wmax, out=rows)
+                        self.ll_w[ll_idx] = rows
+                    if m_idx.size:  # post: potentiation towards wmax
+                        self.x_post_mon[m_idx] += np.float32(p.ll_mon_apost)
+                        cols = self.ll_w[:, m_idx]
+                        cols += self.x_pre_ll[:, None] * (ll_wmax - cols) * self.ll_mask[:, m_idx]
+                        np.clip(cols, 0, ll_wmax, out=cols)
+                        self.ll_w[:, m_idx] = cols
+            if inh_spk[0]:
+                mon_gi += p.global_inh_to_mon_mV
+            if m_idx.size:
+                mon_inh[1] += p.mon_to_global_inh_drive_mV * np.count_nonzero(to_inh_mon[m_idx])
+                ts.ge += gain * (mt_w[m_idx] * mult[m_idx]).sum(axis=0)
+            ts.ge += ts_in[t]
+            if mt_stdp:
+                self.x_pre_mon *= trace_decay
+                self.x_post_ts *= trace_decay
+                if m_idx.size:  # pre spike: add post trace (LTD for Apost < 0)
+                    self.x_pre_mon[m_idx] += np.float32(p.mon_ts_apre)
+                    rows = mt_w[m_idx]
+                    rows += self.x_post_ts[None, :] * mt_mask[m_idx]
+                    np.clip(rows, 0, wmax, out=rows)
+                    mt_w[m_idx] = rows
+                if t_idx.size:  # post spike: add pre trace (LTP)
+                    self.x_post_ts[t_idx] += np.float32(p.mon_ts_apost)
+                    cols = mt_w[:, t_idx]
+                    cols += self.x_pre_mon[:, None] * mt_mask[:, t_idx]
+                    np.clip(cols, 0, wmax, out=cols)
+                    mt_w[:, t_idx] = cols
+            if t_idx.size:
+                ts.gi += lat[t_idx].sum(axis=0)
+                if p.use_ts_feedback_inh:
+                    ts_inh[1] += p.ts_to_global_inh_drive_mV * np.count_nonzero(to_inh_ts[t_idx])
+            if inh_spk[1] and p.use_ts_feedback_inh:
+                ts_gi_glob += max(0.0, p.global_inh_to_ts_mV)
+
+        mon.gi[:] = mon_gi
+        self.ts_gi_glob = ts_gi_glob
+        self.step_count += n_steps
+        ll_t, ll_i = np.nonzero(ll_spk)
+        m_cnt = np.fromiter((a.size for a in mon_spikes), np.int64, n_steps)
+        t_cnt = np.fromiter((a.size for a in ts_spikes), np.int64, n_steps)
+        steps = np.arange(n_steps)
+        return SpikeRecord(
+            n_steps=n_steps,
+            ll_t=ll_t,
+            ll_i=ll_i,
+            mon_t=np.repeat(steps, m_cnt),
+            mon_i=np.concatenate(mon_spikes) if mon_spikes else empty,
+            ts_t=np.repeat(steps, t_cnt),
+            ts_i=np.concatenate(ts_spikes) if ts_spikes else empty,
+            mon_count=m_cnt,
+            ts_count=t_cnt,
+        )
+
+    # -- exact save / restore (resume without loss)
+    def state_dict(self) -> dict[str, np.ndarray]:
+        return {
+            "mon_u": self.mon.u,
+            "mon_ge": self.mon.ge,
+            "mon_gi": self.mon.gi,
+            "ts_u": self.ts.u,
+            "ts_ge": self.ts.ge,
+            "ts_gi": self.ts.gi,
+            "mon_recent": _pack_recent(self.mon.recent),
+            "ts_recent": _pack_recent(self.ts.recent),
+            "mon_inh": self.mon_inh,
+            "ts_inh": self.ts_inh,
+            "ts_gi_glob": np.array(self.ts_gi_glob),
+            "x_pre_mon": self.x_pre_mon,
+            "x_post_ts": self.x_post_ts,
+            "x_pre_ll": self.x_pre_ll,
+            "x_post_mon": self.x_post_mon,
+            "mt_w": self.mt_w,
+            "ll_w": self.ll_w,
+            "step_count": np.array(self.step_count),
+            "rng_state": np.array(json.dumps(self.rng.bit_generator.state)),
+        }
+
+    def load_state_dict(self, s: dict[str, np.ndarray]) -> None:
+        self.mon.u[:] = s["mon_u"]
+        self.mon.ge[:] = s["mon_ge"]
+        self.mon.gi[:] = s["mon_gi"]
+        self.ts.u[:] = s["ts_u"]
+        self.ts.ge[:] = s["ts_ge"]
+        self.ts.gi[:] = s["ts_gi"]
+        self.mon.recent = _unpack_recent(s["mon_recent"])
+        self.ts.recent = _unpack_recent(s["ts_recent"])
+        self.mon_inh[:] = s["mon_inh"]
+        self.ts_inh[:] = s["ts_inh"]
+        self.ts_gi_glob = float(s["ts_gi_glob"])
+        for name in ("x_pre_mon", "x_post_ts", "x_pre_ll", "x_post_mon", "mt_w", "ll_w"):
+            getattr(self, name)[...] = s[name]
+        self.step_count = int(s["step_count"])
+        self.rng.bit_generator.state = json.loads(str(s["rng_state"]))
+
+
+def _pack_recent(recent: list[np.ndarray]) -> np.ndarray:
+    """Ragged list of index arrays -> one int array: [n_lists, len_0, ..., items...]."""
+    lens = [a.size for a in recent]
+    return (
+        np.concatenate([[len(recent)], lens, *recent]).astype(np.int64)
+        if recent
+        else np.zeros(1, np.int64)
+    )
+
+
+def _unpack_recent(packed: np.ndarray) -> list[np.ndarray]:
+    n = int(packed[0])
+    lens = packed[1 : 1 + n]
+    out, pos = [], 1 + n
+    for k in lens:
+        out.append(packed[pos : pos + int(k)].astype(np.int64))
+        pos += int(k)
+    return out
