@@ -1,0 +1,126 @@
+"""The STDP agent: a 5-trial ll_fast run writes every output of the seed's layout."""
+
+import importlib.util
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location(
+    "lateral_line_stdp", ROOT / "agents" / "lateral_line_stdp.py"
+)
+agent = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(agent)
+
+FIG_KINDS = [
+    "spatial_two_stage",
+    "test_phase_only",
+    "learning_curves",
+    "llmon_weights",
+    "ts_tuning",
+    "mon_ts_weight_profile",
+    "mon_to_ts_receptive_fields",
+    "ts_spikes_vs_x_test",
+    "mon_spikes_vs_x_test",
+    "mon_tuning_examples",
+    "mon_ts_drive_heatmap",
+    "mon_ts_drive_winner",
+    "ts_pop_rate_train_test_transition",
+]
+
+
+def test_five_trial_ll_fast_run_writes_every_output(tmp_path):
+    out = agent.main(
+        [
+            "--mode", "ll_fast",
+            "--n-training-trials", "5",
+            "--run-name", "smoke/test",
+            "--runs-dir", str(tmp_path / "Runs"),
+            "--save-weights-dir", str(tmp_path / "Saved"),
+            "--no-progress",
+        ]
+    )  # fmt: skip
+    run = tmp_path / "Runs" / "smoke_test"  # '/' sanitised as the original
+    assert out["run_dir"] == run
+    params = json.loads((run / "params.json").read_text())
+    assert set(params) == {"mode", "seed_start", "multi_seed", "run_folder", "network_params"}
+    assert params["mode"] == "ll_fast" and params["network_params"]["n_training_trials"] == 5
+    assert params["network_params"]["n_mon"] == 800
+    summary = json.loads((run / "run_summary.json").read_text())
+    assert set(summary) == {
+        "ll_mon_topo", "mon_ts_topo", "mon_ts_sigma", "mon_ts_gain_mV",
+        "seed", "ts_spikes_during_test_window", "pv_map_quality",
+    }  # fmt: skip
+    assert set(summary["pv_map_quality"]) == {
+        "sigma_theta_rad",
+        "delta_trial_rad",
+        "valid_fraction",
+    }
+    assert summary["seed"] == 123
+    suffix = "u_5.0_nMON_800_nTS_80"
+    for kind in FIG_KINDS:
+        f = run / "figures" / f"brian2_{kind}_{suffix}.png"
+        assert f.exists() and f.stat().st_size > 1000, f
+    npz = np.load(run / "artifacts" / "latest_seed_123.npz")
+    assert set(npz.files) == {
+        "mon_ts_w",
+        "mon_ts_i",
+        "mon_ts_j",
+        "ll_mon_i",
+        "ll_mon_j",
+        "ll_mon_w_mV",
+    }
+    assert npz["mon_ts_w"].shape == npz["mon_ts_i"].shape == (800 * 16,)
+    side = json.loads((run / "artifacts" / "latest_seed_123_params.json").read_text())
+    assert side["mode"] == "ll_fast"  # the real mode, not a constant
+    assert side["n_mon"] == 800 and side["mon_ts_wmax"] == pytest.approx(0.045)
+    assert (tmp_path / "Saved" / "latest_seed_123.npz").exists()
+    assert not list(run.rglob("_tmp_*"))  # atomic writes leave no temporaries
+
+
+def test_cli_overrides_control_and_bad_input():
+    ap = agent.make_parser()
+    p = agent.params_from_args(
+        ap.parse_args(["--mode", "ll_thesis", "--mon-ts-gain-mv", "90", "--use-ts-feedback-inh",
+                       "--no-training-ordered-sweeps", "--distance-cm", "1.1", "--seed-start", "7"])
+    )  # fmt: skip
+    assert p.mon_ts_gain_mV == 90.0 and p.use_ts_feedback_inh and not p.training_ordered_sweeps
+    assert p.distance_cm == 1.1 and p.seed == 7 and p.n_mon == 3200
+    c = agent.params_from_args(ap.parse_args(["--disable-all-stdp"]))
+    assert c.mon_ts_apre == c.mon_ts_apost == c.ll_mon_apre == c.ll_mon_apost == 0.0
+    for bad in (
+        ["--mode", "ll_slow"],
+        ["--distance-cm", "0"],
+        ["--eval-x-min", "1"],
+        ["--multi-seed", "0"],
+    ):
+        with pytest.raises(ValueError):
+            agent.params_from_args(ap.parse_args(bad))
+    with pytest.raises(SystemExit):
+        agent.main(["--mode", "nope"])
+
+
+def test_killed_run_resumes_exactly(tmp_path, monkeypatch):
+    from flyenv.brains.lateral_line import NetworkParams, apply_model_mode
+
+    p = replace(
+        apply_model_mode(NetworkParams(), "ll_fast"),
+        n_mon=200, n_ts=30, n_training_trials=4, trial_duration_s=0.3,
+        checkpoint_trials=1, checkpoint_save_every_n_checkpoints=1, mon_ts_gain_mV=120.0,
+    )  # fmt: skip
+    saved = {}
+    real = agent.atomic_savez
+
+    def keep_copies(path, **arrays):
+        real(path, **arrays)
+        saved[int(arrays["trial_idx"])] = {k: np.array(v, copy=True) for k, v in arrays.items()}
+
+    monkeypatch.setattr(agent, "atomic_savez", keep_copies)
+    full = agent.run_seed(p, checkpoint_path=tmp_path / "mid_checkpoint.npz", progress=False)
+    resumed = agent.run_seed(p, resume=saved[1], progress=False)  # "killed" after trial 2
+    np.testing.assert_array_equal(full["w_after"], resumed["w_after"])
+    np.testing.assert_array_equal(full["test_rec"].ts_i, resumed["test_rec"].ts_i)
+    np.testing.assert_array_equal(full["w_mean_series"], resumed["w_mean_series"])

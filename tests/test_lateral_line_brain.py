@@ -1,0 +1,139 @@
+"""LL->MON->TS network: connectivity, neuron semantics, STDP bounds, determinism, resume."""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from flyenv.brains.lateral_line import (
+    LateralLineNetwork,
+    NetworkParams,
+    apply_model_mode,
+    build_connectivity,
+    ring_inhibition_kernel_mV,
+)
+
+SMALL = NetworkParams(
+    n_ll=20,
+    n_mon=200,
+    n_ts=30,
+    ll_to_mon_in_degree=10,
+    ll_mon_w_mean_mV=11.5,
+    mon_ts_gain_mV=200.0,
+    seed=3,
+)
+
+
+def _rates(n_steps=300, n_ll=20, hz=120.0):
+    return np.full((n_steps, n_ll), hz)
+
+
+def test_presets_and_bad_values():
+    p = apply_model_mode(NetworkParams(), "ll_thesis")
+    assert (p.n_ll, p.n_mon, p.n_ts) == (100, 3200, 300)
+    assert p.distance_cm == 0.8 and p.test_path_cm == 5.0
+    f = apply_model_mode(NetworkParams(), "LL_FAST")
+    assert (f.n_mon, f.n_ts, f.n_training_trials) == (800, 80, 40)
+    with pytest.raises(ValueError, match="Unknown mode"):
+        apply_model_mode(NetworkParams(), "thesis")
+    with pytest.raises(ValueError, match="n_mon"):
+        NetworkParams(n_mon=0)
+    with pytest.raises(ValueError, match="ll_rate_mode"):
+        NetworkParams(ll_rate_mode="log")
+    with pytest.raises(ValueError, match="together"):
+        NetworkParams(eval_x_min_cm=0.5)
+
+
+def test_connectivity_degrees_and_topography():
+    p = apply_model_mode(NetworkParams(), "ll_thesis")
+    c = build_connectivity(p)
+    assert c.mon_ts_i.size == p.n_mon * p.mon_to_ts_out_degree
+    assert np.all(np.bincount(c.ll_mon_j, minlength=p.n_mon) == p.ll_to_mon_in_degree)
+    assert c.mon_ts_mult.sum() == c.mon_ts_i.size
+    # Fully topographic wiring follows the diagonal; fully random does not.
+    topo = build_connectivity(replace(p, mon_to_ts_topography_strength=1.0))
+    rnd = build_connectivity(replace(p, mon_to_ts_topography_strength=0.0))
+    expected = topo.mon_ts_i / (p.n_mon - 1) * (p.n_ts - 1)
+    assert np.abs(topo.mon_ts_j - expected).mean() < 15
+    assert np.abs(rnd.mon_ts_j - expected).mean() > 60
+
+
+def test_ring_kernel_is_triangular_symmetric_and_periodic():
+    k = ring_inhibition_kernel_mV(20, 4, 1.0)
+    np.testing.assert_allclose(k, k.T)
+    assert np.all(np.diag(k) == 0)
+    assert k[0, 1] == pytest.approx(0.75) and k[0, 19] == pytest.approx(0.75)
+    assert k[0, 4] == 0 and k[0, 5] == 0
+
+
+def test_membrane_relaxes_to_rest_without_input():
+    p = replace(SMALL, bg_rate_mon_hz=0.0, bg_rate_ts_hz=0.0)
+    net = LateralLineNetwork(p)
+    u0 = net.mon.u.copy()
+    rec = net.run(np.zeros((30, p.n_ll)))
+    assert rec.mon_t.size == 0 and rec.ts_t.size == 0
+    np.testing.assert_allclose(net.mon.u, u0 * 0.9**30, rtol=1e-4)  # Euler, dt/tau_m = 0.1
+
+
+def test_refractory_clamps_two_steps_and_rates_are_plausible():
+    net = LateralLineNetwork(SMALL)
+    rec = net.run(_rates(hz=200.0))
+    assert rec.mon_t.size > 0
+    # No MON cell fires on consecutive or every-other step (2 ms refractory at 1 ms).
+    for cell in np.unique(rec.mon_i)[:50]:
+        isi = np.diff(rec.mon_t[rec.mon_i == cell])
+        assert np.all(isi >= 3)
+
+
+def test_stdp_moves_weights_within_bounds_and_freezes():
+    net = LateralLineNetwork(SMALL)
+    w0 = net.mon_ts_weights()
+    rec = net.run(_rates(600), plastic=True)
+    assert rec.ts_t.size > 0
+    w1 = net.mon_ts_weights()
+    assert np.abs(w1 - w0).max() > 1e-3
+    assert w1.min() >= 0.0 and w1.max() <= SMALL.mon_ts_wmax + 1e-7
+    net.run(_rates(300), plastic=False)
+    np.testing.assert_array_equal(net.mon_ts_weights(), w1)
+    # disabled increments (the --disable-all-stdp control) never change weights
+    ctrl = LateralLineNetwork(replace(SMALL, mon_ts_apre=0.0, mon_ts_apost=0.0))
+    wc = ctrl.mon_ts_weights()
+    ctrl.run(_rates(300))
+    np.testing.assert_array_equal(ctrl.mon_ts_weights(), wc)
+
+
+def test_ll_mon_stdp_stays_bounded():
+    p = replace(SMALL, ll_mon_use_stdp=True)
+    net = LateralLineNetwork(p)
+    w0 = net.ll_mon_weights_mV()
+    net.run(_rates(400))
+    w1 = net.ll_mon_weights_mV()
+    assert not np.array_equal(w0, w1)
+    assert w1.min() >= 0.0 and w1.max() <= p.ll_mon_wmax_mV + 1e-5
+
+
+def test_same_seed_same_spikes_and_exact_resume():
+    a = LateralLineNetwork(SMALL)
+    ra1, ra2 = a.run(_rates(200)), a.run(_rates(200))
+    b = LateralLineNetwork(SMALL)
+    rb1 = b.run(_rates(200))
+    np.testing.assert_array_equal(ra1.ts_i, rb1.ts_i)
+    state = {k: np.array(v, copy=True) for k, v in b.state_dict().items()}
+    c = LateralLineNetwork(SMALL)
+    c.load_state_dict(state)
+    rc2 = c.run(_rates(200))
+    np.testing.assert_array_equal(ra2.mon_t, rc2.mon_t)
+    np.testing.assert_array_equal(ra2.ts_i, rc2.ts_i)
+    np.testing.assert_array_equal(a.mon_ts_weights(), c.mon_ts_weights())
+    d = LateralLineNetwork(replace(SMALL, seed=4))
+    assert not np.array_equal(d.run(_rates(200)).mon_i, ra1.mon_i)
+
+
+def test_bad_rates_raise():
+    net = LateralLineNetwork(SMALL)
+    with pytest.raises(ValueError, match="shape"):
+        net.run(np.zeros((10, 3)))
+    bad = _rates(5)
+    bad[0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        net.run(bad)
