@@ -341,7 +341,12 @@ class _LIFState:
 
 
 class LateralLineNetwork:
-    """The LL->MON->TS network; call :meth:`run` on chunks of LL rates."""
+    """The LL->MON->TS network; call :meth:`run` on chunks of LL rates.
+
+    MON->TS synapses are stored per synapse as an (n_mon, out_degree) matrix (pre
+    spikes touch only their own row of 16 weights), with a CSR index by target for
+    post spikes, so duplicates of a (pre, post) pair stay separate synapses as in Brian2.
+    """
 
     def __init__(self, params: NetworkParams):
         p = params
@@ -357,17 +362,21 @@ class LateralLineNetwork:
             w = p.ll_mon_w_mean_mV + p.ll_mon_w_jitter_mV * init_rng.random(n_llmon)
             self.ll_w = np.zeros((p.n_ll, p.n_mon), np.float32)
             np.add.at(self.ll_w, (c.ll_mon_i, c.ll_mon_j), w.astype(np.float32))
-        w0 = p.mon_ts_w_init + p.mon_ts_w_jitter * init_rng.random(c.mon_ts_i.size)
-        self.mt_w = _pair_mean(c.mon_ts_i, c.mon_ts_j, w0, c.mon_ts_mult)
-        self.mt_mask = c.mon_ts_mult > 0
         self.ll_mask = c.ll_mon_mult > 0
+        deg = p.mon_to_ts_out_degree
+        w0 = p.mon_ts_w_init + p.mon_ts_w_jitter * init_rng.random(c.mon_ts_i.size)
+        self.mt_w = w0.astype(np.float32).reshape(p.n_mon, deg)  # per synapse
+        self.mt_post = c.mon_ts_j.reshape(p.n_mon, deg)
+        order = np.argsort(c.mon_ts_j, kind="stable")
+        self.in_ptr = np.searchsorted(c.mon_ts_j[order], np.arange(p.n_ts + 1))
+        self.in_syn = order  # flat synapse ids grouped by target TS cell
+        self.in_pre = c.mon_ts_i[order]
         state_rng = np.random.default_rng([p.seed, 61])
         self.mon = _LIFState(p.n_mon, state_rng)
         self.ts = _LIFState(p.n_ts, state_rng)
         # Global inhibitory cells: [u, ge, gi, refractory steps left]
         self.mon_inh = np.zeros(4)
         self.ts_inh = np.zeros(4)
-        self.ts_gi_glob = 0.0  # feedback inhibition onto all TS (uniform, so a scalar)
         self.x_pre_mon = np.zeros(p.n_mon, np.float32)  # MON->TS pre traces
         self.x_post_ts = np.zeros(p.n_ts, np.float32)
         self.x_pre_ll = np.zeros(p.n_ll, np.float32)  # LL->MON traces
@@ -378,7 +387,13 @@ class LateralLineNetwork:
 
     # -- weights as per-synapse lists (artifact format)
     def mon_ts_weights(self) -> np.ndarray:
-        return self.mt_w[self.conn.mon_ts_i, self.conn.mon_ts_j].astype(float)
+        return self.mt_w.ravel().astype(float)
+
+    def mon_ts_dense(self) -> np.ndarray:
+        """(n_mon, n_ts) summed weight per pair (for drive figures)."""
+        out = np.zeros((self.p.n_mon, self.p.n_ts))
+        np.add.at(out, (self.conn.mon_ts_i, self.conn.mon_ts_j), self.mt_w.ravel())
+        return out
 
     def ll_mon_weights_mV(self) -> np.ndarray:
         w = self.ll_w[self.conn.ll_mon_i, self.conn.ll_mon_j].astype(float)
@@ -403,14 +418,17 @@ class LateralLineNetwork:
                 self.ll_w * scale[None, :].astype(np.float32), 0, p.ll_mon_wmax_mV, out=self.ll_w
             )
         if p.mon_ts_homeo_eta > 0:
-            inc = (self.mt_w * self.conn.mon_ts_mult).sum(axis=0)
+            inc = np.bincount(self.mt_post.ravel(), self.mt_w.ravel(), minlength=p.n_ts)
             nz = inc > 1e-12
             if np.any(nz):
                 scale = np.ones(p.n_ts)
                 target = inc[nz].mean()
                 scale[nz] = np.clip(1 + p.mon_ts_homeo_eta * (target / inc[nz] - 1), 0.9, 1.1)
                 np.clip(
-                    self.mt_w * scale[None, :].astype(np.float32), 0, p.mon_ts_wmax, out=self.mt_w
+                    self.mt_w * scale[self.mt_post].astype(np.float32),
+                    0,
+                    p.mon_ts_wmax,
+                    out=self.mt_w,
                 )
 
     def _prepare_rates(self, rates_hz: np.ndarray) -> np.ndarray:
@@ -432,136 +450,183 @@ class LateralLineNetwork:
         dt = p.dt_s
         dt_ms = dt * 1e3
         rng = self.rng
+        f32 = np.float32
+        km = dt_ms / p.tau_m_ms
+        decay_s = f32(1.0 - dt_ms / p.tau_s_ms)  # forward Euler, as the original
         ll_spk = rng.random(rates_hz.shape) < self._prepare_rates(rates_hz) * dt
-        bg_mon = rng.random((n_steps, p.n_mon), dtype=np.float32) < p.bg_rate_mon_hz * dt
-        bg_ts = rng.random((n_steps, p.n_ts), dtype=np.float32) < p.bg_rate_ts_hz * dt
+        bg_mon = rng.random((n_steps, p.n_mon), dtype=f32) < p.bg_rate_mon_hz * dt
+        bg_ts = rng.random((n_steps, p.n_ts), dtype=f32) < p.bg_rate_ts_hz * dt
         ll_stdp = p.ll_mon_use_stdp and plastic and (p.ll_mon_apre != 0 or p.ll_mon_apost != 0)
         mt_stdp = plastic and (p.mon_ts_apre != 0 or p.mon_ts_apost != 0)
 
-        mon_in = bg_mon.astype(np.float32) * np.float32(p.bg_w_mon_mV)
+        # Currents are carried pre-multiplied by dt/tau_m (G = km * g), so the membrane
+        # step u <- (1 - km) u + km (ge - gi) is two in-place ops.
+        mon_in = bg_mon.astype(f32) * f32(km * p.bg_w_mon_mV)
         if not p.ll_mon_use_stdp:
             # Fixed LL->MON: the whole chunk's feed-forward drive in one product.
-            mon_in += ll_spk.astype(np.float32) @ self.ll_w
-        ts_in = bg_ts.astype(np.float32) * np.float32(p.bg_w_ts_mV)
-
-        km = np.float32(dt_ms / p.tau_m_ms)
-        decay_s = np.float32(1.0 - dt_ms / p.tau_s_ms)  # forward Euler, as the original
-        trace_decay = np.float32(np.exp(-dt_ms / 20.0))
+            mon_in += ll_spk.astype(f32) @ (self.ll_w * f32(km))
+        ts_in = bg_ts.astype(f32) * f32(km * p.bg_w_ts_mV)
+        lat = self.conn.ts_lateral_mV * f32(km)
+        gain = km * p.mon_ts_gain_mV
+        leak = f32(1.0 - km)
+        tr = float(np.exp(-dt_ms / 20.0))  # STDP trace decay per step
         n_ref = max(0, int(round(p.tau_ref_ms / dt_ms)))
-        th = np.float32(p.vth_mV - p.el_mV)
-        ur = np.float32(p.vreset_mV - p.el_mV)
-        gain = np.float32(p.mon_ts_gain_mV)
-        wmax = np.float32(p.mon_ts_wmax)
-        ll_wmax = np.float32(p.ll_mon_wmax_mV)
+        th = f32(p.vth_mV - p.el_mV)
+        ur = f32(p.vreset_mV - p.el_mV)
+        wmax = f32(p.mon_ts_wmax)
+        zero = f32(0.0)
+        ll_wmax = f32(p.ll_mon_wmax_mV)
+        a_pre, a_post = p.mon_ts_apre, p.mon_ts_apost
         mon, ts = self.mon, self.ts
-        mon_gi = float(mon.gi[0]) if mon.gi.size else 0.0  # uniform across MON
-        ts_gi_glob = self.ts_gi_glob
-        mon_inh, ts_inh = self.mon_inh, self.ts_inh
+        mu, tu = mon.u, ts.u
+        m_ge = mon.ge * f32(km)
+        m_gi = float(mon.gi[0]) * km if mon.gi.size else 0.0  # uniform across MON
+        t_ge = ts.ge * f32(km)
+        t_gi = ts.gi * f32(km)
+        # inhibitory cells as Python floats (scalar numpy access is slow)
+        mi_u, mi_ge, _, mi_ref = (float(v) for v in self.mon_inh)
+        ti_u, ti_ge, _, ti_ref = (float(v) for v in self.ts_inh)
+        inh_mon_mV, inh_ts_mV = p.global_inh_to_mon_mV * km, max(0.0, p.global_inh_to_ts_mV) * km
+        m_drive, t_drive = p.mon_to_global_inh_drive_mV, p.ts_to_global_inh_drive_mV
+        th_f, ur_f = float(th), float(ur)
         to_inh_mon = self.conn.mon_to_inh
         to_inh_ts = self.conn.ts_to_inh
-        lat = self.conn.ts_lateral_mV
-        mult = self.conn.mon_ts_mult
-        mt_w, mt_mask = self.mt_w, self.mt_mask
-        tmp_m = np.empty(p.n_mon, np.float32)
-        tmp_t = np.empty(p.n_ts, np.float32)
+        w, post = self.mt_w, self.mt_post
+        wf = w.reshape(-1)
+        in_ptr, in_syn, in_pre = self.in_ptr, self.in_syn, self.in_pre
+        # STDP traces are stored scaled by 1/f (f = decay since the last renormalisation)
+        # so nothing decays per step; actual trace = stored * f.
+        x_pre, x_post = self.x_pre_mon, self.x_post_ts
+        f_tr = 1.0
         mon_spikes: list[np.ndarray] = []
         ts_spikes: list[np.ndarray] = []
         empty = np.empty(0, np.int64)
+        n_ts = p.n_ts
 
         for t in range(n_steps):
             # ---- 1. integrate every group with the values at the start of the step
-            np.subtract(mon.ge, mon.u, out=tmp_m)
-            tmp_m -= np.float32(mon_gi)
-            tmp_m *= km
-            mon.u += tmp_m
-            mon.ge *= decay_s
-            mon_gi *= float(decay_s)
-            np.subtract(ts.ge, ts.u, out=tmp_t)
-            tmp_t -= ts.gi
-            tmp_t -= np.float32(ts_gi_glob)
-            tmp_t *= km
-            ts.u += tmp_t
-            ts.ge *= decay_s
-            ts.gi *= decay_s
-            ts_gi_glob *= float(decay_s)
-            for inh in (mon_inh, ts_inh):
-                if inh[3] > 0:  # refractory: clamped at reset
-                    inh[3] -= 1
-                else:
-                    inh[0] += float(km) * (inh[1] - inh[0] - inh[2])
-                inh[1] *= decay_s
-                inh[2] *= decay_s
-            for grp in (mon, ts):
-                for idx in grp.recent:
-                    grp.u[idx] = ur
+            mu *= leak
+            mu += m_ge
+            if m_gi > 1e-12:
+                mu -= f32(m_gi)
+            m_ge *= decay_s
+            m_gi *= float(decay_s)
+            tu *= leak
+            tu += t_ge
+            tu -= t_gi
+            t_ge *= decay_s
+            t_gi *= decay_s
+            if mi_ref > 0:  # refractory: clamped at reset
+                mi_ref -= 1
+            else:
+                mi_u += km * (mi_ge - mi_u)
+            mi_ge *= float(decay_s)
+            if ti_ref > 0:
+                ti_ref -= 1
+            else:
+                ti_u += km * (ti_ge - ti_u)
+            ti_ge *= float(decay_s)
+            for idx in mon.recent:
+                if idx.size:
+                    mu[idx] = ur
+            for idx in ts.recent:
+                if idx.size:
+                    tu[idx] = ur
             # ---- 2. thresholds and resets
-            m_idx = np.flatnonzero(mon.u > th)
-            t_idx = np.flatnonzero(ts.u > th)
-            mon.u[m_idx] = ur
-            ts.u[t_idx] = ur
+            m_idx = (mu > th).nonzero()[0]
+            t_idx = (tu > th).nonzero()[0]
+            if m_idx.size:
+                mu[m_idx] = ur
+            if t_idx.size:
+                tu[t_idx] = ur
             if n_ref:
-                mon.recent = ([m_idx] + mon.recent)[:n_ref]
-                ts.recent = ([t_idx] + ts.recent)[:n_ref]
-            inh_spk = []
-            for inh in (mon_inh, ts_inh):
-                fired = bool(inh[0] > th)
-                if fired:
-                    inh[0] = ur
-                    inh[3] = n_ref
-                inh_spk.append(fired)
+                mon.recent = [m_idx, *mon.recent[: n_ref - 1]]
+                ts.recent = [t_idx, *ts.recent[: n_ref - 1]]
+            mi_fired = mi_u > th_f
+            if mi_fired:
+                mi_u, mi_ref = ur_f, n_ref
+            ti_fired = ti_u > th_f
+            if ti_fired:
+                ti_u, ti_ref = ur_f, n_ref
             mon_spikes.append(m_idx)
             ts_spikes.append(t_idx)
-            # ---- 3. deliver this step's spikes
-            mon.ge += mon_in[t]
-            ll_idx = np.flatnonzero(ll_spk[t]) if p.ll_mon_use_stdp else empty
+            # ---- 3. deliver this step's spikes, then STDP (Brian2 on_pre before on_post)
+            m_ge += mon_in[t]
             if p.ll_mon_use_stdp:
+                ll_idx = np.flatnonzero(ll_spk[t])
                 if ll_idx.size:
-                    mon.ge += (self.ll_w[ll_idx] * self.conn.ll_mon_mult[ll_idx]).sum(axis=0)
+                    m_ge += f32(km) * (self.ll_w[ll_idx] * self.conn.ll_mon_mult[ll_idx]).sum(
+                        axis=0
+                    )
                 if ll_stdp:
-                    self.x_pre_ll *= trace_decay
-                    self.x_post_mon *= trace_decay
+                    self.x_pre_ll *= f32(tr)
+                    self.x_post_mon *= f32(tr)
                     if ll_idx.size:  # pre: multiplicative depression w += apost * w
-                        self.x_pre_ll[ll_idx] += np.float32(p.ll_mon_apre)
+                        self.x_pre_ll[ll_idx] += f32(p.ll_mon_apre)
                         rows = self.ll_w[ll_idx]
                         rows += self.x_post_mon[None, :] * rows
                         np.clip(rows, 0, ll_wmax, out=rows)
                         self.ll_w[ll_idx] = rows
                     if m_idx.size:  # post: potentiation towards wmax
-                        self.x_post_mon[m_idx] += np.float32(p.ll_mon_apost)
+                        self.x_post_mon[m_idx] += f32(p.ll_mon_apost)
                         cols = self.ll_w[:, m_idx]
                         cols += self.x_pre_ll[:, None] * (ll_wmax - cols) * self.ll_mask[:, m_idx]
                         np.clip(cols, 0, ll_wmax, out=cols)
                         self.ll_w[:, m_idx] = cols
-            if inh_spk[0]:
-                mon_gi += p.global_inh_to_mon_mV
-            if m_idx.size:
-                mon_inh[1] += p.mon_to_global_inh_drive_mV * np.count_nonzero(to_inh_mon[m_idx])
-                ts.ge += gain * (mt_w[m_idx] * mult[m_idx]).sum(axis=0)
-            ts.ge += ts_in[t]
+            if mi_fired:
+                m_gi += inh_mon_mV
             if mt_stdp:
-                self.x_pre_mon *= trace_decay
-                self.x_post_ts *= trace_decay
-                if m_idx.size:  # pre spike: add post trace (LTD for Apost < 0)
-                    self.x_pre_mon[m_idx] += np.float32(p.mon_ts_apre)
-                    rows = mt_w[m_idx]
-                    rows += self.x_post_ts[None, :] * mt_mask[m_idx]
-                    np.clip(rows, 0, wmax, out=rows)
-                    mt_w[m_idx] = rows
-                if t_idx.size:  # post spike: add pre trace (LTP)
-                    self.x_post_ts[t_idx] += np.float32(p.mon_ts_apost)
-                    cols = mt_w[:, t_idx]
-                    cols += self.x_pre_mon[:, None] * mt_mask[:, t_idx]
-                    np.clip(cols, 0, wmax, out=cols)
-                    mt_w[:, t_idx] = cols
+                f_tr *= tr
+            if m_idx.size:
+                mi_ge += m_drive * np.count_nonzero(to_inh_mon[m_idx])
+                rows = w[m_idx]
+                targets = post[m_idx]
+                t_ge += (gain * np.bincount(targets.ravel(), rows.ravel(), minlength=n_ts)).astype(
+                    f32
+                )
+                if mt_stdp:  # pre spike: w += post trace (LTD for Apost < 0)
+                    x_pre[m_idx] += f32(a_pre / f_tr)
+                    rows += x_post[targets] * f32(f_tr)
+                    np.minimum(rows, wmax, out=rows)  # hard bounds (cheaper than np.clip)
+                    np.maximum(rows, zero, out=rows)
+                    w[m_idx] = rows
+            t_ge += ts_in[t]
             if t_idx.size:
-                ts.gi += lat[t_idx].sum(axis=0)
+                if mt_stdp:  # post spike: w += pre trace (LTP)
+                    x_post[t_idx] += f32(a_post / f_tr)
+                    if t_idx.size == 1:
+                        syn = in_syn[in_ptr[t_idx[0]] : in_ptr[t_idx[0] + 1]]
+                        pre = in_pre[in_ptr[t_idx[0]] : in_ptr[t_idx[0] + 1]]
+                    else:
+                        sel = [slice(in_ptr[j], in_ptr[j + 1]) for j in t_idx]
+                        syn = np.concatenate([in_syn[s_] for s_ in sel])
+                        pre = np.concatenate([in_pre[s_] for s_ in sel])
+                    vals = wf[syn] + x_pre[pre] * f32(f_tr)
+                    np.minimum(vals, wmax, out=vals)
+                    np.maximum(vals, zero, out=vals)
+                    wf[syn] = vals
+                t_gi += lat[t_idx].sum(axis=0)
                 if p.use_ts_feedback_inh:
-                    ts_inh[1] += p.ts_to_global_inh_drive_mV * np.count_nonzero(to_inh_ts[t_idx])
-            if inh_spk[1] and p.use_ts_feedback_inh:
-                ts_gi_glob += max(0.0, p.global_inh_to_ts_mV)
+                    ti_ge += t_drive * np.count_nonzero(to_inh_ts[t_idx])
+            if ti_fired and p.use_ts_feedback_inh:
+                t_gi += f32(inh_ts_mV)
+            if mt_stdp and f_tr < 1e-3:  # renormalise the stored traces
+                x_pre *= f32(f_tr)
+                x_post *= f32(f_tr)
+                f_tr = 1.0
 
-        mon.gi[:] = mon_gi
-        self.ts_gi_glob = ts_gi_glob
+        if mt_stdp:
+            x_pre *= f32(f_tr)
+            x_post *= f32(f_tr)
+        else:  # traces keep decaying while plasticity is frozen
+            x_pre *= f32(tr**n_steps)
+            x_post *= f32(tr**n_steps)
+        mon.ge[:] = m_ge / f32(km)
+        mon.gi[:] = m_gi / km
+        ts.ge[:] = t_ge / f32(km)
+        ts.gi[:] = t_gi / f32(km)
+        self.mon_inh[:] = (mi_u, mi_ge, 0.0, mi_ref)
+        self.ts_inh[:] = (ti_u, ti_ge, 0.0, ti_ref)
         self.step_count += n_steps
         ll_t, ll_i = np.nonzero(ll_spk)
         m_cnt = np.fromiter((a.size for a in mon_spikes), np.int64, n_steps)
@@ -592,7 +657,6 @@ class LateralLineNetwork:
             "ts_recent": _pack_recent(self.ts.recent),
             "mon_inh": self.mon_inh,
             "ts_inh": self.ts_inh,
-            "ts_gi_glob": np.array(self.ts_gi_glob),
             "x_pre_mon": self.x_pre_mon,
             "x_post_ts": self.x_post_ts,
             "x_pre_ll": self.x_pre_ll,
@@ -614,7 +678,6 @@ class LateralLineNetwork:
         self.ts.recent = _unpack_recent(s["ts_recent"])
         self.mon_inh[:] = s["mon_inh"]
         self.ts_inh[:] = s["ts_inh"]
-        self.ts_gi_glob = float(s["ts_gi_glob"])
         for name in ("x_pre_mon", "x_post_ts", "x_pre_ll", "x_post_mon", "mt_w", "ll_w"):
             getattr(self, name)[...] = s[name]
         self.step_count = int(s["step_count"])

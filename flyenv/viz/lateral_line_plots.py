@@ -238,8 +238,7 @@ def save_mon_tuning_examples_figure(r: dict[str, Any], path: Path, n_examples: i
 
 
 def _w_dense(r: dict[str, Any]) -> np.ndarray:
-    net = r["net"]
-    return net.mt_w * net.conn.mon_ts_mult
+    return r["net"].mon_ts_dense()
 
 
 def save_mon_to_ts_weight_profile(r: dict[str, Any], path: Path) -> Path:

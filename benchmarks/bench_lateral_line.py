@@ -1,0 +1,222 @@
+"""Lateral-line STDP network: flyenv (numpy) vs a Brian2 implementation of the same network.
+
+Both run the ``ll_thesis`` network (100 LL, 3200 MON, 300 TS) with the SAME connectivity,
+initial weights and LL rate stream for 20 training trials (1.2 s each, STDP on) and the
+test sweep (STDP frozen), then decode the test with the same metric. The Brian2 model is
+written from SPEC section 9 with the equations of the original script (numpy code
+generation, as the original uses). Timings include building the network.
+
+    python benchmarks/bench_lateral_line.py [--trials 20] [--brian2-target numpy|cython]
+
+brian2 is a benchmark-only dependency: pip install '.[bench]'. Last line: ratio=<brian2/ours>.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from flyenv.brains.lateral_line import (  # noqa: E402
+    LateralLineNetwork,
+    NetworkParams,
+    apply_model_mode,
+    build_connectivity,
+)
+from flyenv.metrics import pv_map_quality  # noqa: E402
+from flyenv.stimuli.dipole import (  # noqa: E402
+    ContinuousSweep,
+    ContinuousSweepConfig,
+    DipoleStimulusConfig,
+    TrainingSweep,
+    TrainingSweepConfig,
+)
+
+
+def stimulus(p: NetworkParams, n_trials: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """(train rates, test rates, steps per trial) from the shared stimulus code."""
+    stim = DipoleStimulusConfig(line_length_cm=p.ll_body_length_cm, n_neuromasts=p.n_ll)
+    trial_steps = int(round(p.trial_duration_s / p.dt_s))
+    train = TrainingSweep(
+        stim,
+        TrainingSweepConfig(
+            dt_s=p.dt_s,
+            hold_s=p.training_position_hold_s,
+            speed_cm_s=p.speed_cm_s,
+            fixed_distance=p.training_fixed_distance,
+            distance_min_cm=p.training_distance_min_cm,
+            distance_max_cm=p.training_distance_max_cm,
+        ),
+        n_trials * trial_steps,
+        p.seed,
+    ).window(0, n_trials * trial_steps)
+    sweep = ContinuousSweep(
+        stim,
+        ContinuousSweepConfig(
+            dt_s=p.dt_s, speed_cm_s=p.speed_cm_s, distance_cm=p.distance_cm, path_cm=p.test_path_cm
+        ),
+        seed=p.seed + 999,
+    )
+    test = next(sweep.chunks(sweep.total_steps))
+    return train["rates_hz"], test, trial_steps
+
+
+def run_ours(p: NetworkParams, train: np.ndarray, test: dict, trial_steps: int) -> dict:
+    t0 = time.perf_counter()
+    net = LateralLineNetwork(p)
+    for k in range(train.shape[0] // trial_steps):
+        net.run(train[k * trial_steps : (k + 1) * trial_steps], plastic=True)
+    rec = net.run(test["rates_hz"], plastic=False)
+    wall = time.perf_counter() - t0
+    return {"wall_s": wall, "ts_t": rec.ts_t, "ts_i": rec.ts_i, "w": net.mon_ts_weights()}
+
+
+def run_brian2(
+    p: NetworkParams, train: np.ndarray, test: dict, trial_steps: int, target: str
+) -> dict:
+    import brian2 as b2
+
+    t0 = time.perf_counter()
+    b2.prefs.codegen.target = target
+    b2.start_scope()
+    b2.defaultclock.dt = p.dt_s * b2.second
+    conn = build_connectivity(p)
+    ref = LateralLineNetwork(p)  # only for identical initial weights
+    n_train = train.shape[0]
+    all_rates_hz = np.vstack([train, test["rates_hz"]])
+    ta = b2.TimedArray(all_rates_hz * b2.Hz, dt=p.dt_s * b2.second)
+    ll = b2.PoissonGroup(p.n_ll, rates="ta(t, i)", namespace={"ta": ta})
+    eqs = """
+    dv/dt = (El - v + ge - gi) / tau_m : volt (unless refractory)
+    dge/dt = -ge / tau_s : volt
+    dgi/dt = -gi / tau_s : volt
+    """
+    ns = {
+        "Vth": p.vth_mV * b2.mV,
+        "Vreset": p.vreset_mV * b2.mV,
+        "El": p.el_mV * b2.mV,
+        "tau_m": p.tau_m_ms * b2.ms,
+        "tau_s": p.tau_s_ms * b2.ms,
+    }
+    kw = {
+        "threshold": "v > Vth",
+        "reset": "v = Vreset",
+        "refractory": p.tau_ref_ms * b2.ms,
+        "method": "euler",
+        "namespace": ns,
+    }
+    mon = b2.NeuronGroup(p.n_mon, eqs, **kw)
+    ts = b2.NeuronGroup(p.n_ts, eqs, **kw)
+    mon_inh = b2.NeuronGroup(1, eqs, **kw)
+    ts_inh = b2.NeuronGroup(1, eqs, **kw)
+    mon.v = p.el_mV * b2.mV + ref.mon.u * b2.mV
+    ts.v = p.el_mV * b2.mV + ref.ts.u * b2.mV
+    mon_inh.v = ts_inh.v = p.el_mV * b2.mV
+
+    s_ll = b2.Synapses(ll, mon, "w : volt", on_pre="ge_post += w")
+    s_ll.connect(i=conn.ll_mon_i, j=conn.ll_mon_j)
+    s_ll.w = ref.ll_mon_weights_mV() * b2.mV
+    s_mt = b2.Synapses(
+        mon,
+        ts,
+        model="""w : 1
+        dapre/dt = -apre/taupre : 1 (event-driven)
+        dapost/dt = -apost/taupost : 1 (event-driven)""",
+        on_pre="""ge_post += gain*w*mV
+        apre += Apre
+        w = clip(w + apost, 0, wmax)""",
+        on_post="""apost += Apost
+        w = clip(w + apre, 0, wmax)""",
+        namespace={
+            "taupre": 20 * b2.ms,
+            "taupost": 20 * b2.ms,
+            "Apre": p.mon_ts_apre,
+            "Apost": p.mon_ts_apost,
+            "wmax": p.mon_ts_wmax,
+            "gain": p.mon_ts_gain_mV,
+        },
+    )
+    s_mt.connect(i=conn.mon_ts_i, j=conn.mon_ts_j)
+    s_mt.w = ref.mon_ts_weights()
+    bg_mon = b2.PoissonGroup(p.n_mon, rates=p.bg_rate_mon_hz * b2.Hz)
+    bg_ts = b2.PoissonGroup(p.n_ts, rates=p.bg_rate_ts_hz * b2.Hz)
+    s_bgm = b2.Synapses(bg_mon, mon, on_pre=f"ge_post += {p.bg_w_mon_mV}*mV")
+    s_bgm.connect(j="i")
+    s_bgt = b2.Synapses(bg_ts, ts, on_pre=f"ge_post += {p.bg_w_ts_mV}*mV")
+    s_bgt.connect(j="i")
+    s_m2i = b2.Synapses(mon, mon_inh, on_pre=f"ge_post += {p.mon_to_global_inh_drive_mV}*mV")
+    s_m2i.connect(i=np.flatnonzero(conn.mon_to_inh), j=0)
+    s_i2m = b2.Synapses(mon_inh, mon, on_pre=f"gi_post += {p.global_inh_to_mon_mV}*mV")
+    s_i2m.connect()
+    src, dst = np.nonzero(conn.ts_lateral_mV)
+    s_lat = b2.Synapses(ts, ts, "w : volt", on_pre="gi_post += w")
+    s_lat.connect(i=src, j=dst)
+    s_lat.w = conn.ts_lateral_mV[src, dst] * b2.mV
+    extra = []
+    if p.use_ts_feedback_inh:
+        s_t2i = b2.Synapses(ts, ts_inh, on_pre=f"ge_post += {p.ts_to_global_inh_drive_mV}*mV")
+        s_t2i.connect(i=np.flatnonzero(conn.ts_to_inh), j=0)
+        s_i2t = b2.Synapses(ts_inh, ts, on_pre=f"gi_post += {p.global_inh_to_ts_mV}*mV")
+        s_i2t.connect()
+        extra = [s_t2i, s_i2t]
+    sp_ts = b2.SpikeMonitor(ts)
+    sp_mon = b2.SpikeMonitor(mon)
+    sp_ll = b2.SpikeMonitor(ll)
+    net = b2.Network(
+        ll, mon, ts, mon_inh, ts_inh, s_ll, s_mt, bg_mon, bg_ts, s_bgm, s_bgt, s_m2i, s_i2m, s_lat,
+        sp_ts, sp_mon, sp_ll, *extra,
+    )  # fmt: skip
+    for _ in range(n_train // trial_steps):  # trial by trial, as the original
+        net.run(p.trial_duration_s * b2.second)
+    s_mt.namespace["Apre"] = 0.0
+    s_mt.namespace["Apost"] = 0.0
+    net.run(test["x_cm"].size * p.dt_s * b2.second)
+    wall = time.perf_counter() - t0
+    t_steps = np.round(np.asarray(sp_ts.t / b2.second) / p.dt_s).astype(int) - n_train
+    keep = t_steps >= 0
+    return {
+        "wall_s": wall,
+        "ts_t": t_steps[keep],
+        "ts_i": np.asarray(sp_ts.i)[keep],
+        "w": np.asarray(s_mt.w[:]),
+    }
+
+
+def summarize(name: str, r: dict, p: NetworkParams, test: dict) -> None:
+    n = test["x_cm"].size
+    counts = np.zeros((n, p.n_ts))
+    np.add.at(counts, (r["ts_t"], r["ts_i"]), 1.0)
+    q = pv_map_quality(counts, test["x_cm"], p.dt_s, n_pos_bins=min(100, p.n_ts))
+    print(
+        f"{name:>7}: wall {r['wall_s']:8.2f} s | TS test spikes {r['ts_t'].size:6d} | mean MON->TS w "
+        f"{r['w'].mean():.5f} | sigma_theta {q.sigma_theta:.3f} valid {q.valid_fraction:.3f}"
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--trials", type=int, default=20, help="training trials (1.2 s each)")
+    ap.add_argument("--brian2-target", default="numpy", choices=["numpy", "cython"])
+    ap.add_argument("--seed", type=int, default=123)
+    args = ap.parse_args()
+    p = replace(apply_model_mode(NetworkParams(), "ll_thesis"), seed=args.seed)
+    train, test, trial_steps = stimulus(p, args.trials)
+    print(
+        f"ll_thesis network: n_ll={p.n_ll} n_mon={p.n_mon} n_ts={p.n_ts}; {args.trials} trials + test"
+    )
+    ours = run_ours(p, train, test, trial_steps)
+    summarize("flyenv", ours, p, test)
+    b2r = run_brian2(p, train, test, trial_steps, args.brian2_target)
+    summarize("brian2", b2r, p, test)
+    print(f"brian2 target: {args.brian2_target}")
+    print(f"ratio={b2r['wall_s'] / ours['wall_s']:.1f}")
+
+
+if __name__ == "__main__":
+    main()
