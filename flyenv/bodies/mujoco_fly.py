@@ -199,6 +199,7 @@ class MujocoFly:
             heading = sd[h_adr : h_adr + 3].astype(np.float32)
             forces = cfrc[stumble_ids, 3:].astype(np.float32)  # (6, 3, 3)
             angles, adhesion = controller.step(drive, tip_depth, forces @ heading)
+            self.last_joint_targets, self.last_adhesion = angles, adhesion
             ctrl[joint_ids] = angles
             ctrl[adh_ids] = adhesion
             mujoco.mj_step2(m, d)

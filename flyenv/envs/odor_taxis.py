@@ -221,6 +221,10 @@ class OdorTaxisEnv(gym.Env):
             marker_colors=[_ATTRACTIVE_RGBA] + [_AVERSIVE_RGBA] * cfg.n_aversive_sources,
             marker_size=0.5,
         )
+        for i in range(n_sources):
+            # Markers are for the eye only: the fly must never bump into them.
+            for geom in arena.root_element.find("body", f"odor_source_marker_{i}").find_all("geom"):
+                geom.contype, geom.conaffinity = 0, 0
         arena.root_element.worldbody.add(
             "camera", name=_CAMERA_NAME, mode="fixed", pos=(10, 0, 30), euler=(0, 0, 0), fovy=45
         )

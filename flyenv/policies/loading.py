@@ -29,14 +29,25 @@ def _odor_channels(env: gym.Env) -> int:
 
 
 def _sb3_algorithm(path: Path):
+    """Tell the algorithm of an SB3 zip from the hyperparameters it saved."""
+    import json
+
     import stable_baselines3 as sb3
 
-    with zipfile.ZipFile(path) as zf:
-        data = zf.read("data").decode()
-    for name in ("PPO", "SAC", "TD3", "A2C", "DDPG"):
-        if f"stable_baselines3.{name.lower()}." in data:
-            return getattr(sb3, name)
-    raise ValueError(f"{path}: not a stable-baselines3 PPO/SAC/TD3/A2C/DDPG model")
+    try:
+        with zipfile.ZipFile(path) as zf:
+            data = json.loads(zf.read("data"))
+    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path}: not a stable-baselines3 model zip ({exc})") from None
+    if "clip_range" in data:
+        return sb3.PPO
+    if "target_entropy" in data:
+        return sb3.SAC
+    if "policy_delay" in data:
+        return sb3.TD3 if data.get("policy_delay", 1) > 1 else sb3.DDPG
+    if "normalize_advantage" in data or "gae_lambda" in data:
+        return sb3.A2C
+    raise ValueError(f"{path}: cannot tell which SB3 algorithm saved it (PPO/SAC/TD3/DDPG/A2C)")
 
 
 def load_policy(agent: str, env: gym.Env, seed: int | None = None) -> Policy:
