@@ -171,11 +171,15 @@ def apply_model_mode(params: NetworkParams, mode: str) -> NetworkParams:
             mon_ts_w_jitter=0.005,
             ll_mon_w_mean_mV=11.5,
             ll_to_mon_in_degree=10,
-            ll_to_mon_topography_strength=0.08,
-            mon_to_ts_topography_strength=0.08,
+            # The original's confirmed baseline (its BASELINE.md: sigma_theta 0.381 rad):
+            # topography 0.8 / 0.2, gain 100 mV and MON->TS homeostasis 0.02, which its
+            # params.py had lost (0.08 / 0.08 / 72 mV / 0.0 leaves TS silent: no map).
+            ll_to_mon_topography_strength=0.8,
+            mon_to_ts_topography_strength=0.2,
             mon_to_ts_out_degree=16,
             mon_to_ts_sigma=10.0,
-            mon_ts_gain_mV=72.0,
+            mon_ts_gain_mV=100.0,
+            mon_ts_homeo_eta=0.02,
             mon_to_global_inh_p=0.03,
             global_inh_to_mon_mV=1.15,
             ts_lateral_radius=18,
@@ -479,10 +483,9 @@ class LateralLineNetwork:
         a_pre, a_post = p.mon_ts_apre, p.mon_ts_apost
         mon, ts = self.mon, self.ts
         mu, tu = mon.u, ts.u
-        m_ge = mon.ge * f32(km)
-        m_gi = float(mon.gi[0]) * km if mon.gi.size else 0.0  # uniform across MON
-        t_ge = ts.ge * f32(km)
-        t_gi = ts.gi * f32(km)
+        # ge and gi share tau_s and enter only as (ge - gi): one net current per cell.
+        m_g = (mon.ge - mon.gi) * f32(km)
+        t_g = (ts.ge - ts.gi) * f32(km)
         # inhibitory cells as Python floats (scalar numpy access is slow)
         mi_u, mi_ge, _, mi_ref = (float(v) for v in self.mon_inh)
         ti_u, ti_ge, _, ti_ref = (float(v) for v in self.ts_inh)
@@ -506,16 +509,11 @@ class LateralLineNetwork:
         for t in range(n_steps):
             # ---- 1. integrate every group with the values at the start of the step
             mu *= leak
-            mu += m_ge
-            if m_gi > 1e-12:
-                mu -= f32(m_gi)
-            m_ge *= decay_s
-            m_gi *= float(decay_s)
+            mu += m_g
+            m_g *= decay_s
             tu *= leak
-            tu += t_ge
-            tu -= t_gi
-            t_ge *= decay_s
-            t_gi *= decay_s
+            tu += t_g
+            t_g *= decay_s
             if mi_ref > 0:  # refractory: clamped at reset
                 mi_ref -= 1
             else:
@@ -551,13 +549,11 @@ class LateralLineNetwork:
             mon_spikes.append(m_idx)
             ts_spikes.append(t_idx)
             # ---- 3. deliver this step's spikes, then STDP (Brian2 on_pre before on_post)
-            m_ge += mon_in[t]
+            m_g += mon_in[t]
             if p.ll_mon_use_stdp:
                 ll_idx = np.flatnonzero(ll_spk[t])
                 if ll_idx.size:
-                    m_ge += f32(km) * (self.ll_w[ll_idx] * self.conn.ll_mon_mult[ll_idx]).sum(
-                        axis=0
-                    )
+                    m_g += f32(km) * (self.ll_w[ll_idx] * self.conn.ll_mon_mult[ll_idx]).sum(axis=0)
                 if ll_stdp:
                     self.x_pre_ll *= f32(tr)
                     self.x_post_mon *= f32(tr)
@@ -574,23 +570,22 @@ class LateralLineNetwork:
                         np.clip(cols, 0, ll_wmax, out=cols)
                         self.ll_w[:, m_idx] = cols
             if mi_fired:
-                m_gi += inh_mon_mV
+                m_g -= f32(inh_mon_mV)
             if mt_stdp:
                 f_tr *= tr
             if m_idx.size:
                 mi_ge += m_drive * np.count_nonzero(to_inh_mon[m_idx])
                 rows = w[m_idx]
                 targets = post[m_idx]
-                t_ge += (gain * np.bincount(targets.ravel(), rows.ravel(), minlength=n_ts)).astype(
-                    f32
-                )
+                drive = np.bincount(targets.ravel(), rows.ravel(), minlength=n_ts)
+                np.add(t_g, gain * drive, out=t_g, casting="unsafe")
                 if mt_stdp:  # pre spike: w += post trace (LTD for Apost < 0)
                     x_pre[m_idx] += f32(a_pre / f_tr)
                     rows += x_post[targets] * f32(f_tr)
                     np.minimum(rows, wmax, out=rows)  # hard bounds (cheaper than np.clip)
                     np.maximum(rows, zero, out=rows)
                     w[m_idx] = rows
-            t_ge += ts_in[t]
+            t_g += ts_in[t]
             if t_idx.size:
                 if mt_stdp:  # post spike: w += pre trace (LTP)
                     x_post[t_idx] += f32(a_post / f_tr)
@@ -605,11 +600,11 @@ class LateralLineNetwork:
                     np.minimum(vals, wmax, out=vals)
                     np.maximum(vals, zero, out=vals)
                     wf[syn] = vals
-                t_gi += lat[t_idx].sum(axis=0)
+                t_g -= lat[t_idx].sum(axis=0)
                 if p.use_ts_feedback_inh:
                     ti_ge += t_drive * np.count_nonzero(to_inh_ts[t_idx])
             if ti_fired and p.use_ts_feedback_inh:
-                t_gi += f32(inh_ts_mV)
+                t_g -= f32(inh_ts_mV)
             if mt_stdp and f_tr < 1e-3:  # renormalise the stored traces
                 x_pre *= f32(f_tr)
                 x_post *= f32(f_tr)
@@ -621,10 +616,10 @@ class LateralLineNetwork:
         else:  # traces keep decaying while plasticity is frozen
             x_pre *= f32(tr**n_steps)
             x_post *= f32(tr**n_steps)
-        mon.ge[:] = m_ge / f32(km)
-        mon.gi[:] = m_gi / km
-        ts.ge[:] = t_ge / f32(km)
-        ts.gi[:] = t_gi / f32(km)
+        mon.ge[:] = m_g / f32(km)  # net current; gi is folded in
+        mon.gi[:] = 0.0
+        ts.ge[:] = t_g / f32(km)
+        ts.gi[:] = 0.0
         self.mon_inh[:] = (mi_u, mi_ge, 0.0, mi_ref)
         self.ts_inh[:] = (ti_u, ti_ge, 0.0, ti_ref)
         self.step_count += n_steps
