@@ -634,6 +634,9 @@ def make_parser() -> argparse.ArgumentParser:
     )
     ap.add_argument("--no-progress", action="store_true", help="Hide the progress bar.")
     ap.add_argument(
+        "--scenario", type=str, default=None, help="scenarios/*.toml with [run]/[overrides] flags."
+    )
+    ap.add_argument(
         "--eval-x-min",
         "--eval-x-min-cm",
         type=float,
@@ -697,7 +700,46 @@ def figure_suffix(p: NetworkParams, seeded: bool) -> str:
     return s + (f"_seed_{p.seed}" if seeded else "")
 
 
+def scenario_argv(path: str | Path) -> list[str]:
+    """Flags from a scenarios/*.toml file: every key of [run] and [overrides] is a CLI
+    flag (underscores -> dashes); true booleans become bare flags, false ones --no-X."""
+    import tomllib
+
+    path = Path(path)
+    if not path.exists():
+        raise ValueError(f"scenario file {path} not found (see scenarios/lateral_line_*.toml)")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"malformed scenario {path}: {exc}") from None
+    unknown = set(data) - {"run", "overrides", "description"}
+    if unknown:
+        raise ValueError(
+            f"scenario {path}: unknown table(s) {sorted(unknown)}; use [run] and [overrides]"
+        )
+    out: list[str] = []
+    for table in ("run", "overrides"):
+        for key, val in data.get(table, {}).items():
+            flag = "--" + key.replace("_", "-")
+            if val is True:
+                out.append(flag)
+            elif val is False:
+                out.append("--no-" + key.replace("_", "-"))
+            else:
+                out += [flag, str(val)]
+    return out
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--scenario" in argv:  # scenario flags first, so explicit flags win
+        k = argv.index("--scenario")
+        if k + 1 >= len(argv):
+            raise SystemExit("error: --scenario needs a path")
+        try:
+            argv = scenario_argv(argv[k + 1]) + argv[:k] + argv[k + 2 :]
+        except ValueError as exc:
+            raise SystemExit(f"error: {exc}") from None
     args = make_parser().parse_args(argv)
     try:
         params = params_from_args(args)

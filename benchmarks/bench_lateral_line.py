@@ -72,9 +72,20 @@ def run_ours(p: NetworkParams, train: np.ndarray, test: dict, trial_steps: int) 
     net = LateralLineNetwork(p)
     for k in range(train.shape[0] // trial_steps):
         net.run(train[k * trial_steps : (k + 1) * trial_steps], plastic=True)
+        if (k + 1) % p.mon_ts_homeo_every_trials == 0:
+            net.homeostasis()
     rec = net.run(test["rates_hz"], plastic=False)
     wall = time.perf_counter() - t0
     return {"wall_s": wall, "ts_t": rec.ts_t, "ts_i": rec.ts_i, "w": net.mon_ts_weights()}
+
+
+def homeostasis(w: np.ndarray, post: np.ndarray, p: NetworkParams) -> np.ndarray:
+    """The original's MON->TS homeostatic scaling (same rule as the flyenv network)."""
+    inc = np.bincount(post, w, minlength=p.n_ts)
+    nz = inc > 1e-12
+    scale = np.ones(p.n_ts)
+    scale[nz] = np.clip(1 + p.mon_ts_homeo_eta * (inc[nz].mean() / inc[nz] - 1), 0.9, 1.1)
+    return np.clip(w * scale[post], 0, p.mon_ts_wmax)
 
 
 def run_brian2(
@@ -172,8 +183,10 @@ def run_brian2(
         ll, mon, ts, mon_inh, ts_inh, s_ll, s_mt, bg_mon, bg_ts, s_bgm, s_bgt, s_m2i, s_i2m, s_lat,
         sp_ts, sp_mon, sp_ll, *extra,
     )  # fmt: skip
-    for _ in range(n_train // trial_steps):  # trial by trial, as the original
+    for k in range(n_train // trial_steps):  # trial by trial, as the original
         net.run(p.trial_duration_s * b2.second)
+        if p.mon_ts_homeo_eta > 0 and (k + 1) % p.mon_ts_homeo_every_trials == 0:
+            s_mt.w = homeostasis(np.asarray(s_mt.w[:]), conn.mon_ts_j, p)
     s_mt.namespace["Apre"] = 0.0
     s_mt.namespace["Apost"] = 0.0
     net.run(test["x_cm"].size * p.dt_s * b2.second)

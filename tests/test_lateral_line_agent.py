@@ -124,3 +124,20 @@ def test_killed_run_resumes_exactly(tmp_path, monkeypatch):
     np.testing.assert_array_equal(full["w_after"], resumed["w_after"])
     np.testing.assert_array_equal(full["test_rec"].ts_i, resumed["test_rec"].ts_i)
     np.testing.assert_array_equal(full["w_mean_series"], resumed["w_mean_series"])
+
+
+def test_scenario_files_parse_into_flags(tmp_path):
+    for name in ("lateral_line_thesis.toml", "lateral_line_fast.toml"):
+        argv = agent.scenario_argv(ROOT / "scenarios" / name)
+        args = agent.make_parser().parse_args(argv)
+        agent.params_from_args(args)
+    thesis = agent.make_parser().parse_args(
+        agent.scenario_argv(ROOT / "scenarios" / "lateral_line_thesis.toml")
+    )
+    assert thesis.multi_seed == 3 and thesis.with_control and thesis.mode == "ll_thesis"
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[run\nmode = 1")
+    with pytest.raises(ValueError, match="malformed"):
+        agent.scenario_argv(bad)
+    with pytest.raises(ValueError, match="not found"):
+        agent.scenario_argv(tmp_path / "missing.toml")
