@@ -797,8 +797,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         return out
 
     results = run_all(params, "control" if args.disable_all_stdp else "learned")
-    if resume is not None:
-        results = [r for r in results if int(r["params"].seed) >= int(resume["seed"])] or results
     for r in results:
         p = r["params"]
         if args.multi_seed > 1:

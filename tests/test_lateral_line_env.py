@@ -119,10 +119,11 @@ def test_step_before_reset_and_render_mode():
         LateralLineEnv(render_mode="human")
 
 
-def test_vector_env_sync():
-    envs = gym.make_vec("flyenv/LateralLine-v0", num_envs=2, vectorization_mode="sync")
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_vector_env(mode):
+    envs = gym.make_vec("flyenv/LateralLine-v0", num_envs=2, vectorization_mode=mode)
     obs, _ = envs.reset(seed=0)
     assert obs.shape == (2, 100)
     obs, r, *_ = envs.step(np.full((2, 1), 2.0, np.float32))
-    assert r.shape == (2,)
+    assert r.shape == (2,) and np.all(r <= 0)
     envs.close()
