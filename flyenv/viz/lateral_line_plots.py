@@ -121,6 +121,7 @@ def save_summary_figure(r: dict[str, Any], path: Path) -> Path:
     for a in (ax[0, 1], ax[1, 0], ax[1, 1]):
         a.axvline(0, color="tab:blue", lw=1)
         a.set_xlabel("time (s)")
+        a.set_xlim(d["t_s"][0], d["t_s"][-1])  # also when a layer is silent
     ax[2, 0].plot(d["t_s"], _smooth(d["mon_count"], p.dt_s) / p.n_mon, label="MON")
     ax[2, 0].plot(d["t_s"], _smooth(d["ts_count"], p.dt_s) / p.n_ts, label="TS")
     ax[2, 0].axvline(0, color="tab:blue", lw=1)
@@ -171,6 +172,7 @@ def save_test_phase_only_figure(r: dict[str, Any], path: Path) -> Path:
     ax[4].plot(tt, _smooth(rec.ts_count, p.dt_s) / p.n_ts, label="TS")
     ax[4].set_ylabel("pop. rate (Hz, 20 ms)")
     ax[4].set_xlabel("test time (s)")
+    ax[4].set_xlim(tt[0], tt[-1])
     ax[4].legend()
     fig.suptitle("test phase (STDP frozen)")
     fig.tight_layout()
