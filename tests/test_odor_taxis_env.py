@@ -11,7 +11,8 @@ from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import flyenv  # noqa: F401
 from flyenv.bodies.mujoco_fly import MujocoFly, PhysicsUnstableError
-from flyenv.envs.odor_taxis import OdorTaxisEnv, action_to_drive
+from flyenv.envs.odor_task import action_to_drive
+from flyenv.envs.odor_taxis import OdorTaxisEnv
 
 
 def test_registered_after_import(odor_env):

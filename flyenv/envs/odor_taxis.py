@@ -79,109 +79,31 @@ Every field of ``OdorTaxisConfig`` is a keyword of ``gym.make``, e.g.
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 from flygym.arena import OdorArena
-from gymnasium import spaces
 
-from flyenv.bodies.hybrid_turning import DRIVE_RANGE
 from flyenv.bodies.mujoco_fly import MujocoFly, MujocoFlyConfig, PhysicsUnstableError
+from flyenv.envs.odor_task import (
+    ACTION_SPACE,
+    SELF_MOTION_OBS_MAX,
+    OdorTaxisConfig,
+    action_to_drive,
+    make_config,
+    observation_space,
+    odor_thresholds,
+    odor_to_observation,
+    peak_intensities,
+    sample_starts,
+)
 from flyenv.envs.validation import validate_box_action
-from flyenv.stimuli.odor import StaticOdorField, diffusion_function
+from flyenv.stimuli.odor import StaticOdorField
 
 _CAMERA_NAME = "flyenv_overhead"
 _ATTRACTIVE_RGBA = (0.95, 0.45, 0.05, 1.0)
 _AVERSIVE_RGBA = (0.45, 0.2, 0.85, 1.0)
-ODOR_OBS_MAX = 8.0
-SELF_MOTION_OBS_MAX = 10.0
-
-
-@dataclass
-class OdorTaxisConfig:
-    """Task settings; distances in mm, times in s."""
-
-    source_distance_mm: tuple[float, float] = (10.0, 20.0)
-    start_heading_range_deg: tuple[float, float] = (-180.0, 180.0)
-    n_aversive_sources: int = 0
-    odor_channels: int | None = None
-    """None: 1 without aversive sources, else 2."""
-    attractive_peak_intensity: float = 1.0
-    aversive_peak_intensity: float = 1.0
-    diffusion: str = "inverse_square"
-    detection_range_mm: float = 100.0
-    control_period_s: float = 0.01
-    physics_timestep_s: float = 1e-4
-    time_limit_s: float = 10.0
-    success_radius_mm: float = 2.0
-    aversive_radius_mm: float = 3.0
-    progress_reward_per_mm: float = 1.0
-    success_bonus: float = 10.0
-    aversive_penalty_per_s: float = 5.0
-    failure_penalty: float = 10.0
-    spawn_height_mm: float = 0.2
-    render_width: int = 640
-    render_height: int = 480
-    camera: str = "overhead"
-    """"overhead": fixed above start and source; "follow": tracks the fly from above."""
-
-    def validate(self) -> None:
-        lo, hi = self.source_distance_mm
-        if not 0 < lo <= hi:
-            raise ValueError(
-                f"source_distance_mm={self.source_distance_mm} must be (min, max) with 0 < min <= max"
-            )
-        if lo <= self.success_radius_mm:
-            raise ValueError(
-                f"the nearest source ({lo} mm) lies inside success_radius_mm={self.success_radius_mm}; "
-                "raise source_distance_mm or lower success_radius_mm"
-            )
-        if self.n_aversive_sources < 0:
-            raise ValueError(f"n_aversive_sources must be >= 0, got {self.n_aversive_sources}")
-        if self.channels < 1 or (self.n_aversive_sources > 0 and self.channels < 2):
-            raise ValueError(
-                f"odor_channels={self.odor_channels}: aversive sources need a second channel; "
-                "use odor_channels=2 or leave it as None"
-            )
-        steps = self.control_period_s / self.physics_timestep_s
-        if self.control_period_s <= 0 or abs(steps - round(steps)) > 1e-6:
-            raise ValueError(
-                f"control_period_s={self.control_period_s} must be a positive multiple of "
-                f"physics_timestep_s={self.physics_timestep_s}"
-            )
-        if self.time_limit_s < self.control_period_s:
-            raise ValueError(f"time_limit_s={self.time_limit_s} is shorter than one agent step")
-        if self.camera not in ("overhead", "follow"):
-            raise ValueError(f"camera={self.camera!r}; use 'overhead' or 'follow'")
-        diffusion_function(self.diffusion)
-
-    @property
-    def channels(self) -> int:
-        if self.odor_channels is not None:
-            return self.odor_channels
-        return 2 if self.n_aversive_sources > 0 else 1
-
-    @property
-    def physics_steps_per_action(self) -> int:
-        return int(round(self.control_period_s / self.physics_timestep_s))
-
-    @property
-    def max_episode_steps(self) -> int:
-        return int(np.ceil(self.time_limit_s / self.control_period_s - 1e-9))
-
-
-def action_to_drive(action: np.ndarray) -> np.ndarray:
-    """Map Box(-1, 1) onto flygym's drive range [-0.5, 1.5]."""
-    lo, hi = DRIVE_RANGE
-    return lo + (np.asarray(action, dtype=np.float64) + 1.0) * (hi - lo) / 2.0
-
-
-def odor_to_observation(intensity: np.ndarray, threshold: np.ndarray) -> np.ndarray:
-    """(k, 4) intensities -> log-compressed (k, 4) observation block."""
-    return np.clip(np.log10(1.0 + intensity / threshold[:, None]), 0.0, ODOR_OBS_MAX)
 
 
 class OdorTaxisEnv(gym.Env):
@@ -190,30 +112,17 @@ class OdorTaxisEnv(gym.Env):
     metadata = {"render_modes": ["rgb_array"], "render_fps": 100}
 
     def __init__(self, render_mode: str | None = None, **config: Any) -> None:
-        known = {f.name for f in dataclasses.fields(OdorTaxisConfig)}
-        unknown = sorted(set(config) - known)
-        if unknown:
-            raise TypeError(
-                f"OdorTaxis-v0 got unknown option(s) {unknown}; valid options: {sorted(known)}"
-            )
-        self.config = OdorTaxisConfig(**config)
-        self.config.validate()
+        self.config = make_config(OdorTaxisConfig, config, "OdorTaxis-v0")
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode={render_mode!r}; OdorTaxis supports None or 'rgb_array'")
         self.render_mode = render_mode
         cfg = self.config
         self.metadata = {**self.metadata, "render_fps": int(round(1.0 / cfg.control_period_s))}
 
-        k = cfg.channels
-        n_sources = 1 + cfg.n_aversive_sources
-        peaks = np.zeros((n_sources, k))
-        peaks[0, 0] = cfg.attractive_peak_intensity
-        if cfg.n_aversive_sources:
-            peaks[1:, 1] = cfg.aversive_peak_intensity
+        peaks = peak_intensities(cfg)
+        n_sources = len(peaks)
         self._field = StaticOdorField(np.zeros((n_sources, 3)), peaks, cfg.diffusion)
-        f = diffusion_function(cfg.diffusion)
-        channel_peak = np.maximum(peaks.max(axis=0), 1e-12)
-        self._odor_threshold = channel_peak * float(f(np.array(cfg.detection_range_mm)))
+        self._odor_threshold = odor_thresholds(cfg)
 
         arena = OdorArena(
             odor_source=np.array([[10.0 + 5 * i, 0.0, 0.0] for i in range(n_sources)]),
@@ -241,13 +150,8 @@ class OdorTaxisEnv(gym.Env):
         self._camera_id = self.body.physics.model.name2id(_CAMERA_NAME, "camera")
         self._renderer = None
 
-        n_obs = 4 * k + 3
-        low = np.concatenate([np.zeros(4 * k), -np.full(3, SELF_MOTION_OBS_MAX)]).astype(np.float32)
-        high = np.concatenate(
-            [np.full(4 * k, ODOR_OBS_MAX), np.full(3, SELF_MOTION_OBS_MAX)]
-        ).astype(np.float32)
-        self.observation_space = spaces.Box(low, high, shape=(n_obs,), dtype=np.float32)
-        self.action_space = spaces.Box(-1.0, 1.0, shape=(2,), dtype=np.float32)
+        self.observation_space = observation_space(cfg)
+        self.action_space = ACTION_SPACE
 
         self._needs_reset = True
         self._steps = 0
@@ -255,30 +159,10 @@ class OdorTaxisEnv(gym.Env):
         self.aversive_positions_mm = np.zeros((cfg.n_aversive_sources, 2))
 
     # ------------------------------------------------------------------ helpers
-    def _place_sources(self, options: dict) -> None:
-        cfg, rng = self.config, self.np_random
-        d = options.get("source_distance_mm")
-        if d is None:
-            d = rng.uniform(*cfg.source_distance_mm)
-        if not d > cfg.success_radius_mm:
-            raise ValueError(
-                f"source_distance_mm={d} must exceed success_radius_mm={cfg.success_radius_mm}"
-            )
-        self.source_position_mm = np.array([float(d), 0.0])
-        av = options.get("aversive_positions_mm")
-        if av is None:
-            n = cfg.n_aversive_sources
-            frac = rng.uniform(0.3, 0.7, n)
-            side = rng.choice([-1.0, 1.0], n) * rng.uniform(2.0, 5.0, n)
-            av = np.stack([frac * d, side], axis=1)
-        av = np.asarray(av, dtype=np.float64).reshape(-1, 2)
-        if len(av) != cfg.n_aversive_sources:
-            raise ValueError(
-                f"aversive_positions_mm has {len(av)} rows; the env has "
-                f"n_aversive_sources={cfg.n_aversive_sources}"
-            )
-        self.aversive_positions_mm = av
-        xy = np.concatenate([self.source_position_mm[None], av], axis=0)
+    def _place_sources(self, source_xy: np.ndarray, aversive_xy: np.ndarray) -> None:
+        self.source_position_mm = np.asarray(source_xy, dtype=np.float64)
+        self.aversive_positions_mm = np.asarray(aversive_xy, dtype=np.float64).reshape(-1, 2)
+        xy = np.concatenate([self.source_position_mm[None], self.aversive_positions_mm], axis=0)
         self._field.set_sources(xy)
 
     def _move_markers(self, data) -> None:
@@ -336,18 +220,11 @@ class OdorTaxisEnv(gym.Env):
     # ------------------------------------------------------------------ gym API
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
-        options = dict(options or {})
-        cfg, rng = self.config, self.np_random
-        self._place_sources(options)
-        heading = options.get("start_heading_rad")
-        if heading is None:
-            heading = np.deg2rad(rng.uniform(*cfg.start_heading_range_deg))
-        phases = options.get("init_phases")
-        if phases is None:
-            phases = rng.uniform(0.0, 2 * np.pi, 6)
+        start = sample_starts(self.np_random, 1, self.config, options)
+        self._place_sources(start.source_xy_mm[0], start.aversive_xy_mm[0])
         self.body.reset(
-            np.asarray(phases, dtype=float),
-            heading_rad=float(heading),
+            start.cpg_phases[0],
+            heading_rad=float(start.heading_rad[0]),
             setup_world=self._move_markers,
         )
         self._steps = 0
