@@ -54,7 +54,7 @@ FLYGYM_STEPS_PER_S = 200.0  # OdorPlumeArena's default plume_simulation_fps, one
 FLYGYM_SHORT_FRAME_STRIDE = 10
 
 
-@dataclass
+@dataclass(eq=False, repr=False)  # arrays: identity equality, short repr
 class PlumeData:
     """An odor plume (and optionally its wind field) on a regular grid over time.
 
@@ -113,6 +113,14 @@ class PlumeData:
         if self.time_interp not in ("linear", "nearest"):
             raise ValueError(f"time_interp={self.time_interp!r}; use 'linear' or 'nearest'")
         self._torch_cache: dict[tuple[str, torch.dtype], TorchPlume] = {}
+
+    def __repr__(self) -> str:
+        t, h, w = self.concentration.shape
+        return (
+            f"PlumeData({t} frames x {h} x {w} cells, {self.cell_size_mm} mm, {self.fps} fps, "
+            f"wind field: {self.has_velocity}, nominal wind {self.nominal_wind_mm_s.tolist()} "
+            f"mm/s, {self.time_mode}/{self.time_interp})"
+        )
 
     @property
     def n_frames(self) -> int:
