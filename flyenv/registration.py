@@ -31,6 +31,12 @@ ENVS: tuple[EnvEntry, ...] = (
         description="NeuroMechFly (MuJoCo, hybrid turning controller) walks to an attractive odor source.",
     ),
     EnvEntry(
+        id="flyenv/OdorTaxis-kinematic-v0",
+        entry_point="flyenv.envs.odor_taxis_kinematic:OdorTaxisKinematicEnv",
+        vector_entry_point="flyenv.envs.odor_taxis_kinematic:OdorTaxisKinematicVectorEnv",
+        description="OdorTaxis on the calibrated, differentiable torch twin of the fly (batched).",
+    ),
+    EnvEntry(
         id="flyenv/LateralLine-v0",
         entry_point="flyenv.envs.offline.lateral_line:LateralLineEnv",
         description="Offline fish lateral line: decode a dipole sphere's position from afferent spike counts.",

@@ -7,7 +7,7 @@ drive. Measures in the body frame:
 * steady-state forward speed, lateral speed and turn rate (mean over the window
   after the start-up transient) and their trial-to-trial spread across seeds;
 * the start-up transient: forward speed in 10 ms bins from rest, summarised as a
-  first-order lag (delay + time constant) fitted over all walking trials;
+  two cascaded first-order lags (one time constant) fitted over all walking trials;
 * where the four odor sensors sit relative to the thorax (body frame x/y, mm) and
   their height above the floor (z, mm).
 
@@ -114,16 +114,19 @@ def body_frame_velocities(xy: np.ndarray, heading: np.ndarray, dt: float) -> np.
     return np.stack([forward, left, yaw], axis=1)
 
 
-def fit_first_order_lag(t: np.ndarray, response: np.ndarray) -> tuple[float, float]:
-    """Fit r(t) = 1 - exp(-(t - delay) / tau) for t > delay (0 before) by grid search."""
-    best = (np.inf, 0.0, 0.05)
-    for delay in np.arange(0.0, 0.06, 0.0025):
-        for tau in np.arange(0.005, 0.2, 0.0025):
-            model = np.where(t > delay, 1 - np.exp(-(t - delay) / tau), 0.0)
-            err = float(np.mean((model - response) ** 2))
-            if err < best[0]:
-                best = (err, delay, tau)
-    return best[1], best[2]
+def fit_cascade_lag(t: np.ndarray, response: np.ndarray) -> float:
+    """Fit the step response of two cascaded first-order lags with one time constant,
+    r(t) = 1 - (1 + t / tau) exp(-t / tau), by grid search; returns tau in s.
+
+    Two stages reproduce the S-shaped start (the fly first lands and the CPG
+    amplitude grows) without a hard dead time, so every action keeps an influence
+    on later motion (a dead time would block gradients to the first actions).
+    """
+    taus = np.arange(0.002, 0.2, 0.0005)
+    x = t[None, :] / taus[:, None]
+    model = 1 - (1 + x) * np.exp(-x)
+    err = np.mean((model - response[None, :]) ** 2, axis=1)
+    return float(taus[np.argmin(err)])
 
 
 def summarise(trials: list[dict], cfg: CalibrationConfig, grid: np.ndarray) -> dict:
@@ -153,7 +156,7 @@ def summarise(trials: list[dict], cfg: CalibrationConfig, grid: np.ndarray) -> d
         sensors.append(tr["sensors_body"])
     t = (np.arange(n_tr) + 0.5) * cfg.bin_s
     mean_curve = np.mean(curves, axis=0) if curves else np.zeros(n_tr)
-    delay, tau = fit_first_order_lag(t, mean_curve)
+    tau = fit_cascade_lag(t, mean_curve)
     if np.isnan(per["forward"]).all(axis=2).any():
         raise RuntimeError("some drives failed on every seed; cannot build the drive map")
     return {
@@ -166,7 +169,6 @@ def summarise(trials: list[dict], cfg: CalibrationConfig, grid: np.ndarray) -> d
         "turn_rate_std_rad_s": np.nanstd(per["turn"], axis=2),
         "startup_time_s": t,
         "startup_forward_fraction": mean_curve,
-        "startup_delay_s": np.array(delay),
         "response_tau_s": np.array(tau),
         "sensor_offsets_body_mm": np.mean(sensors, axis=0),
         "failed_trials": np.array(failures),
@@ -248,10 +250,8 @@ def main(argv: list[str] | None = None) -> None:
     save_calibration(args.out, result, cfg, wall)
     g = result["action_grid"]
     print(f"wrote {args.out} ({wall:.0f} s, {int(result['failed_trials'])} failed trials)")
-    print(
-        f"start-up: delay {float(result['startup_delay_s']) * 1e3:.1f} ms, "
-        f"tau {float(result['response_tau_s']) * 1e3:.1f} ms"
-    )
+    tau_ms = float(result["response_tau_s"]) * 1e3
+    print(f"response: two cascaded lags, tau {tau_ms:.1f} ms each")
     print(
         "forward speed mm/s (rows: left action, cols: right action "
         + ", ".join(f"{v:+.2f}" for v in g)

@@ -4,8 +4,9 @@ State per fly: thorax position (x, y) in mm, heading in rad, and the body-frame
 velocities (forward mm/s, leftward mm/s, yaw rad/s). Each step:
 
 1. the calibrated drive map gives the steady-state velocities for the action;
-2. the velocities relax toward them with the calibrated time constant (first-order
-   lag, exact exponential update), after the calibrated start-up delay;
+2. the velocities follow them through two cascaded first-order lags with the
+   calibrated time constant (exact exponential updates): an S-shaped response, as
+   the MuJoCo fly's start-up, with no dead time, so every action has a gradient;
 3. position and heading are integrated (midpoint heading).
 
 Optional calibrated noise: an Ornstein-Uhlenbeck perturbation of the target
@@ -52,16 +53,15 @@ class KinematicFly(torch.nn.Module):
         self.batch_size = batch_size
         self.drive_map = DriveMap(cal)
         self.tau_s = cal.response_tau_s
-        self.delay_s = cal.startup_delay_s
         self.register_buffer(
             "sensor_offsets", torch.as_tensor(cal.sensor_offsets_body_mm, dtype=dtype)
         )
-        self.to(device=device)
-        self.drive_map.table = self.drive_map.table.to(dtype)
+        self.to(device=device, dtype=dtype)
         z = torch.zeros(batch_size, device=device, dtype=dtype)
         self.xy = torch.zeros(batch_size, 2, device=device, dtype=dtype)
         self.heading = z.clone()
         self.velocity = torch.zeros(batch_size, 3, device=device, dtype=dtype)
+        self.lagged_target = torch.zeros(batch_size, 3, device=device, dtype=dtype)
         self.time_since_reset = z.clone()
         self.noise_state = torch.zeros(batch_size, 3, device=device, dtype=dtype)
 
@@ -82,6 +82,7 @@ class KinematicFly(torch.nn.Module):
         if mask is None:
             self.xy, self.heading = xy.clone(), heading.clone()
             self.velocity = torch.zeros_like(self.velocity)
+            self.lagged_target = torch.zeros_like(self.lagged_target)
             self.time_since_reset = torch.zeros_like(self.time_since_reset)
             self.noise_state = torch.zeros_like(self.noise_state)
             return
@@ -90,6 +91,9 @@ class KinematicFly(torch.nn.Module):
         self.xy = torch.where(m[:, None], xy, self.xy)
         self.heading = torch.where(m, heading, self.heading)
         self.velocity = torch.where(m[:, None], torch.zeros_like(self.velocity), self.velocity)
+        self.lagged_target = torch.where(
+            m[:, None], torch.zeros_like(self.lagged_target), self.lagged_target
+        )
         self.time_since_reset = torch.where(
             m, torch.zeros_like(self.time_since_reset), self.time_since_reset
         )
@@ -109,9 +113,9 @@ class KinematicFly(torch.nn.Module):
             )
             self.noise_state = decay * self.noise_state + math.sqrt(1 - decay**2) * eps
             target = target + self.noise_state * self.drive_map.std(actions)
-        started = (self.time_since_reset >= self.delay_s).to(target.dtype)[:, None]
         alpha = 1.0 - math.exp(-dt_s / self.tau_s)
-        self.velocity = self.velocity + alpha * (started * target - self.velocity)
+        self.lagged_target = self.lagged_target + alpha * (target - self.lagged_target)
+        self.velocity = self.velocity + alpha * (self.lagged_target - self.velocity)
         forward, left, yaw = self.velocity.unbind(dim=1)
         mid = self.heading + 0.5 * yaw * dt_s
         c, s = torch.cos(mid), torch.sin(mid)
@@ -134,4 +138,5 @@ class KinematicFly(torch.nn.Module):
         """Cut the autograd history (truncated BPTT)."""
         self.xy, self.heading = self.xy.detach(), self.heading.detach()
         self.velocity = self.velocity.detach()
+        self.lagged_target = self.lagged_target.detach()
         self.noise_state = self.noise_state.detach()

@@ -12,6 +12,12 @@ from collections.abc import Callable
 
 import numpy as np
 
+TORCH_DIFFUSION_FUNCTIONS: dict[str, Callable] = {
+    "inverse_square": lambda d: d.pow(-2.0),
+    "exponential_5mm": lambda d: (-d / 5.0).exp(),
+}
+"""The same functions on torch tensors (the kinematic twin); a test checks they agree."""
+
 DIFFUSION_FUNCTIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     # flygym's default; sensors never sit on a source (bodies have size), so no clamp.
     "inverse_square": lambda d: d**-2.0,
@@ -68,3 +74,20 @@ class StaticOdorField:
         delta = sensor_positions_mm[None, :, :] - self.source_positions_mm[:, None, :]
         dist = np.linalg.norm(delta, axis=2)  # (n, w)
         return np.einsum("nk,nw->kw", self.peak_intensities, self._f(dist))
+
+
+def odor_intensity_torch(sensors_mm, sources_mm, peaks, diffusion: str = "inverse_square"):
+    """Batched, differentiable version of ``StaticOdorField.intensity``.
+
+    Args:
+        sensors_mm: (B, w, 3) sensor positions.
+        sources_mm: (B, n, 3) source positions.
+        peaks: (n, k) peak intensities.
+
+    Returns:
+        (B, k, w) intensities.
+    """
+    diffusion_function(diffusion)  # same name check and message as the numpy path
+    f = TORCH_DIFFUSION_FUNCTIONS[diffusion]
+    dist = (sensors_mm[:, None, :, :] - sources_mm[:, :, None, :]).norm(dim=-1)  # (B, n, w)
+    return (peaks[None, :, :, None] * f(dist)[:, :, None, :]).sum(dim=1)

@@ -1,0 +1,94 @@
+"""Kinematic twin vs MuJoCo body: fly-steps per wall second, and the cost of BPTT.
+
+One fly-step = one agent step (10 ms of simulated time) of one fly. In one run:
+the twin's native vector env at B = 1, 64 and 4096 (``gym.make_vec``), the MuJoCo
+env ``flyenv/OdorTaxis-v0``, and a forward + backward pass through a 5,000-step
+episode at B = 64 on the differentiable core. Last line:
+``ratio=<twin B=4096 fly-steps/s / MuJoCo fly-steps/s>``.
+
+    python benchmarks/bench_kinematic.py [--threads 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+import flyenv  # noqa: F401
+from flyenv.envs.odor_task import OdorTaxisConfig
+from flyenv.envs.odor_taxis_kinematic import OdorTaxisBatch
+
+
+def twin_rate(num_envs: int, steps: int, device: str) -> float:
+    envs = gym.make_vec("flyenv/OdorTaxis-kinematic-v0", num_envs=num_envs, device=device)
+    envs.reset(seed=0)
+    actions = np.random.default_rng(0).uniform(-1, 1, (steps, num_envs, 2)).astype(np.float32)
+    envs.step(actions[0])  # warm-up
+    t0 = time.perf_counter()
+    for a in actions:
+        envs.step(a)
+    return num_envs * steps / (time.perf_counter() - t0)
+
+
+def mujoco_rate(steps: int) -> float:
+    env = gym.make("flyenv/OdorTaxis-v0", time_limit_s=100.0)
+    env.reset(seed=0, options={"source_distance_mm": 80.0})
+    actions = np.random.default_rng(0).uniform(0, 1, (steps, 2)).astype(np.float32)
+    t0 = time.perf_counter()
+    for a in actions:
+        env.step(a)
+    return steps / (time.perf_counter() - t0)
+
+
+def bptt_cost(batch: int, steps: int, device: str) -> tuple[float, float]:
+    core = OdorTaxisBatch(batch, OdorTaxisConfig(time_limit_s=steps * 0.01 + 1), device=device)
+    core.reset(np.random.default_rng(0))
+    actions = torch.zeros(steps, batch, 2, device=device, requires_grad=True)
+    t0 = time.perf_counter()
+    loss = torch.zeros((), device=device)
+    for t in range(steps):
+        obs, reward, _, _, distance = core.step(actions[t])
+        loss = loss + distance.mean() / steps
+    forward = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    loss.backward()
+    backward = time.perf_counter() - t0
+    assert actions.grad is not None and actions.grad[0].abs().sum() > 0
+    return forward, backward
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "--threads", type=int, default=None, help="torch intra-op threads (default: torch's)"
+    )
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--mujoco-steps", type=int, default=40)
+    args = p.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    rows = []
+    for b, steps in ((1, 2000), (64, 1000), (4096, 200)):
+        rows.append((f"twin vector env, B={b}", twin_rate(b, steps, args.device)))
+    mj = mujoco_rate(args.mujoco_steps)
+    rows.append(("MuJoCo OdorTaxis-v0 (1 fly)", mj))
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), device {args.device}")
+    print(f"{'body':<32}{'fly-steps/s':>14}{'x MuJoCo':>12}")
+    for name, rate in rows:
+        print(f"{name:<32}{rate:>14,.0f}{rate / mj:>12,.0f}")
+    fwd, bwd = bptt_cost(64, 5000, args.device)
+    print(
+        f"BPTT, B=64, 5000 steps: forward {fwd:.2f} s, backward {bwd:.2f} s, backward/forward {bwd / fwd:.2f}"
+    )
+    print(f"ratio={rows[2][1] / mj:.0f}")
+
+
+if __name__ == "__main__":
+    main()
