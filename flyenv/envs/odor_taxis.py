@@ -81,14 +81,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
-from flygym.arena import OdorArena
 
-from flyenv.bodies.mujoco_fly import MujocoFly, MujocoFlyConfig, PhysicsUnstableError
+from flyenv.envs.mujoco_walking import MujocoWalkingEnv, build_marker_arena
 from flyenv.envs.odor_task import (
     ACTION_SPACE,
-    SELF_MOTION_OBS_MAX,
     OdorTaxisConfig,
     action_to_drive,
     make_config,
@@ -98,117 +95,55 @@ from flyenv.envs.odor_task import (
     peak_intensities,
     sample_starts,
 )
-from flyenv.envs.validation import validate_box_action
 from flyenv.stimuli.odor import StaticOdorField
 
-_CAMERA_NAME = "flyenv_overhead"
 _ATTRACTIVE_RGBA = (0.95, 0.45, 0.05, 1.0)
 _AVERSIVE_RGBA = (0.45, 0.2, 0.85, 1.0)
 
+__all__ = ["OdorTaxisEnv", "OdorTaxisConfig", "action_to_drive"]
 
-class OdorTaxisEnv(gym.Env):
+
+class OdorTaxisEnv(MujocoWalkingEnv):
     """See the module docstring for spaces, reward, start state and episode end."""
 
-    metadata = {"render_modes": ["rgb_array"], "render_fps": 100}
+    env_name = "OdorTaxis-v0"
 
     def __init__(self, render_mode: str | None = None, **config: Any) -> None:
-        self.config = make_config(OdorTaxisConfig, config, "OdorTaxis-v0")
-        if render_mode not in (None, "rgb_array"):
-            raise ValueError(f"render_mode={render_mode!r}; OdorTaxis supports None or 'rgb_array'")
-        self.render_mode = render_mode
-        cfg = self.config
-        self.metadata = {**self.metadata, "render_fps": int(round(1.0 / cfg.control_period_s))}
-
+        self.config = cfg = make_config(OdorTaxisConfig, config, self.env_name)
         peaks = peak_intensities(cfg)
         n_sources = len(peaks)
         self._field = StaticOdorField(np.zeros((n_sources, 3)), peaks, cfg.diffusion)
         self._odor_threshold = odor_thresholds(cfg)
-
-        arena = OdorArena(
-            odor_source=np.array([[10.0 + 5 * i, 0.0, 0.0] for i in range(n_sources)]),
-            peak_odor_intensity=peaks,
-            marker_colors=[_ATTRACTIVE_RGBA] + [_AVERSIVE_RGBA] * cfg.n_aversive_sources,
-            marker_size=0.5,
+        arena = build_marker_arena(
+            np.array([[10.0 + 5 * i, 0.0] for i in range(n_sources)]),
+            [_ATTRACTIVE_RGBA] + [_AVERSIVE_RGBA] * cfg.n_aversive_sources,
         )
-        for i in range(n_sources):
-            # Markers are for the eye only: the fly must never bump into them.
-            for geom in arena.root_element.find("body", f"odor_source_marker_{i}").find_all("geom"):
-                geom.contype, geom.conaffinity = 0, 0
-        arena.root_element.worldbody.add(
-            "camera", name=_CAMERA_NAME, mode="fixed", pos=(10, 0, 30), euler=(0, 0, 0), fovy=45
-        )
-        self.body = MujocoFly(
-            arena,
-            MujocoFlyConfig(timestep_s=cfg.physics_timestep_s, spawn_height_mm=cfg.spawn_height_mm),
-        )
-        model = self.body.model
-        marker_bodies = [
-            self.body.physics.model.name2id(f"odor_source_marker_{i}", "body")
-            for i in range(n_sources)
-        ]
-        self._marker_mocap_ids = np.array([model.body_mocapid[b] for b in marker_bodies])
-        self._camera_id = self.body.physics.model.name2id(_CAMERA_NAME, "camera")
-        self._renderer = None
-
+        self._init_body(render_mode, arena, n_sources)
         self.observation_space = observation_space(cfg)
         self.action_space = ACTION_SPACE
-
-        self._needs_reset = True
-        self._steps = 0
         self.source_position_mm = np.zeros(2)
         self.aversive_positions_mm = np.zeros((cfg.n_aversive_sources, 2))
 
-    # ------------------------------------------------------------------ helpers
     def _place_sources(self, source_xy: np.ndarray, aversive_xy: np.ndarray) -> None:
         self.source_position_mm = np.asarray(source_xy, dtype=np.float64)
         self.aversive_positions_mm = np.asarray(aversive_xy, dtype=np.float64).reshape(-1, 2)
-        xy = np.concatenate([self.source_position_mm[None], self.aversive_positions_mm], axis=0)
-        self._field.set_sources(xy)
-
-    def _move_markers(self, data) -> None:
-        xy = np.concatenate([self.source_position_mm[None], self.aversive_positions_mm], axis=0)
-        data.mocap_pos[self._marker_mocap_ids, :2] = xy
-        data.mocap_pos[self._marker_mocap_ids, 2] = 0.0
-
-    def _place_camera(self) -> None:
-        model = self.body.model
-        cam = self._camera_id
-        pts = np.concatenate([[[0.0, 0.0]], [self.source_position_mm], self.aversive_positions_mm])
-        if self._renderer.trail:
-            # Grow the view to keep the whole walk in frame.
-            pts = np.concatenate([pts, np.array(self._renderer.trail)[:, :2]])
-        lo, hi = pts.min(axis=0) - 6.0, pts.max(axis=0) + 6.0
-        center = (lo + hi) / 2
-        half_w = (hi[0] - lo[0]) / 2
-        half_h = (hi[1] - lo[1]) / 2
-        aspect = self.config.render_width / self.config.render_height
-        tan = np.tan(np.deg2rad(model.cam_fovy[cam] / 2))
-        height = max(half_h / tan, half_w / (tan * aspect))
-        self._renderer.place_camera(model, self.body.data, np.array([center[0], center[1], height]))
-        cfg = self.config
-        discs = [(self.source_position_mm, cfg.success_radius_mm, (0.95, 0.45, 0.05, 0.25))]
-        discs += [
-            (xy, cfg.aversive_radius_mm, (0.45, 0.2, 0.85, 0.25))
-            for xy in self.aversive_positions_mm
-        ]
-        self._renderer.set_discs(discs)
-
-    def _odor_observation(self) -> np.ndarray:
-        intensity = self._field.intensity(self.body.odor_sensor_positions)
-        return odor_to_observation(intensity, self._odor_threshold)
+        self._marker_xy = np.concatenate(
+            [self.source_position_mm[None], self.aversive_positions_mm], axis=0
+        )
+        self._field.set_sources(self._marker_xy)
 
     def _observation(self, self_motion: np.ndarray) -> np.ndarray:
-        obs = np.concatenate([self._odor_observation().ravel(), self_motion])
-        return obs.astype(np.float32)
+        intensity = self._field.intensity(self.body.odor_sensor_positions)
+        odor = odor_to_observation(intensity, self._odor_threshold)
+        return np.concatenate([odor.ravel(), self_motion]).astype(np.float32)
 
     def _distance(self) -> float:
         return float(np.linalg.norm(self.body.thorax_position[:2] - self.source_position_mm))
 
     def _info(self, reason: str | None) -> dict[str, Any]:
-        pos = self.body.thorax_position
         return {
             "distance_mm": self._distance(),
-            "position_mm": pos[:2].copy(),
+            "position_mm": self.body.thorax_position[:2].copy(),
             "heading_rad": self.body.heading_rad,
             "source_position_mm": self.source_position_mm.copy(),
             "aversive_positions_mm": self.aversive_positions_mm.copy(),
@@ -217,70 +152,29 @@ class OdorTaxisEnv(gym.Env):
             "termination_reason": reason,
         }
 
-    # ------------------------------------------------------------------ gym API
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
         start = sample_starts(self.np_random, 1, self.config, options)
         self._place_sources(start.source_xy_mm[0], start.aversive_xy_mm[0])
-        self.body.reset(
-            start.cpg_phases[0],
-            heading_rad=float(start.heading_rad[0]),
-            setup_world=self._move_markers,
-        )
-        self._steps = 0
-        self._needs_reset = False
+        self._reset_body(start.cpg_phases[0], float(start.heading_rad[0]))
         self._prev_distance = self._distance()
-        self._prev_xy = self.body.thorax_position[:2]
-        self._prev_heading = self.body.heading_rad
-        if self._renderer is not None:
-            self._renderer.reset_trail()
-            self._place_camera()
         return self._observation(np.zeros(3)), self._info(None)
 
-    def _self_motion(self) -> np.ndarray:
-        dt = self.config.control_period_s
-        xy, heading = self.body.thorax_position[:2], self.body.heading_rad
-        dx, dy = (xy - self._prev_xy) / dt
-        c, s = np.cos(self._prev_heading), np.sin(self._prev_heading)
-        forward, left = c * dx + s * dy, -s * dx + c * dy
-        yaw_rate = np.angle(np.exp(1j * (heading - self._prev_heading))) / dt
-        self._prev_xy, self._prev_heading = xy, heading
-        motion = np.array([forward / 10.0, left / 10.0, yaw_rate])
-        return np.clip(motion, -SELF_MOTION_OBS_MAX, SELF_MOTION_OBS_MAX)
-
     def step(self, action):
-        if self._needs_reset:
-            raise RuntimeError(
-                "OdorTaxis-v0: call reset() before step() (and after an episode ends)"
-            )
-        action = validate_box_action(action, self.action_space, "OdorTaxis-v0")
+        reason = self._advance(action)
         cfg = self.config
-        reason = None
-        try:
-            self.body.step(action_to_drive(action), cfg.physics_steps_per_action)
-        except PhysicsUnstableError:
-            reason = "physics_unstable"
-        self._steps += 1
-        if reason is None and (self.body.is_flipped):
-            reason = "flipped"
-        if reason is None and not self.body.is_finite():
-            reason = "physics_unstable"
-
         if reason == "physics_unstable":
-            # MuJoCo has reset its data; the state is meaningless. End the episode.
-            self._needs_reset = True
-            obs = np.zeros(self.observation_space.shape, np.float32)
             info = self._info(reason)
             info["distance_mm"] = self._prev_distance
-            return obs, -cfg.failure_penalty, True, False, info
-
+            return self._unstable_result(info)
         distance = self._distance()
         reward = cfg.progress_reward_per_mm * (self._prev_distance - distance)
         self._prev_distance = distance
         if len(self.aversive_positions_mm):
             xy = self.body.thorax_position[:2]
-            near = np.linalg.norm(self.aversive_positions_mm - xy, axis=1) < cfg.aversive_radius_mm
-            if near.any():
+            if (
+                np.linalg.norm(self.aversive_positions_mm - xy, axis=1) < cfg.aversive_radius_mm
+            ).any():
                 reward -= cfg.aversive_penalty_per_s * cfg.control_period_s
         if reason is None and distance < cfg.success_radius_mm:
             reason = "success"
@@ -288,34 +182,19 @@ class OdorTaxisEnv(gym.Env):
             reward += cfg.success_bonus
         elif reason == "flipped":
             reward -= cfg.failure_penalty
-        terminated = reason is not None
-        truncated = not terminated and self._steps >= cfg.max_episode_steps
-        self._needs_reset = terminated or truncated
+        terminated, truncated = self._finish_step(reason)
         obs = self._observation(self._self_motion())
-        if self._renderer is not None:
-            self._renderer.add_trail_point(self.body.thorax_position)
         return obs, float(reward), terminated, truncated, self._info(reason)
 
-    def render(self):
-        if self.render_mode != "rgb_array":
-            return None
-        if self._renderer is None:
-            from flyenv.viz.mujoco_render import OverheadRenderer
+    # ------------------------------------------------------------------ rendering hooks
+    def _view_points(self) -> np.ndarray:
+        return np.concatenate([[[0.0, 0.0]], self._marker_xy])
 
-            self._renderer = OverheadRenderer(
-                self.body.model, _CAMERA_NAME, self.config.render_width, self.config.render_height
-            )
-            self._place_camera()
-        if self.config.camera == "overhead" and self._renderer.trail:
-            self._place_camera()
-        elif self.config.camera == "follow":
-            pos = self.body.thorax_position
-            self._renderer.place_camera(
-                self.body.model, self.body.data, np.array([pos[0], pos[1], 12.0])
-            )
-        return self._renderer.render(self.body.data)
-
-    def close(self) -> None:
-        if self._renderer is not None:
-            self._renderer.close()
-            self._renderer = None
+    def _discs(self) -> list:
+        cfg = self.config
+        discs = [(self.source_position_mm, cfg.success_radius_mm, (0.95, 0.45, 0.05, 0.25))]
+        discs += [
+            (xy, cfg.aversive_radius_mm, (0.45, 0.2, 0.85, 0.25))
+            for xy in self.aversive_positions_mm
+        ]
+        return discs
