@@ -51,8 +51,8 @@ def bptt_cost(batch: int, steps: int, device: str) -> tuple[float, float]:
     t0 = time.perf_counter()
     loss = torch.zeros((), device=device)
     for t in range(steps):
-        obs, reward, _, _, distance = core.step(actions[t])
-        loss = loss + distance.mean() / steps
+        obs, reward, _, _, extras = core.step(actions[t])
+        loss = loss + extras["distance_mm"].mean() / steps
     forward = time.perf_counter() - t0
     t0 = time.perf_counter()
     loss.backward()

@@ -57,36 +57,24 @@ from __future__ import annotations
 
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 import torch
-from gymnasium.vector import AutoresetMode, VectorEnv
-from gymnasium.vector.utils import batch_space
 
 from flyenv.bodies.kinematic_fly import KinematicFly, KinematicFlyConfig
+from flyenv.envs.kinematic_base import KinematicTaskEnv, KinematicTaskVectorEnv, TwinTaskBatch
 from flyenv.envs.odor_task import (
-    ACTION_SPACE,
     ODOR_OBS_MAX,
     SELF_MOTION_OBS_MAX,
     OdorTaxisConfig,
-    make_config,
     observation_space,
     odor_thresholds,
     peak_intensities,
     sample_starts,
 )
-from flyenv.envs.validation import validate_box_action
 from flyenv.stimuli.odor import odor_intensity_torch
 
-_TWIN_KEYS = ("device", "noise", "calibration_path")
 
-
-def _split_kwargs(kwargs: dict[str, Any]) -> tuple[dict, dict]:
-    twin = {k: kwargs.pop(k) for k in _TWIN_KEYS if k in kwargs}
-    return kwargs, twin
-
-
-class OdorTaxisBatch:
+class OdorTaxisBatch(TwinTaskBatch):
     """B odor-taxis episodes on the kinematic twin, as torch tensors.
 
     ``step`` is differentiable with respect to the actions (and through the body
@@ -150,12 +138,15 @@ class OdorTaxisBatch:
         mask: torch.Tensor | None = None,
         options: dict | None = None,
     ) -> torch.Tensor:
-        """Draw new starts for the flies in ``mask`` (all if None); returns (B, obs) tensor."""
+        """Draw new starts for the flies in ``mask`` (all if None).
+
+        Returns the (B, D) observation tensor and the extras of ``step``.
+        """
         B = self.num_envs
         idx = torch.arange(B, device=self.device) if mask is None else mask.nonzero().flatten()
         n = int(idx.numel())
         if n == 0:
-            return self.observation(torch.zeros(B, 3, device=self.device))
+            return self.observation(torch.zeros(B, 3, device=self.device)), self._extras(None)
         start = sample_starts(rng, n, self.config, options)
         f32 = dict(device=self.device, dtype=torch.float32)
         src = torch.zeros(n, len(self.peaks), 3, **f32)
@@ -180,7 +171,7 @@ class OdorTaxisBatch:
         self.prev_heading = torch.where(full_mask, self.fly.heading, self.prev_heading)
         self.prev_distance = torch.where(full_mask, self.distance(), self.prev_distance)
         motion = torch.zeros(B, 3, **f32)
-        return self.observation(motion)
+        return self.observation(motion), self._extras(None)
 
     def observation(self, motion: torch.Tensor) -> torch.Tensor:
         return torch.cat([self.odor_observation(), motion], dim=1)
@@ -188,8 +179,8 @@ class OdorTaxisBatch:
     def step(self, actions: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """Advance every fly one agent step.
 
-        Returns obs (B, D), reward (B,), terminated (B,) bool, truncated (B,) bool,
-        distance_mm (B,). No autoreset here: the caller decides.
+        Returns obs (B, D), reward (B,), terminated (B,) bool, truncated (B,) bool and
+        extras {"distance_mm", "is_success"} (B,). No autoreset here: the caller decides.
         """
         cfg = self.config
         actions = actions.clamp(-1.0, 1.0)
@@ -211,167 +202,73 @@ class OdorTaxisBatch:
         success = distance.detach() < cfg.success_radius_mm
         reward = reward + cfg.success_bonus * success.to(reward.dtype)
         truncated = (~success) & (self.steps >= cfg.max_episode_steps)
-        return self.observation(motion), reward, success, truncated, distance
+        return self.observation(motion), reward, success, truncated, self._extras(success, distance)
 
-
-class OdorTaxisKinematicEnv(gym.Env):
-    """One fly on the twin; see the module docstring."""
-
-    metadata = {"render_modes": ["rgb_array"], "render_fps": 100}
-
-    def __init__(self, render_mode: str | None = None, **kwargs: Any) -> None:
-        kwargs, twin = _split_kwargs(dict(kwargs))
-        self.config = make_config(OdorTaxisConfig, kwargs, "OdorTaxis-kinematic-v0")
-        if render_mode not in (None, "rgb_array"):
-            raise ValueError(f"render_mode={render_mode!r}; use None or 'rgb_array'")
-        self.render_mode = render_mode
-        self.metadata = {
-            **self.metadata,
-            "render_fps": int(round(1.0 / self.config.control_period_s)),
-        }
-        self.batch = OdorTaxisBatch(1, self.config, **twin)
-        self.observation_space = observation_space(self.config)
-        self.action_space = ACTION_SPACE
-        self._needs_reset = True
-        self._renderer = None
-        self._trail: list[np.ndarray] = []
-
-    def _info(self, distance: float, success: bool) -> dict[str, Any]:
-        b = self.batch
+    # ------------------------------------------------------------------ reporting
+    def _extras(self, success: torch.Tensor | None, distance: torch.Tensor | None = None) -> dict:
+        if success is None:
+            success = torch.zeros(self.num_envs, dtype=torch.bool, device=self.device)
         return {
-            "distance_mm": float(distance),
-            "position_mm": b.fly.xy[0].detach().cpu().numpy().astype(np.float64),
-            "heading_rad": float(b.fly.heading[0]),
-            "source_position_mm": b.sources[0, 0, :2].cpu().numpy().astype(np.float64),
-            "aversive_positions_mm": b.sources[0, 1:, :2].cpu().numpy().astype(np.float64),
-            "time_s": float(b.steps[0]) * self.config.control_period_s,
-            "is_success": bool(success),
+            "distance_mm": self.prev_distance if distance is None else distance,
+            "is_success": success,
+        }
+
+    def observation_space(self):
+        return observation_space(self.config)
+
+    def info_arrays(self, extras: dict) -> dict[str, np.ndarray]:
+        info = super().info_arrays(extras)
+        info["position_mm"] = self.fly.xy.detach().cpu().numpy()
+        info["heading_rad"] = self.fly.heading.detach().cpu().numpy()
+        return info
+
+    def describe(self, index: int, extras: dict) -> dict[str, Any]:
+        success = bool(extras["is_success"][index])
+        return {
+            "distance_mm": float(extras["distance_mm"][index]),
+            "position_mm": self.fly.xy[index].detach().cpu().numpy().astype(np.float64),
+            "heading_rad": float(self.fly.heading[index]),
+            "source_position_mm": self.sources[index, 0, :2].cpu().numpy().astype(np.float64),
+            "aversive_positions_mm": self.sources[index, 1:, :2].cpu().numpy().astype(np.float64),
+            "time_s": float(self.steps[index]) * self.config.control_period_s,
+            "is_success": success,
             "termination_reason": "success" if success else None,
         }
 
-    def reset(self, *, seed: int | None = None, options: dict | None = None):
-        super().reset(seed=seed)
-        with torch.no_grad():
-            obs = self.batch.reset(self.np_random, options=options)
-        if seed is not None:
-            self.batch.generator.manual_seed(int(seed))
-        self._needs_reset = False
-        self._trail = [self.batch.fly.xy[0].cpu().numpy().copy()]
-        return obs[0].cpu().numpy(), self._info(float(self.batch.prev_distance[0]), False)
-
-    def step(self, action):
-        if self._needs_reset:
-            raise RuntimeError(
-                "OdorTaxis-kinematic-v0: call reset() before step() (and after an episode ends)"
-            )
-        action = validate_box_action(action, self.action_space, "OdorTaxis-kinematic-v0")
-        with torch.no_grad():
-            a = torch.as_tensor(action, dtype=torch.float32, device=self.batch.device)[None]
-            obs, reward, terminated, truncated, distance = self.batch.step(a)
-        term, trunc = bool(terminated[0]), bool(truncated[0])
-        self._needs_reset = term or trunc
-        self._trail.append(self.batch.fly.xy[0].cpu().numpy().copy())
-        return (
-            obs[0].cpu().numpy(),
-            float(reward[0]),
-            term,
-            trunc,
-            self._info(float(distance[0]), term),
-        )
-
-    def render(self):
-        if self.render_mode != "rgb_array":
-            return None
+    def render(self, index: int, trail_xy: np.ndarray, width: int, height: int) -> np.ndarray:
         from flyenv.viz.topdown import TopDownOdorRenderer
 
-        if self._renderer is None:
-            self._renderer = TopDownOdorRenderer(
-                self.config.render_width, self.config.render_height
-            )
-        b = self.batch
+        if getattr(self, "_renderer", None) is None or (
+            self._renderer.width,
+            self._renderer.height,
+        ) != (width, height):
+            self._renderer = TopDownOdorRenderer(width, height)
         return self._renderer.render(
-            sources_xy=b.sources[0, :, :2].cpu().numpy(),
-            peaks=b.peaks.cpu().numpy(),
+            sources_xy=self.sources[index, :, :2].cpu().numpy(),
+            peaks=self.peaks.cpu().numpy(),
             diffusion=self.config.diffusion,
-            threshold=b.threshold.cpu().numpy(),
-            trail_xy=np.array(self._trail),
-            heading_rad=float(b.fly.heading[0]),
+            threshold=self.threshold.cpu().numpy(),
+            trail_xy=trail_xy,
+            heading_rad=float(self.fly.heading[index]),
             success_radius_mm=self.config.success_radius_mm,
             aversive_radius_mm=self.config.aversive_radius_mm,
         )
 
 
-class OdorTaxisKinematicVectorEnv(VectorEnv):
-    """``num_envs`` flies on the twin stepped in one tensor op; see the module docstring."""
+class OdorTaxisKinematicEnv(KinematicTaskEnv):
+    """One fly on the twin; see the module docstring."""
 
-    metadata = {"render_modes": [], "autoreset_mode": AutoresetMode.SAME_STEP}
+    config_cls = OdorTaxisConfig
+    batch_cls = OdorTaxisBatch
+    env_name = "OdorTaxis-kinematic-v0"
 
-    def __init__(self, num_envs: int, render_mode: str | None = None, **kwargs: Any) -> None:
-        if render_mode is not None:
-            raise ValueError("the vector twin does not render; use the single env for videos")
-        kwargs, twin = _split_kwargs(dict(kwargs))
-        self.config = make_config(OdorTaxisConfig, kwargs, "OdorTaxis-kinematic-v0")
-        self.num_envs = num_envs
-        self.batch = OdorTaxisBatch(num_envs, self.config, **twin)
-        self.single_observation_space = observation_space(self.config)
-        self.single_action_space = ACTION_SPACE
-        self.observation_space = batch_space(self.single_observation_space, num_envs)
-        self.action_space = batch_space(self.single_action_space, num_envs)
-        self._rng = np.random.default_rng()
-        self._needs_reset = True
 
-    def reset(self, *, seed: int | list[int] | None = None, options: dict | None = None):
-        if isinstance(seed, (list, tuple)):
-            seed = seed[0] if seed else None  # one stream drives the whole batch
-        if seed is not None:
-            self._rng = np.random.default_rng(seed)
-            self.batch.generator.manual_seed(int(seed))
-        with torch.no_grad():
-            obs = self.batch.reset(self._rng, options=options)
-        self._needs_reset = False
-        return obs.cpu().numpy(), self._info(
-            self.batch.prev_distance, torch.zeros(self.num_envs, dtype=torch.bool)
-        )
+class OdorTaxisKinematicVectorEnv(KinematicTaskVectorEnv):
+    """All flies on the twin in one tensor op; see the module docstring."""
 
-    def _info(self, distance: torch.Tensor, success: torch.Tensor) -> dict[str, np.ndarray]:
-        b = self.batch
-        return {
-            "distance_mm": distance.cpu().numpy(),
-            "position_mm": b.fly.xy.cpu().numpy(),
-            "heading_rad": b.fly.heading.cpu().numpy(),
-            "is_success": success.cpu().numpy(),
-        }
-
-    def step(self, actions):
-        if self._needs_reset:
-            raise RuntimeError("call reset() before step()")
-        actions = np.asarray(actions, dtype=np.float32)
-        if actions.shape != (self.num_envs, 2):
-            raise ValueError(
-                f"actions have shape {actions.shape}, expected ({self.num_envs}, 2): one (left, right) row per env"
-            )
-        if not np.isfinite(actions).all():
-            raise ValueError("actions contain NaN or inf; check the policy's output")
-        with torch.no_grad():
-            a = torch.as_tensor(actions, device=self.batch.device)
-            obs, reward, terminated, truncated, distance = self.batch.step(a)
-            info = self._info(distance, terminated)
-            done = terminated | truncated
-            if bool(done.any()):
-                info["final_obs"] = obs.cpu().numpy().copy()
-                info["_final_obs"] = done.cpu().numpy()
-                fresh = self.batch.reset(self._rng, mask=done)
-                obs = torch.where(done[:, None], fresh, obs)
-        return (
-            obs.cpu().numpy(),
-            reward.cpu().numpy(),
-            terminated.cpu().numpy(),
-            truncated.cpu().numpy(),
-            info,
-        )
-
-    def close_extras(self, **kwargs: Any) -> None:
-        pass
+    config_cls = OdorTaxisConfig
+    batch_cls = OdorTaxisBatch
+    env_name = "OdorTaxis-kinematic-v0"
 
 
 __all__ = ["OdorTaxisBatch", "OdorTaxisKinematicEnv", "OdorTaxisKinematicVectorEnv"]
