@@ -37,6 +37,17 @@ ENVS: tuple[EnvEntry, ...] = (
         description="OdorTaxis on the calibrated, differentiable torch twin of the fly (batched).",
     ),
     EnvEntry(
+        id="flyenv/PlumeTracking-v0",
+        entry_point="flyenv.envs.plume_tracking:PlumeTrackingEnv",
+        description="NeuroMechFly (MuJoCo) tracks a wind-borne odor plume upwind to its source; senses odor and wind.",
+    ),
+    EnvEntry(
+        id="flyenv/PlumeTracking-kinematic-v0",
+        entry_point="flyenv.envs.plume_tracking_kinematic:PlumeTrackingKinematicEnv",
+        vector_entry_point="flyenv.envs.plume_tracking_kinematic:PlumeTrackingKinematicVectorEnv",
+        description="PlumeTracking on the calibrated, differentiable torch twin of the fly (batched).",
+    ),
+    EnvEntry(
         id="flyenv/LateralLine-v0",
         entry_point="flyenv.envs.offline.lateral_line:LateralLineEnv",
         description="Offline fish lateral line: decode a dipole sphere's position from afferent spike counts.",

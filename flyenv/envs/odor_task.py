@@ -107,7 +107,7 @@ def odor_to_observation(intensity: np.ndarray, threshold: np.ndarray) -> np.ndar
 
 def make_config(config_cls, kwargs: dict[str, Any], env_name: str):
     """Build a config dataclass from ``gym.make`` keywords, naming unknown ones."""
-    known = {f.name for f in dataclasses.fields(config_cls)}
+    known = {f.name for f in dataclasses.fields(config_cls) if not f.name.startswith("_")}
     unknown = sorted(set(kwargs) - known)
     if unknown:
         raise TypeError(

@@ -42,6 +42,17 @@ class OverheadRenderer:
         model.cam_pos[self.camera_id] = xyz
         data.cam_xpos[self.camera_id] = xyz
 
+    def ground_xy(self, model: mujoco.MjModel) -> np.ndarray:
+        """(H, W, 2) floor (z = 0) coordinates in mm seen by each pixel of the
+        downward-looking camera (for drawing 2-D fields such as plumes under the fly)."""
+        height, width = self._renderer.height, self._renderer.width
+        cx, cy, cz = model.cam_pos[self.camera_id]
+        focal_px = (height / 2) / np.tan(np.deg2rad(model.cam_fovy[self.camera_id]) / 2)
+        u = (np.arange(width) + 0.5 - width / 2) * cz / focal_px
+        v = (np.arange(height) + 0.5 - height / 2) * cz / focal_px
+        gx, gy = np.meshgrid(cx + u, cy - v)
+        return np.stack([gx, gy], axis=-1)
+
     def set_discs(self, discs: list[tuple[np.ndarray, float, tuple[float, ...]]]) -> None:
         """Flat translucent discs on the floor: (xy, radius_mm, rgba), e.g. goal regions."""
         self.discs = [(np.asarray(xy, dtype=np.float64), float(r), rgba) for xy, r, rgba in discs]

@@ -1,0 +1,168 @@
+"""PlumeTracking on the MuJoCo body and on the twin: contracts, wind sensing, videos."""
+
+import gymnasium as gym
+import imageio.v2 as imageio
+import numpy as np
+import pytest
+import torch
+from gymnasium.utils.env_checker import check_env as gym_check_env
+from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+import flyenv  # noqa: F401
+from flyenv.cli import main as cli_main
+from flyenv.envs.plume_task import PlumeTrackingConfig
+from flyenv.envs.plume_tracking_kinematic import PlumeTrackingBatch
+
+MJ, TWIN = "flyenv/PlumeTracking-v0", "flyenv/PlumeTracking-kinematic-v0"
+
+
+@pytest.fixture(scope="module")
+def mj_env():
+    env = gym.make(MJ)
+    yield env
+    env.close()
+
+
+def test_check_env_both(mj_env):
+    gym_check_env(mj_env.unwrapped, skip_render_check=True)
+    sb3_check_env(mj_env.unwrapped, warn=True)
+    twin = gym.make(TWIN)
+    gym_check_env(twin.unwrapped, skip_render_check=True)
+    sb3_check_env(twin.unwrapped, warn=True)
+    assert (
+        twin.observation_space
+        == mj_env.observation_space
+        == gym.spaces.Box(twin.observation_space.low, twin.observation_space.high, (9,), np.float32)
+    )
+
+
+def test_same_seed_same_start(mj_env):
+    twin = gym.make(TWIN)
+    _, a = twin.reset(seed=4)
+    _, b = mj_env.reset(seed=4)
+    np.testing.assert_allclose(a["position_mm"], b["position_mm"], atol=0.1)
+    assert a["heading_rad"] == pytest.approx(b["heading_rad"], abs=1e-3)
+
+
+@pytest.mark.parametrize("env_id", [MJ, TWIN])
+def test_wind_is_sensed_in_the_body_frame(env_id, mj_env):
+    env = mj_env if env_id == MJ else gym.make(TWIN)
+    # The wind blows toward +x. Facing downwind, it blows from behind (positive along-axis).
+    obs, info = env.reset(seed=0, options={"start_heading_rad": 0.0})
+    assert info["wind_mm_s"][0] > 100 and obs[4] > 1.0 and abs(obs[5]) < 0.5
+    obs, _ = env.reset(seed=0, options={"start_heading_rad": np.pi})
+    assert obs[4] < -1.0
+    # Facing +y (left of the wind), the wind blows across the body toward the fly's right.
+    obs, _ = env.reset(seed=0, options={"start_heading_rad": np.pi / 2})
+    assert obs[5] < -1.0 and abs(obs[4]) < 0.5
+
+
+def test_plume_is_smelled_in_the_plume_not_outside():
+    env = gym.make(TWIN)
+    obs_in, info_in = env.reset(
+        seed=0, options={"start_xy_mm": [30.0, 80.0], "start_heading_rad": 0.0}
+    )
+    obs_out, info_out = env.reset(
+        seed=0, options={"start_xy_mm": [30.0, 140.0], "start_heading_rad": 0.0}
+    )
+    assert info_in["odor_concentration"].max() > 0.05
+    assert info_out["odor_concentration"].max() < 1e-3
+    assert obs_in[:4].mean() > obs_out[:4].mean() + 1.0
+
+
+def test_leaving_the_domain_terminates():
+    env = gym.make(TWIN)
+    env.reset(seed=0, options={"start_xy_mm": [239.0, 80.0], "start_heading_rad": 0.0})
+    for _ in range(100):
+        _, reward, term, trunc, info = env.step(np.array([1.0, 1.0], np.float32))
+        if term or trunc:
+            break
+    assert term and info["termination_reason"] == "left_domain" and reward < -5
+
+
+def test_reaching_the_source_succeeds_on_twin():
+    env = gym.make(TWIN)
+    env.reset(seed=0, options={"start_xy_mm": [25.0, 80.0], "start_heading_rad": np.pi})
+    for _ in range(300):
+        _, reward, term, trunc, info = env.step(np.array([1.0, 1.0], np.float32))
+        if term or trunc:
+            break
+    assert info["is_success"] and info["termination_reason"] == "success"
+
+
+def test_vector_env_and_determinism():
+    envs = gym.make_vec(TWIN, num_envs=256)
+    o1, _ = envs.reset(seed=3)
+    acts = np.random.default_rng(0).uniform(-1, 1, (10, 256, 2)).astype(np.float32)
+    for a in acts:
+        o1, r, te, tr, info = envs.step(a)
+    assert o1.shape == (256, 9) and "left_domain" in info
+    envs2 = gym.make_vec(TWIN, num_envs=256)
+    o2, _ = envs2.reset(seed=3)
+    for a in acts:
+        o2, *_ = envs2.step(a)
+    np.testing.assert_array_equal(o1, o2)
+
+
+def test_odor_and_wind_readings_are_differentiable():
+    batch = PlumeTrackingBatch(16, PlumeTrackingConfig())
+    batch.reset(np.random.default_rng(0), options={"start_xy_mm": [30.0, 80.0]})
+    actions = torch.zeros(30, 16, 2, requires_grad=True)
+    loss = 0.0
+    for t in range(30):
+        obs, *_ = batch.step(actions[t])
+        loss = loss + obs[:, :4].sum()
+    loss.backward()
+    assert torch.isfinite(actions.grad).all() and actions.grad[0].abs().sum() > 0
+
+
+def test_generated_plume_drives_the_env(tmp_path, monkeypatch):
+    monkeypatch.setenv("FLYENV_CACHE_DIR", str(tmp_path))
+    gen = {"domain_mm": (60.0, 30.0), "duration_s": 0.4, "source_xy_mm": (5.0, 15.0), "seed": 1}
+    env = gym.make(
+        TWIN, plume_generator=gen, start_downwind_mm=(15.0, 20.0), start_crosswind_mm=(-2.0, 2.0)
+    )
+    obs, info = env.reset(seed=0)
+    assert info["source_position_mm"].tolist() == [5.0, 15.0]
+    obs, *_ = env.step(np.zeros(2, np.float32))
+    assert np.isfinite(obs).all()
+    assert list(tmp_path.glob("*.h5")), "the generated plume was not cached"
+
+
+def test_bad_plume_config_is_explained():
+    with pytest.raises(ValueError, match="either plume_path or plume_generator"):
+        gym.make(TWIN, plume_path="x.h5", plume_generator={})
+    with pytest.raises(ValueError, match="outside"):
+        gym.make(TWIN, start_downwind_mm=(250.0, 260.0))
+
+
+@pytest.mark.parametrize("env_id", [MJ, TWIN])
+def test_record_shows_the_plume(env_id, tmp_path):
+    out = tmp_path / "plume.mp4"
+    kwargs = '{"time_limit_s": 0.1, "render_width": 160, "render_height": 128}'
+    assert (
+        cli_main(
+            [
+                "record",
+                "--env",
+                env_id,
+                "--agent",
+                "random",
+                "--out",
+                str(out),
+                "--fps",
+                "50",
+                "--env-kwargs",
+                kwargs,
+            ]
+        )
+        == 0
+    )
+    frames = [f for f in imageio.get_reader(out, format="FFMPEG")]
+    assert len(frames) >= 5
+    f = frames[-1].astype(int)
+    if env_id == MJ:  # magenta plume painted on the grey floor
+        plume_px = (f[..., 0] > 150) & (f[..., 1] < 110) & (f[..., 2] > 110)
+    else:  # viridis yellow-green where the odor is
+        plume_px = (f[..., 1] > 150) & (f[..., 2] < 120)
+    assert plume_px.mean() > 0.01
