@@ -137,3 +137,62 @@ def test_bad_rates_raise():
     bad[0, 0] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         net.run(bad)
+
+
+# ------------------------------------------------------------ numba kernel vs numpy
+def _assert_same_state(a, b):
+    for name in ("mt_w", "x_pre_mon", "x_post_ts", "inh"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+    for st in ("mon", "ts"):
+        for f in ("u", "g", "ref"):
+            np.testing.assert_array_equal(
+                getattr(getattr(a, st), f), getattr(getattr(b, st), f), err_msg=f"{st}.{f}"
+            )
+
+
+@pytest.mark.parametrize("feedback", [False, True])
+def test_numba_kernel_matches_numpy_reference_spike_for_spike(feedback):
+    """Both paths draw the same input events from the same Generator and do the same
+    float32 arithmetic in the same order, so spikes, weights and state are identical."""
+    p = replace(
+        SMALL,
+        mon_ts_apre=0.01,
+        mon_ts_apost=-0.006,
+        use_ts_feedback_inh=feedback,
+        ts_to_global_inh_p=0.3,
+        global_inh_to_ts_mV=2.0,
+    )
+    rates = np.random.default_rng(0).uniform(0.0, 200.0, (250, p.n_ll))
+    a = LateralLineNetwork(p, backend="numpy")
+    b = LateralLineNetwork(p, backend="numba")
+    n_ts_spikes = 0
+    for plastic in (True, True, False):  # chunk boundaries, then frozen STDP
+        ra, rb = a.run(rates, plastic=plastic), b.run(rates, plastic=plastic)
+        for f in ("ll_t", "ll_i", "mon_t", "mon_i", "ts_t", "ts_i", "mon_count", "ts_count"):
+            np.testing.assert_array_equal(getattr(ra, f), getattr(rb, f), err_msg=f)
+        n_ts_spikes += ra.ts_t.size
+        _assert_same_state(a, b)
+    assert n_ts_spikes > 100 and ra.mon_t.size > 1000  # the comparison is not vacuous
+    assert not np.array_equal(a.mt_w.ravel(), LateralLineNetwork(p).mon_ts_weights())
+
+
+def test_bad_backend_raises():
+    with pytest.raises(ValueError, match="backend"):
+        LateralLineNetwork(SMALL, backend="cuda")
+
+
+def test_bernoulli_grid_events_statistics():
+    from flyenv.brains.lateral_line import bernoulli_grid_events
+
+    rng = np.random.default_rng(1)
+    t, i = bernoulli_grid_events(rng, 2000, 50, 0.02)
+    assert np.all(np.diff(t * 50 + i) > 0)  # sorted by step then cell, no duplicates
+    assert t.min() >= 0 and t.max() < 2000 and i.min() >= 0 and i.max() < 50
+    n = 2000 * 50
+    assert abs(t.size - 0.02 * n) < 5 * np.sqrt(0.02 * n)
+    per_cell = np.bincount(i, minlength=50)  # every cell at the same rate
+    assert per_cell.min() > 15 and per_cell.max() < 70
+    e, _ = bernoulli_grid_events(rng, 10, 5, 0.0)
+    assert e.size == 0
+    t1, _ = bernoulli_grid_events(rng, 10, 5, 1.0)
+    assert t1.size == 50

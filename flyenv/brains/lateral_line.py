@@ -16,15 +16,21 @@ Within a step the order is Brian2's: integrate all groups, threshold/reset, then
 deliver this step's spikes (Poisson inputs included) and apply STDP.
 
 Implementation notes (why it is fast):
-- MON never depends on TS, and with fixed LL->MON weights its whole feed-forward
-  input for a chunk is one sparse-times-dense product, precomputed per chunk.
-- MON inhibition is global, so its gi is a scalar; membrane potential is kept
-  relative to E_L so the update is two fused numpy ops.
-- Synapses are dense (pre, post) matrices with a multiplicity count; STDP touches
-  only the rows of spiking MON cells and the columns of spiking TS cells
-  (event-driven). Duplicate (pre, post) pairs from the random generator share one
-  plastic weight (their drive counts twice); the original kept separate copies,
-  which see identical spikes and differ only by their initial jitter.
+- A chunk (a training trial, the test sweep) runs in one numba-compiled kernel
+  (flyenv/brains/lateral_line_kernels.py) on preallocated arrays: no per-step Python.
+  ``backend="numpy"`` keeps the step-by-step numpy version as the reference; both give
+  identical spikes and weights (tested spike for spike).
+- The Poisson inputs of a chunk are drawn up front from the network's seeded numpy
+  Generator as event lists (LL: one uniform per afferent and step; background: exact
+  Bernoulli grids from geometric gaps, one draw per spike), so runs are seeded and a
+  saved Generator state resumes a run exactly.
+- LL->MON is event-driven (CSR by LL cell); MON inhibition is global, so its gi is a
+  scalar; membrane potential is kept relative to E_L and ge - gi as one net current.
+- MON->TS synapses are stored per synapse, (n_mon, out_degree), with a CSR index by
+  target: a MON spike touches its own 16 weights, a TS spike its incoming column
+  (event-driven STDP); duplicates of a (pre, post) pair stay separate synapses as in
+  Brian2. STDP traces are kept scaled by the accumulated decay (nothing decays per
+  step) and renormalised when the factor gets small.
 """
 
 from __future__ import annotations
@@ -333,15 +339,66 @@ class SpikeRecord:
     ts_count: np.ndarray = field(repr=False)
 
 
+@dataclass
+class InputEvents:
+    """Poisson input spikes of one chunk as per-step CSR lists (indices ascending)."""
+
+    n_steps: int
+    ll_t: np.ndarray
+    ll_i: np.ndarray
+    ll_ptr: np.ndarray
+    bgm_i: np.ndarray
+    bgm_ptr: np.ndarray
+    bgt_i: np.ndarray
+    bgt_ptr: np.ndarray
+
+
+def bernoulli_grid_events(
+    rng: np.random.Generator, n_steps: int, n_cells: int, prob: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """(step, cell) of the successes of n_steps x n_cells independent Bernoulli(prob)
+    trials, sorted by step then cell. Exact (geometric gaps along the flattened grid),
+    but draws one number per success instead of one per trial."""
+    n = n_steps * n_cells
+    if n == 0 or prob <= 0.0:
+        e = np.empty(0, np.int64)
+        return e, e
+    if prob >= 1.0:
+        flat = np.arange(n, dtype=np.int64)
+        return flat // n_cells, flat % n_cells
+    parts, last, remaining = [], -1, n
+    while True:
+        mean = remaining * prob
+        k = int(mean + 6.0 * np.sqrt(mean) + 16)
+        pos = last + np.cumsum(rng.geometric(prob, size=k))
+        if pos[-1] >= n:
+            parts.append(pos[pos < n])
+            break
+        parts.append(pos)
+        last = int(pos[-1])
+        remaining = n - 1 - last
+    flat = np.concatenate(parts)
+    return flat // n_cells, flat % n_cells
+
+
+def _csr_ptr(t: np.ndarray, n_steps: int) -> np.ndarray:
+    return np.searchsorted(t, np.arange(n_steps + 1)).astype(np.int64)
+
+
 class _LIFState:
-    """Membrane u = v - E_L, currents and refractory bookkeeping of one LIF group."""
+    """Membrane u = v - E_L, net current and refractory counters of one LIF group.
+
+    ``g`` is the net synaptic current ge - gi (they share tau_s and enter the membrane
+    only as a difference) pre-multiplied by dt/tau_m; ``ref`` counts the steps a cell
+    stays clamped at reset (Brian2 refractory)."""
 
     def __init__(self, n: int, rng: np.random.Generator):
         self.u = (rng.random(n) * 2.0).astype(np.float32)  # v = E_L + U(0, 2) mV
-        self.ge = np.zeros(n, np.float32)
-        self.gi = np.zeros(n, np.float32)
-        # Cells that spiked 1..n_ref steps ago stay clamped at reset (Brian2 refractory).
-        self.recent: list[np.ndarray] = []
+        self.g = np.zeros(n, np.float32)
+        self.ref = np.zeros(n, np.int64)
+
+
+BACKENDS = ("numba", "numpy")
 
 
 class LateralLineNetwork:
@@ -350,11 +407,19 @@ class LateralLineNetwork:
     MON->TS synapses are stored per synapse as an (n_mon, out_degree) matrix (pre
     spikes touch only their own row of 16 weights), with a CSR index by target for
     post spikes, so duplicates of a (pre, post) pair stay separate synapses as in Brian2.
+
+    ``backend="numba"`` (default) runs each chunk in one compiled kernel
+    (:mod:`flyenv.brains.lateral_line_kernels`); ``"numpy"`` is the step-by-step
+    reference, which gives the same spikes and weights from the same seed. LL->MON STDP
+    (off in both presets) always runs on the numpy path.
     """
 
-    def __init__(self, params: NetworkParams):
+    def __init__(self, params: NetworkParams, backend: str = "numba"):
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
         p = params
         self.p = p
+        self.backend = backend
         self.conn = c = build_connectivity(p)
         init_rng = np.random.default_rng([p.seed, 51])
         n_llmon = c.ll_mon_i.size
@@ -378,9 +443,8 @@ class LateralLineNetwork:
         state_rng = np.random.default_rng([p.seed, 61])
         self.mon = _LIFState(p.n_mon, state_rng)
         self.ts = _LIFState(p.n_ts, state_rng)
-        # Global inhibitory cells: [u, ge, gi, refractory steps left]
-        self.mon_inh = np.zeros(4)
-        self.ts_inh = np.zeros(4)
+        # Global inhibitory cells: [u, ge, refractory steps left] of the MON and TS ones
+        self.inh = np.zeros(6)
         self.x_pre_mon = np.zeros(p.n_mon, np.float32)  # MON->TS pre traces
         self.x_post_ts = np.zeros(p.n_ts, np.float32)
         self.x_pre_ll = np.zeros(p.n_ll, np.float32)  # LL->MON traces
@@ -388,6 +452,7 @@ class LateralLineNetwork:
         self.rng = np.random.default_rng([p.seed, 71])
         self.ll_homeo_target = self._ll_incoming().mean() if p.ll_mon_use_stdp else 0.0
         self.step_count = 0
+        self._llm_csr: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     # -- weights as per-synapse lists (artifact format)
     def mon_ts_weights(self) -> np.ndarray:
@@ -409,7 +474,8 @@ class LateralLineNetwork:
         return (self.ll_w * self.conn.ll_mon_mult).sum(axis=0)
 
     def homeostasis(self) -> None:
-        """Optional multiplicative scaling of incoming weights (off by default)."""
+        """Multiplicative scaling of incoming weights towards the population mean
+        (MON->TS when ``mon_ts_homeo_eta`` > 0; LL->MON with its STDP and eta > 0)."""
         p = self.p
         if p.ll_mon_use_stdp and p.ll_mon_homeo_eta > 0:
             inc = self._ll_incoming()
@@ -442,6 +508,28 @@ class LateralLineNetwork:
             sub += 40.0  # the stimulus baseline r0
         return np.clip((rates_hz - sub) * max(0.0, p.ll_rate_gain), 0.0, None)
 
+    def draw_inputs(self, rates_hz: np.ndarray) -> InputEvents:
+        """Poisson spikes of the LL afferents and the MON / TS background for a chunk,
+        from the network's seeded Generator (LL first, then MON, then TS background)."""
+        p = self.p
+        n_steps = rates_hz.shape[0]
+        dt = p.dt_s
+        ll_t, ll_i = np.nonzero(
+            self.rng.random(rates_hz.shape) < self._prepare_rates(rates_hz) * dt
+        )
+        bgm_t, bgm_i = bernoulli_grid_events(self.rng, n_steps, p.n_mon, p.bg_rate_mon_hz * dt)
+        bgt_t, bgt_i = bernoulli_grid_events(self.rng, n_steps, p.n_ts, p.bg_rate_ts_hz * dt)
+        return InputEvents(
+            n_steps=n_steps,
+            ll_t=ll_t.astype(np.int64),
+            ll_i=ll_i.astype(np.int64),
+            ll_ptr=_csr_ptr(ll_t, n_steps),
+            bgm_i=bgm_i,
+            bgm_ptr=_csr_ptr(bgm_t, n_steps),
+            bgt_i=bgt_i,
+            bgt_ptr=_csr_ptr(bgt_t, n_steps),
+        )
+
     def run(self, rates_hz: np.ndarray, plastic: bool = True) -> SpikeRecord:
         """Simulate ``len(rates_hz)`` steps driven by LL rates (T, n_ll) in Hz."""
         p = self.p
@@ -450,50 +538,162 @@ class LateralLineNetwork:
             raise ValueError(f"rates_hz must have shape (T, {p.n_ll}), got {rates_hz.shape}")
         if not np.all(np.isfinite(rates_hz)):
             raise ValueError("rates_hz contains NaN or inf")
-        n_steps = rates_hz.shape[0]
-        dt = p.dt_s
-        dt_ms = dt * 1e3
-        rng = self.rng
+        ev = self.draw_inputs(rates_hz)
+        if self.backend == "numba" and not p.ll_mon_use_stdp:
+            rec = self._run_numba(ev, plastic)
+        else:
+            rec = self._run_numpy(ev, plastic)
+        self.step_count += ev.n_steps
+        return rec
+
+    # -- shared constants of both paths
+    def _consts(self) -> dict[str, Any]:
+        p = self.p
         f32 = np.float32
+        dt_ms = p.dt_s * 1e3
         km = dt_ms / p.tau_m_ms
-        decay_s = f32(1.0 - dt_ms / p.tau_s_ms)  # forward Euler, as the original
-        ll_spk = rng.random(rates_hz.shape) < self._prepare_rates(rates_hz) * dt
-        bg_mon = rng.random((n_steps, p.n_mon), dtype=f32) < p.bg_rate_mon_hz * dt
-        bg_ts = rng.random((n_steps, p.n_ts), dtype=f32) < p.bg_rate_ts_hz * dt
+        return {
+            "km": km,
+            "leak": f32(1.0 - km),
+            "decay_s": f32(1.0 - dt_ms / p.tau_s_ms),  # forward Euler, as the original
+            "th": f32(p.vth_mV - p.el_mV),
+            "ur": f32(p.vreset_mV - p.el_mV),
+            "n_ref": max(0, int(round(p.tau_ref_ms / dt_ms))),
+            "bg_mon_in": f32(km * p.bg_w_mon_mV),
+            "bg_ts_in": f32(km * p.bg_w_ts_mV),
+            "gain": km * p.mon_ts_gain_mV,
+            "inh_mon": f32(p.global_inh_to_mon_mV * km),
+            "inh_ts": f32(max(0.0, p.global_inh_to_ts_mV) * km),
+            "tr": float(np.exp(-dt_ms / 20.0)),  # STDP trace decay per step (tau 20 ms)
+            "wmax": f32(p.mon_ts_wmax),
+        }
+
+    def _ll_mon_csr(self, km: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Fixed LL->MON pairs by LL row: (ptr, target MON cells, km * weight)."""
+        if self._llm_csr is None:
+            wk = self.ll_w * np.float32(km)
+            rows, cols = np.nonzero(self.ll_mask)
+            ptr = np.searchsorted(rows, np.arange(self.p.n_ll + 1)).astype(np.int64)
+            self._llm_csr = (ptr, cols.astype(np.int64), wk[rows, cols].astype(np.float32))
+        return self._llm_csr
+
+    def _record(self, ev, mon_i, m_cnt, ts_i, t_cnt) -> SpikeRecord:
+        steps = np.arange(ev.n_steps)
+        return SpikeRecord(
+            n_steps=ev.n_steps,
+            ll_t=ev.ll_t,
+            ll_i=ev.ll_i,
+            mon_t=np.repeat(steps, m_cnt),
+            mon_i=mon_i.astype(np.int64),
+            ts_t=np.repeat(steps, t_cnt),
+            ts_i=ts_i.astype(np.int64),
+            mon_count=m_cnt,
+            ts_count=t_cnt,
+        )
+
+    def _run_numba(self, ev: InputEvents, plastic: bool) -> SpikeRecord:
+        from flyenv.brains.lateral_line_kernels import simulate_chunk
+
+        p, k = self.p, self._consts()
+        n = ev.n_steps
+        mt_stdp = plastic and (p.mon_ts_apre != 0 or p.mon_ts_apost != 0)
+        llm_ptr, llm_post, llm_w = self._ll_mon_csr(k["km"])
+        per_cell = n // (k["n_ref"] + 1) + 1  # at most one spike per refractory period
+        mon_out = np.empty(p.n_mon * per_cell, np.int32)
+        ts_out = np.empty(p.n_ts * per_cell, np.int32)
+        m_cnt = np.zeros(n, np.int64)
+        t_cnt = np.zeros(n, np.int64)
+        n_m, n_t = simulate_chunk(
+            n,
+            ev.ll_ptr,
+            ev.ll_i,
+            ev.bgm_ptr,
+            ev.bgm_i,
+            ev.bgt_ptr,
+            ev.bgt_i,
+            llm_ptr,
+            llm_post,
+            llm_w,
+            self.mt_w,
+            self.mt_post,
+            self.in_ptr,
+            self.in_syn,
+            self.in_pre,
+            self._lat_km(),
+            self.conn.mon_to_inh,
+            self.conn.ts_to_inh,
+            self.mon.u,
+            self.mon.g,
+            self.mon.ref,
+            self.ts.u,
+            self.ts.g,
+            self.ts.ref,
+            self.x_pre_mon,
+            self.x_post_ts,
+            self.inh,
+            k["leak"],
+            k["decay_s"],
+            k["th"],
+            k["ur"],
+            k["n_ref"],
+            k["km"],
+            k["bg_mon_in"],
+            k["bg_ts_in"],
+            k["gain"],
+            k["inh_mon"],
+            k["inh_ts"],
+            float(p.mon_to_global_inh_drive_mV),
+            float(p.ts_to_global_inh_drive_mV),
+            bool(p.use_ts_feedback_inh),
+            bool(mt_stdp),
+            float(p.mon_ts_apre),
+            float(p.mon_ts_apost),
+            k["wmax"],
+            k["tr"],
+            np.float32(k["tr"] ** n),
+            mon_out,
+            m_cnt,
+            ts_out,
+            t_cnt,
+        )
+        return self._record(ev, mon_out[:n_m], m_cnt, ts_out[:n_t], t_cnt)
+
+    def _lat_km(self) -> np.ndarray:
+        km = self._consts()["km"]
+        return np.ascontiguousarray(self.conn.ts_lateral_mV * np.float32(km))
+
+    def _run_numpy(self, ev: InputEvents, plastic: bool) -> SpikeRecord:
+        """Step-by-step numpy reference (and the LL->MON STDP path)."""
+        p, k = self.p, self._consts()
+        n_steps = ev.n_steps
+        f32 = np.float32
+        km, leak, decay_s, th, ur = k["km"], k["leak"], k["decay_s"], k["th"], k["ur"]
+        n_ref, tr, wmax, zero = k["n_ref"], k["tr"], k["wmax"], f32(0.0)
+        ll_spk = np.zeros((n_steps, p.n_ll), bool)
+        ll_spk[ev.ll_t, ev.ll_i] = True
         ll_stdp = p.ll_mon_use_stdp and plastic and (p.ll_mon_apre != 0 or p.ll_mon_apost != 0)
         mt_stdp = plastic and (p.mon_ts_apre != 0 or p.mon_ts_apost != 0)
-
-        # Currents are carried pre-multiplied by dt/tau_m (G = km * g), so the membrane
-        # step u <- (1 - km) u + km (ge - gi) is two in-place ops.
-        mon_in = bg_mon.astype(f32) * f32(km * p.bg_w_mon_mV)
+        steps_m = np.repeat(np.arange(n_steps), np.diff(ev.bgm_ptr))
+        steps_t = np.repeat(np.arange(n_steps), np.diff(ev.bgt_ptr))
+        mon_in = np.zeros((n_steps, p.n_mon), f32)
+        mon_in[steps_m, ev.bgm_i] = k["bg_mon_in"]
         if not p.ll_mon_use_stdp:
-            # Fixed LL->MON: the whole chunk's feed-forward drive in one product.
-            mon_in += ll_spk.astype(f32) @ (self.ll_w * f32(km))
-        ts_in = bg_ts.astype(f32) * f32(km * p.bg_w_ts_mV)
-        lat = self.conn.ts_lateral_mV * f32(km)
-        gain = km * p.mon_ts_gain_mV
-        leak = f32(1.0 - km)
-        tr = float(np.exp(-dt_ms / 20.0))  # STDP trace decay per step
-        n_ref = max(0, int(round(p.tau_ref_ms / dt_ms)))
-        th = f32(p.vth_mV - p.el_mV)
-        ur = f32(p.vreset_mV - p.el_mV)
-        wmax = f32(p.mon_ts_wmax)
-        zero = f32(0.0)
+            # Fixed LL->MON: the chunk's feed-forward drive in one float64 product (exact
+            # sums of float32 weights), rounded once to float32.
+            wk = (self.ll_w * f32(km)).astype(np.float64)
+            mon_in += (ll_spk.astype(np.float64) @ wk).astype(f32)
+        ts_in = np.zeros((n_steps, p.n_ts), f32)
+        ts_in[steps_t, ev.bgt_i] = k["bg_ts_in"]
+        lat = self._lat_km()
+        gain = k["gain"]
         ll_wmax = f32(p.ll_mon_wmax_mV)
         a_pre, a_post = p.mon_ts_apre, p.mon_ts_apost
         mon, ts = self.mon, self.ts
-        mu, tu = mon.u, ts.u
-        # ge and gi share tau_s and enter only as (ge - gi): one net current per cell.
-        m_g = (mon.ge - mon.gi) * f32(km)
-        t_g = (ts.ge - ts.gi) * f32(km)
-        # inhibitory cells as Python floats (scalar numpy access is slow)
-        mi_u, mi_ge, _, mi_ref = (float(v) for v in self.mon_inh)
-        ti_u, ti_ge, _, ti_ref = (float(v) for v in self.ts_inh)
-        inh_mon_mV, inh_ts_mV = p.global_inh_to_mon_mV * km, max(0.0, p.global_inh_to_ts_mV) * km
+        mu, tu, m_g, t_g = mon.u, ts.u, mon.g, ts.g
+        mi_u, mi_ge, mi_ref, ti_u, ti_ge, ti_ref = (float(v) for v in self.inh)
         m_drive, t_drive = p.mon_to_global_inh_drive_mV, p.ts_to_global_inh_drive_mV
-        th_f, ur_f = float(th), float(ur)
-        to_inh_mon = self.conn.mon_to_inh
-        to_inh_ts = self.conn.ts_to_inh
+        th_f, ur_f, decay_f = float(th), float(ur), float(decay_s)
+        to_inh_mon, to_inh_ts = self.conn.mon_to_inh, self.conn.ts_to_inh
         w, post = self.mt_w, self.mt_post
         wf = w.reshape(-1)
         in_ptr, in_syn, in_pre = self.in_ptr, self.in_syn, self.in_pre
@@ -503,11 +703,10 @@ class LateralLineNetwork:
         f_tr = 1.0
         mon_spikes: list[np.ndarray] = []
         ts_spikes: list[np.ndarray] = []
-        empty = np.empty(0, np.int64)
         n_ts = p.n_ts
 
         for t in range(n_steps):
-            # ---- 1. integrate every group with the values at the start of the step
+            # ---- 1. integrate, clamp refractory cells, thresholds and resets
             mu *= leak
             mu += m_g
             m_g *= decay_s
@@ -518,28 +717,22 @@ class LateralLineNetwork:
                 mi_ref -= 1
             else:
                 mi_u += km * (mi_ge - mi_u)
-            mi_ge *= float(decay_s)
+            mi_ge *= decay_f
             if ti_ref > 0:
                 ti_ref -= 1
             else:
                 ti_u += km * (ti_ge - ti_u)
-            ti_ge *= float(decay_s)
-            for idx in mon.recent:
-                if idx.size:
-                    mu[idx] = ur
-            for idx in ts.recent:
-                if idx.size:
-                    tu[idx] = ur
-            # ---- 2. thresholds and resets
+            ti_ge *= decay_f
+            for st in (mon, ts):
+                r = st.ref > 0
+                st.u[r] = ur
+                st.ref[r] -= 1
             m_idx = (mu > th).nonzero()[0]
             t_idx = (tu > th).nonzero()[0]
-            if m_idx.size:
-                mu[m_idx] = ur
-            if t_idx.size:
-                tu[t_idx] = ur
-            if n_ref:
-                mon.recent = [m_idx, *mon.recent[: n_ref - 1]]
-                ts.recent = [t_idx, *ts.recent[: n_ref - 1]]
+            mu[m_idx] = ur
+            tu[t_idx] = ur
+            mon.ref[m_idx] = n_ref
+            ts.ref[t_idx] = n_ref
             mi_fired = mi_u > th_f
             if mi_fired:
                 mi_u, mi_ref = ur_f, n_ref
@@ -548,7 +741,7 @@ class LateralLineNetwork:
                 ti_u, ti_ref = ur_f, n_ref
             mon_spikes.append(m_idx)
             ts_spikes.append(t_idx)
-            # ---- 3. deliver this step's spikes, then STDP (Brian2 on_pre before on_post)
+            # ---- 2. deliver this step's spikes, then STDP (Brian2 on_pre before on_post)
             m_g += mon_in[t]
             if p.ll_mon_use_stdp:
                 ll_idx = np.flatnonzero(ll_spk[t])
@@ -570,7 +763,7 @@ class LateralLineNetwork:
                         np.clip(cols, 0, ll_wmax, out=cols)
                         self.ll_w[:, m_idx] = cols
             if mi_fired:
-                m_g -= f32(inh_mon_mV)
+                m_g -= k["inh_mon"]
             if mt_stdp:
                 f_tr *= tr
             if m_idx.size:
@@ -582,20 +775,16 @@ class LateralLineNetwork:
                 if mt_stdp:  # pre spike: w += post trace (LTD for Apost < 0)
                     x_pre[m_idx] += f32(a_pre / f_tr)
                     rows += x_post[targets] * f32(f_tr)
-                    np.minimum(rows, wmax, out=rows)  # hard bounds (cheaper than np.clip)
+                    np.minimum(rows, wmax, out=rows)  # hard bounds
                     np.maximum(rows, zero, out=rows)
                     w[m_idx] = rows
             t_g += ts_in[t]
             if t_idx.size:
                 if mt_stdp:  # post spike: w += pre trace (LTP)
                     x_post[t_idx] += f32(a_post / f_tr)
-                    if t_idx.size == 1:
-                        syn = in_syn[in_ptr[t_idx[0]] : in_ptr[t_idx[0] + 1]]
-                        pre = in_pre[in_ptr[t_idx[0]] : in_ptr[t_idx[0] + 1]]
-                    else:
-                        sel = [slice(in_ptr[j], in_ptr[j + 1]) for j in t_idx]
-                        syn = np.concatenate([in_syn[s_] for s_ in sel])
-                        pre = np.concatenate([in_pre[s_] for s_ in sel])
+                    sel = [slice(in_ptr[j], in_ptr[j + 1]) for j in t_idx]
+                    syn = np.concatenate([in_syn[s_] for s_ in sel])
+                    pre = np.concatenate([in_pre[s_] for s_ in sel])
                     vals = wf[syn] + x_pre[pre] * f32(f_tr)
                     np.minimum(vals, wmax, out=vals)
                     np.maximum(vals, zero, out=vals)
@@ -604,7 +793,7 @@ class LateralLineNetwork:
                 if p.use_ts_feedback_inh:
                     ti_ge += t_drive * np.count_nonzero(to_inh_ts[t_idx])
             if ti_fired and p.use_ts_feedback_inh:
-                t_g -= f32(inh_ts_mV)
+                t_g -= k["inh_ts"]
             if mt_stdp and f_tr < 1e-3:  # renormalise the stored traces
                 x_pre *= f32(f_tr)
                 x_post *= f32(f_tr)
@@ -616,42 +805,28 @@ class LateralLineNetwork:
         else:  # traces keep decaying while plasticity is frozen
             x_pre *= f32(tr**n_steps)
             x_post *= f32(tr**n_steps)
-        mon.ge[:] = m_g / f32(km)  # net current; gi is folded in
-        mon.gi[:] = 0.0
-        ts.ge[:] = t_g / f32(km)
-        ts.gi[:] = 0.0
-        self.mon_inh[:] = (mi_u, mi_ge, 0.0, mi_ref)
-        self.ts_inh[:] = (ti_u, ti_ge, 0.0, ti_ref)
-        self.step_count += n_steps
-        ll_t, ll_i = np.nonzero(ll_spk)
+        self.inh[:] = (mi_u, mi_ge, mi_ref, ti_u, ti_ge, ti_ref)
         m_cnt = np.fromiter((a.size for a in mon_spikes), np.int64, n_steps)
         t_cnt = np.fromiter((a.size for a in ts_spikes), np.int64, n_steps)
-        steps = np.arange(n_steps)
-        return SpikeRecord(
-            n_steps=n_steps,
-            ll_t=ll_t,
-            ll_i=ll_i,
-            mon_t=np.repeat(steps, m_cnt),
-            mon_i=np.concatenate(mon_spikes) if mon_spikes else empty,
-            ts_t=np.repeat(steps, t_cnt),
-            ts_i=np.concatenate(ts_spikes) if ts_spikes else empty,
-            mon_count=m_cnt,
-            ts_count=t_cnt,
+        empty = np.empty(0, np.int64)
+        return self._record(
+            ev,
+            np.concatenate(mon_spikes) if mon_spikes else empty,
+            m_cnt,
+            np.concatenate(ts_spikes) if ts_spikes else empty,
+            t_cnt,
         )
 
     # -- exact save / restore (resume without loss)
     def state_dict(self) -> dict[str, np.ndarray]:
         return {
             "mon_u": self.mon.u,
-            "mon_ge": self.mon.ge,
-            "mon_gi": self.mon.gi,
+            "mon_g": self.mon.g,
+            "mon_ref": self.mon.ref,
             "ts_u": self.ts.u,
-            "ts_ge": self.ts.ge,
-            "ts_gi": self.ts.gi,
-            "mon_recent": _pack_recent(self.mon.recent),
-            "ts_recent": _pack_recent(self.ts.recent),
-            "mon_inh": self.mon_inh,
-            "ts_inh": self.ts_inh,
+            "ts_g": self.ts.g,
+            "ts_ref": self.ts.ref,
+            "inh": self.inh,
             "x_pre_mon": self.x_pre_mon,
             "x_post_ts": self.x_post_ts,
             "x_pre_ll": self.x_pre_ll,
@@ -663,37 +838,16 @@ class LateralLineNetwork:
         }
 
     def load_state_dict(self, s: dict[str, np.ndarray]) -> None:
-        self.mon.u[:] = s["mon_u"]
-        self.mon.ge[:] = s["mon_ge"]
-        self.mon.gi[:] = s["mon_gi"]
-        self.ts.u[:] = s["ts_u"]
-        self.ts.ge[:] = s["ts_ge"]
-        self.ts.gi[:] = s["ts_gi"]
-        self.mon.recent = _unpack_recent(s["mon_recent"])
-        self.ts.recent = _unpack_recent(s["ts_recent"])
-        self.mon_inh[:] = s["mon_inh"]
-        self.ts_inh[:] = s["ts_inh"]
-        for name in ("x_pre_mon", "x_post_ts", "x_pre_ll", "x_post_mon", "mt_w", "ll_w"):
+        if "mon_g" not in s:
+            raise ValueError(
+                "network state from an older flyenv version (no 'mon_g'); start the run afresh"
+            )
+        for st, pre in ((self.mon, "mon_"), (self.ts, "ts_")):
+            st.u[:] = s[pre + "u"]
+            st.g[:] = s[pre + "g"]
+            st.ref[:] = s[pre + "ref"]
+        for name in ("inh", "x_pre_mon", "x_post_ts", "x_pre_ll", "x_post_mon", "mt_w", "ll_w"):
             getattr(self, name)[...] = s[name]
+        self._llm_csr = None
         self.step_count = int(s["step_count"])
         self.rng.bit_generator.state = json.loads(str(s["rng_state"]))
-
-
-def _pack_recent(recent: list[np.ndarray]) -> np.ndarray:
-    """Ragged list of index arrays -> one int array: [n_lists, len_0, ..., items...]."""
-    lens = [a.size for a in recent]
-    return (
-        np.concatenate([[len(recent)], lens, *recent]).astype(np.int64)
-        if recent
-        else np.zeros(1, np.int64)
-    )
-
-
-def _unpack_recent(packed: np.ndarray) -> list[np.ndarray]:
-    n = int(packed[0])
-    lens = packed[1 : 1 + n]
-    out, pos = [], 1 + n
-    for k in lens:
-        out.append(packed[pos : pos + int(k)].astype(np.int64))
-        pos += int(k)
-    return out
