@@ -34,6 +34,8 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_odor_taxis.py
+	$(BIN)/python benchmarks/bench_kinematic.py
+	$(BIN)/python benchmarks/bench_twin_transfer.py
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache

@@ -66,7 +66,11 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument(
-        "--threads", type=int, default=None, help="torch intra-op threads (default: torch's)"
+        "--threads",
+        type=int,
+        default=1,
+        help="torch intra-op threads (default 1: on a busy 2-core machine more threads "
+        "oversubscribe the cores and run up to 50x slower; 0 keeps torch's default)",
     )
     p.add_argument("--device", default="cpu")
     p.add_argument("--mujoco-steps", type=int, default=40)
