@@ -599,6 +599,11 @@ BOOL_OPT = [
         "Fix the training distance at its mean.",
     ),
     ("--training-bidirectional", "training_bidirectional", "Alternate direction each snapshot."),
+    (
+        "--mon-ts-homeo-fixed-target",
+        "mon_ts_homeo_fixed_target",
+        "MON->TS homeostasis towards the initial total (normalisation) instead of the mean.",
+    ),
 ]
 
 
@@ -625,12 +630,20 @@ def make_parser() -> argparse.ArgumentParser:
         help="Run folder to resume (artifacts/mid_checkpoint.npz).",
     )
     ap.add_argument(
-        "--disable-all-stdp", action="store_true", help="Control: zero all STDP increments."
+        "--disable-all-stdp",
+        action="store_true",
+        help="Control: zero all STDP increments (homeostatic scaling still runs).",
+    )
+    ap.add_argument(
+        "--disable-all-plasticity",
+        action="store_true",
+        help="Control: no weight changes at all (STDP increments and homeostasis zeroed).",
     )
     ap.add_argument(
         "--with-control",
         action="store_true",
-        help="Also run --disable-all-stdp on the same seeds and plot learned vs control.",
+        help="Also run both controls on the same seeds (no plasticity at all; homeostasis "
+        "only) from the same initial weights, and plot learned vs controls.",
     )
     ap.add_argument("--no-progress", action="store_true", help="Hide the progress bar.")
     ap.add_argument(
@@ -690,9 +703,21 @@ def params_from_args(args: argparse.Namespace) -> NetworkParams:
     if args.eval_x_min_cm is not None:
         over["eval_x_min_cm"] = float(args.eval_x_min_cm)
         over["eval_x_max_cm"] = float(args.eval_x_max_cm)
-    if args.disable_all_stdp:
-        over.update(ll_mon_apre=0.0, ll_mon_apost=0.0, mon_ts_apre=0.0, mon_ts_apost=0.0)
+    if args.disable_all_stdp or args.disable_all_plasticity:
+        over.update(NO_STDP)
+    if args.disable_all_plasticity:
+        over.update(NO_HOMEOSTASIS)
     return replace(apply_model_mode(NetworkParams(), args.mode), **over)
+
+
+NO_STDP = {"ll_mon_apre": 0.0, "ll_mon_apost": 0.0, "mon_ts_apre": 0.0, "mon_ts_apost": 0.0}
+NO_HOMEOSTASIS = {"mon_ts_homeo_eta": 0.0, "ll_mon_homeo_eta": 0.0}
+# --with-control: label -> overrides. Same wiring, initial weights, inputs and seeds as the
+# learned run; only plasticity differs.
+CONTROLS = {
+    "control": {**NO_STDP, **NO_HOMEOSTASIS},  # no weight change at all
+    "control_homeo": dict(NO_STDP),  # homeostatic scaling only (also plasticity)
+}
 
 
 def figure_suffix(p: NetworkParams, seeded: bool) -> str:
@@ -796,7 +821,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             )
         return out
 
-    results = run_all(params, "control" if args.disable_all_stdp else "learned")
+    is_control = args.disable_all_stdp or args.disable_all_plasticity
+    results = run_all(params, "control" if is_control else "learned")
     for r in results:
         p = r["params"]
         if args.multi_seed > 1:
@@ -845,21 +871,26 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         summary["runs"] = per
     atomic_write_json(run_dir / "run_summary.json", summary)
 
-    controls: list[dict[str, Any]] = []
-    if args.with_control and not args.disable_all_stdp:
-        ctrl_params = replace(
-            params, ll_mon_apre=0.0, ll_mon_apost=0.0, mon_ts_apre=0.0, mon_ts_apost=0.0
-        )
-        controls = run_all(ctrl_params, "control")
+    controls: dict[str, list[dict[str, Any]]] = {}
+    if args.with_control and not is_control:
+        for label, over in CONTROLS.items():
+            controls[label] = run_all(replace(params, **over), label)
         plots.save_learned_vs_control(
-            results, controls, figures_dir / f"learned_vs_control_n{len(results)}.png"
+            results,
+            {"no plasticity": controls["control"], "homeostasis only": controls["control_homeo"]},
+            figures_dir / f"learned_vs_control_n{len(results)}.png",
         )
         atomic_write_json(
             run_dir / "control_summary.json",
             {
                 "learned": per,
-                "control": [seed_summary(r) for r in controls],
+                **{lab: [seed_summary(r) for r in runs] for lab, runs in controls.items()},
+                "control_definitions": {
+                    "control": "no weight changes: STDP increments and homeostasis zeroed",
+                    "control_homeo": "STDP increments zeroed, homeostatic scaling kept",
+                },
                 "n_training_trials": params.n_training_trials,
+                "learned_wall_s": [r["wall_s"] for r in results],
             },
         )
     ckpt = artifacts_dir / "mid_checkpoint.npz"

@@ -91,6 +91,11 @@ def test_cli_overrides_control_and_bad_input():
     assert p.distance_cm == 1.1 and p.seed == 7 and p.n_mon == 3200
     c = agent.params_from_args(ap.parse_args(["--disable-all-stdp"]))
     assert c.mon_ts_apre == c.mon_ts_apost == c.ll_mon_apre == c.ll_mon_apost == 0.0
+    assert c.mon_ts_homeo_eta == p.mon_ts_homeo_eta  # homeostasis-only control
+    n = agent.params_from_args(ap.parse_args(["--disable-all-plasticity"]))
+    assert n.mon_ts_apre == n.mon_ts_apost == n.mon_ts_homeo_eta == n.ll_mon_homeo_eta == 0.0
+    f = agent.params_from_args(ap.parse_args(["--mon-ts-homeo-fixed-target"]))
+    assert f.mon_ts_homeo_fixed_target
     for bad in (
         ["--mode", "ll_slow"],
         ["--distance-cm", "0"],
@@ -141,3 +146,25 @@ def test_scenario_files_parse_into_flags(tmp_path):
         agent.scenario_argv(bad)
     with pytest.raises(ValueError, match="not found"):
         agent.scenario_argv(tmp_path / "missing.toml")
+
+
+def test_with_control_runs_both_controls_from_the_same_initial_weights(tmp_path):
+    out = agent.main(
+        [
+            "--mode", "ll_fast", "--n-training-trials", "2", "--trial-duration-s", "0.2",
+            "--n-mon", "160", "--n-ts", "20", "--mon-ts-homeo-every-trials", "1",
+            "--mon-ts-homeo-eta", "0.5", "--with-control", "--runs-dir", str(tmp_path),
+            "--run-name", "c", "--save-weights-dir", "", "--no-progress",
+        ]
+    )  # fmt: skip
+    ctrl = out["controls"]
+    assert set(ctrl) == {"control", "control_homeo"}
+    learned = out["results"][0]
+    for runs in ctrl.values():
+        np.testing.assert_array_equal(runs[0]["w_before"], learned["w_before"])
+    # no plasticity: weights never move; homeostasis only: they do, STDP off
+    np.testing.assert_array_equal(ctrl["control"][0]["w_after"], learned["w_before"])
+    assert not np.array_equal(ctrl["control_homeo"][0]["w_after"], learned["w_before"])
+    summary = json.loads((tmp_path / "c" / "control_summary.json").read_text())
+    assert {"learned", "control", "control_homeo", "control_definitions"} <= set(summary)
+    assert (tmp_path / "c" / "figures" / "learned_vs_control_n1.png").exists()

@@ -116,6 +116,10 @@ class NetworkParams:
     mon_ts_w_jitter: float = 0.010
     mon_ts_homeo_eta: float = 0.0
     mon_ts_homeo_every_trials: int = 10
+    # False: scale towards the current population mean of incoming totals (the
+    # original); True: towards the initial mean (total incoming weight per TS cell held
+    # fixed, i.e. synaptic normalisation: synapses compete instead of all growing).
+    mon_ts_homeo_fixed_target: bool = False
     mon_ts_gain_mV: float = 30.0
     keep_mon_ts_stdp_during_test: bool = False
     test_using_held_snapshots: bool = False
@@ -451,6 +455,7 @@ class LateralLineNetwork:
         self.x_post_mon = np.zeros(p.n_mon, np.float32)
         self.rng = np.random.default_rng([p.seed, 71])
         self.ll_homeo_target = self._ll_incoming().mean() if p.ll_mon_use_stdp else 0.0
+        self.mt_homeo_target = float(self._mt_incoming().mean())
         self.step_count = 0
         self._llm_csr: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
@@ -470,6 +475,9 @@ class LateralLineNetwork:
             w = w / self.conn.ll_mon_mult[self.conn.ll_mon_i, self.conn.ll_mon_j]
         return w
 
+    def _mt_incoming(self) -> np.ndarray:
+        return np.bincount(self.mt_post.ravel(), self.mt_w.ravel(), minlength=self.p.n_ts)
+
     def _ll_incoming(self) -> np.ndarray:
         return (self.ll_w * self.conn.ll_mon_mult).sum(axis=0)
 
@@ -488,11 +496,11 @@ class LateralLineNetwork:
                 self.ll_w * scale[None, :].astype(np.float32), 0, p.ll_mon_wmax_mV, out=self.ll_w
             )
         if p.mon_ts_homeo_eta > 0:
-            inc = np.bincount(self.mt_post.ravel(), self.mt_w.ravel(), minlength=p.n_ts)
+            inc = self._mt_incoming()
             nz = inc > 1e-12
             if np.any(nz):
                 scale = np.ones(p.n_ts)
-                target = inc[nz].mean()
+                target = self.mt_homeo_target if p.mon_ts_homeo_fixed_target else inc[nz].mean()
                 scale[nz] = np.clip(1 + p.mon_ts_homeo_eta * (target / inc[nz] - 1), 0.9, 1.1)
                 np.clip(
                     self.mt_w * scale[self.mt_post].astype(np.float32),

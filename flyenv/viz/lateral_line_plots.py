@@ -381,8 +381,12 @@ def save_multiseed_summary(results: list[dict[str, Any]], path: Path) -> Path:
 
 
 def save_learned_vs_control(
-    learned: list[dict[str, Any]], control: list[dict[str, Any]], path: Path
+    learned: list[dict[str, Any]],
+    control: list[dict[str, Any]] | dict[str, list[dict[str, Any]]],
+    path: Path,
 ) -> Path:
+    """Bars per seed for STDP and one or more controls (a list, or {label: list})."""
+    controls = {"no STDP (control)": control} if isinstance(control, list) else dict(control)
     keys = [
         ("pv_sigma_theta", "sigma_theta (rad)"),
         ("pv_delta_trial", "delta_trial (rad)"),
@@ -390,17 +394,21 @@ def save_learned_vs_control(
     ]
     fig, ax = plt.subplots(1, 4, figsize=(17, 4))
     x = np.arange(len(learned))
+    groups = {"STDP": learned, **controls}
+    width = 0.8 / len(groups)
     for a, (k, label) in zip(ax[:3], keys, strict=True):
-        a.bar(x - 0.2, [r[k] for r in learned], 0.4, label="STDP")
-        a.bar(x + 0.2, [r[k] for r in control], 0.4, label="no STDP (control)")
+        for g, (lab, runs) in enumerate(groups.items()):
+            a.bar(x - 0.4 + width * (g + 0.5), [r[k] for r in runs], width, label=lab)
         a.set_xticks(x, [str(r["params"].seed) for r in learned])
         a.set_xlabel("seed")
         a.set_ylabel(label)
     ax[0].axhline(0.6, color="tab:green", ls="--", label="target 0.6")
     ax[0].axhline(np.pi / 2, color="0.6", ls=":", label="chance")
     ax[0].legend(fontsize=7)
-    for r, lab, c in ((learned[0], "STDP", "tab:blue"), (control[0], "control", "tab:orange")):
-        q = r["pv"]
+    for (lab, runs), c in zip(
+        groups.items(), ("tab:blue", "tab:orange", "tab:green"), strict=False
+    ):
+        q = runs[0]["pv"]
         ok = np.isfinite(q.theta_hat)
         ax[3].plot(q.theta_true[ok], q.theta_hat[ok], ",", color=c, label=lab)
     ax[3].plot([0, 2 * np.pi], [0, 2 * np.pi], "k--", lw=0.8)
@@ -408,6 +416,6 @@ def save_learned_vs_control(
     ax[3].set_ylabel("decoded angle (rad)")
     ax[3].legend()
     ax[3].set_title(f"seed {learned[0]['params'].seed}")
-    fig.suptitle(f"learned map vs no-STDP control, {learned[0]['params'].n_training_trials} trials")
+    fig.suptitle(f"learned map vs controls, {learned[0]['params'].n_training_trials} trials")
     fig.tight_layout()
     return _save(fig, path)
