@@ -167,9 +167,15 @@ class OdorTaxisBatch(TwinTaskBatch):
         steps = self.steps.clone()
         steps[idx] = 0
         self.steps = steps
-        self.prev_xy = torch.where(full_mask[:, None], self.fly.xy, self.prev_xy)
-        self.prev_heading = torch.where(full_mask, self.fly.heading, self.prev_heading)
-        self.prev_distance = torch.where(full_mask, self.distance(), self.prev_distance)
+        # A full reset starts new graphs; a partial one keeps the graphs of running flies.
+        keep = mask is not None
+        self.prev_xy = torch.where(full_mask[:, None], self.fly.xy, self.prev_xy if keep else 0.0)
+        self.prev_heading = torch.where(
+            full_mask, self.fly.heading, self.prev_heading if keep else 0.0
+        )
+        self.prev_distance = torch.where(
+            full_mask, self.distance(), self.prev_distance if keep else 0.0
+        )
         motion = torch.zeros(B, 3, **f32)
         return self.observation(motion), self._extras(None)
 

@@ -159,9 +159,15 @@ class PlumeTrackingBatch(TwinTaskBatch):
             heading[idx] = torch.as_tensor(start.heading_rad, **f32)
             self.fly.reset(xy, heading, mask=None if mask is None else full)
             self.steps = torch.where(full, torch.zeros_like(self.steps), self.steps)
-            self.prev_xy = torch.where(full[:, None], self.fly.xy, self.prev_xy)
-            self.prev_heading = torch.where(full, self.fly.heading, self.prev_heading)
-            self.prev_distance = torch.where(full, self.distance(), self.prev_distance)
+            # A full reset starts new graphs; a partial one keeps the graphs of running flies.
+            keep = mask is not None
+            self.prev_xy = torch.where(full[:, None], self.fly.xy, self.prev_xy if keep else 0.0)
+            self.prev_heading = torch.where(
+                full, self.fly.heading, self.prev_heading if keep else 0.0
+            )
+            self.prev_distance = torch.where(
+                full, self.distance(), self.prev_distance if keep else 0.0
+            )
         obs, conc, wind = self.observation(torch.zeros(B, 3, **f32))
         return obs, self._extras(
             torch.zeros(B, dtype=torch.bool, device=self.device), full & False, conc, wind
