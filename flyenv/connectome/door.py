@@ -1,7 +1,7 @@
 """DoOR 2.0 odorant-receptor responses and the olfactory receptor neuron (ORN) front end.
 
 Data: ``flyenv/data/door`` (CC BY-SA 4.0, kept in its own folder; Muench & Galizia 2016,
-see the README there): 693 odorants x 78 responding units (receptors or ORN types),
+see the README there): 692 odorants x 78 responding units (receptors or ORN types),
 responses normalised to 0..1 per unit, NaN where unmeasured, plus each unit's
 spontaneous firing rate (SFR) on the same scale.
 

@@ -15,10 +15,13 @@ import numpy as np
 from gymnasium import spaces
 
 from flyenv.bodies.hybrid_turning import DRIVE_RANGE
+from flyenv.connectome.door import ANTENNA, OrnConfig, OrnFrontEnd
+from flyenv.connectome.mushroom_body import load_mushroom_body
 from flyenv.stimuli.odor import diffusion_function
 
 ODOR_OBS_MAX = 8.0
 SELF_MOTION_OBS_MAX = 10.0
+OBSERVATIONS = ("intensity", "orn")
 
 
 @dataclass
@@ -48,6 +51,18 @@ class OdorTaxisConfig:
     render_height: int = 480
     camera: str = "overhead"
     """"overhead": fixed above start and source; "follow": tracks the fly from above."""
+    odor_names: tuple[str, ...] | None = None
+    """One DoOR odor (name, CAS or InChIKey) per source: attractive first, then each
+    aversive source. None: odors are anonymous channels."""
+    observation: str = "intensity"
+    """"intensity": log-compressed intensity per channel at the 4 sensors; "orn": ORN
+    rates of the connectome's glomeruli on the left and right side (needs odor_names)."""
+    orn_config: OrnConfig | None = None
+    """ORN rate model for observation="orn" (None: ``OrnConfig()`` defaults)."""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.odor_names, list):
+            self.odor_names = tuple(self.odor_names)
 
     def validate(self) -> None:
         lo, hi = self.source_distance_mm
@@ -78,6 +93,26 @@ class OdorTaxisConfig:
         if self.camera not in ("overhead", "follow"):
             raise ValueError(f"camera={self.camera!r}; use 'overhead' or 'follow'")
         diffusion_function(self.diffusion)
+        self._validate_odors()
+
+    def _validate_odors(self) -> None:
+        if self.observation not in OBSERVATIONS:
+            raise ValueError(f"observation={self.observation!r}; use one of {OBSERVATIONS}")
+        if self.odor_names is None:
+            if self.observation == "orn":
+                raise ValueError(
+                    'observation="orn" needs odor identities: pass odor_names=(attractive, '
+                    '*aversive), e.g. odor_names=("ethyl acetate",)'
+                )
+            return
+        n_sources = 1 + self.n_aversive_sources
+        if isinstance(self.odor_names, str) or len(self.odor_names) != n_sources:
+            raise ValueError(
+                f"odor_names={self.odor_names!r} must be a tuple of {n_sources} DoOR odor "
+                f"name(s), one per source (attractive first, then {self.n_aversive_sources} "
+                f'aversive), e.g. ("ethyl acetate",)'
+            )
+        orn_front_end(self).response_matrix(self.odor_names)  # names, missing policy
 
     @property
     def channels(self) -> int:
@@ -135,12 +170,60 @@ def odor_thresholds(cfg: OdorTaxisConfig) -> np.ndarray:
 
 
 def observation_space(cfg: OdorTaxisConfig) -> spaces.Box:
-    k = cfg.channels
-    low = np.concatenate([np.zeros(4 * k), -np.full(3, SELF_MOTION_OBS_MAX)]).astype(np.float32)
-    high = np.concatenate([np.full(4 * k, ODOR_OBS_MAX), np.full(3, SELF_MOTION_OBS_MAX)]).astype(
+    if cfg.observation == "orn":
+        n, odor_max = 2 * len(orn_glomeruli()), 1.0
+    else:
+        n, odor_max = 4 * cfg.channels, ODOR_OBS_MAX
+    low = np.concatenate([np.zeros(n), -np.full(3, SELF_MOTION_OBS_MAX)]).astype(np.float32)
+    high = np.concatenate([np.full(n, odor_max), np.full(3, SELF_MOTION_OBS_MAX)]).astype(
         np.float32
     )
     return spaces.Box(low, high, dtype=np.float32)
+
+
+# ---------------------------------------------------------------------- ORN observation
+def orn_glomeruli() -> tuple[str, ...]:
+    """The 55 glomeruli of the connectome's uniglomerular PNs (sorted)."""
+    return load_mushroom_body().glomeruli
+
+
+def orn_front_end(cfg: OdorTaxisConfig) -> OrnFrontEnd:
+    return OrnFrontEnd(orn_glomeruli(), config=cfg.orn_config)
+
+
+@dataclass
+class OrnObservation:
+    """What both bodies need to turn per-source intensities into ORN observations.
+
+    Each source emits its own odor; its concentration at a sensor is the intensity
+    the intensity observation uses (peak x diffusion). Side s (0 left, 1 right) of
+    glomerulus g is read at ``sensor_index[s, g]``: the antenna, or the maxillary palp
+    for the 6 palp glomeruli (DoOR sensillum type). Observation: rate / max_rate_hz.
+    """
+
+    response: np.ndarray  # (n_sources, n_glom) DoOR delta of each source's odor
+    sensor_index: np.ndarray  # (2, n_glom) index into the 4 sensors (L/R palp, L/R antenna)
+    source_peaks: np.ndarray  # (n_sources,) peak intensity of each source
+    config: OrnConfig
+
+    @classmethod
+    def from_config(cls, cfg: OdorTaxisConfig) -> OrnObservation:
+        front = orn_front_end(cfg)
+        antenna = np.array([o == ANTENNA for o in front.glomerulus_organ])
+        sensor_index = np.stack([np.where(antenna, 2, 0), np.where(antenna, 3, 1)])
+        return cls(
+            response=front.response_matrix(cfg.odor_names),
+            sensor_index=sensor_index,
+            source_peaks=peak_intensities(cfg).sum(axis=1),
+            config=front.config,
+        )
+
+    def observe(self, intensity: np.ndarray) -> np.ndarray:
+        """(n_sources, 4) per-source intensity at the sensors -> (2 * n_glom,) obs."""
+        conc = intensity[:, self.sensor_index]  # (n_sources, 2, n_glom)
+        drive = np.einsum("sg,sjg->jg", self.response, conc)
+        rates = OrnFrontEnd.rates(drive, self.config)
+        return (rates / self.config.max_rate_hz).ravel()
 
 
 ACTION_SPACE = spaces.Box(-1.0, 1.0, shape=(2,), dtype=np.float32)

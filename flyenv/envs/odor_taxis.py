@@ -42,6 +42,22 @@ Channel 0 is the attractive odor; channel 1 (present when there are aversive sou
 or ``odor_channels >= 2``) is the aversive odor. Self-motion is what the fly's
 proprioception and optic flow report, in the body frame.
 
+With ``observation="orn"`` and ``odor_names`` (one DoOR odor per source, attractive
+first, e.g. ``odor_names=("ethyl acetate",)``) the odor block becomes the firing rates
+of the olfactory receptor neurons of the G = 55 glomeruli of the connectome's PNs
+(``flyenv.connectome.door``: DoOR response of each source's odor x its concentration,
+Michaelis-Menten saturation around an 8 Hz spontaneous rate), divided by
+``max_rate_hz`` (200 Hz). The concentration of a source's odor at a sensor is the
+intensity above (peak x diffusion(distance)). Antennal glomeruli read the antennae,
+the 6 palp glomeruli (VA4, VA7l, VC1, VC2, VM7d, VM7v) the maxillary palps; glomeruli
+without DoOR data stay at the spontaneous rate. ``Box(low, high, (2 G + 3,), float32)``:
+
+| Num | Observation | Min | Max | Unit |
+|-----|-------------|-----|-----|------|
+| g | ORN rate of glomerulus g (sorted names), left side | 0 | 1 | max_rate_hz |
+| G + g | ORN rate of glomerulus g, right side | 0 | 1 | max_rate_hz |
+| 2G + 0..2 | forward, leftward speed, yaw rate (as above) | -10 | 10 | as above |
+
 ## Rewards
 
 ``reward = progress_reward_per_mm * (d_prev - d_now)`` (distance of the thorax to the
@@ -87,6 +103,7 @@ from flyenv.envs.mujoco_walking import MujocoWalkingEnv, build_marker_arena
 from flyenv.envs.odor_task import (
     ACTION_SPACE,
     OdorTaxisConfig,
+    OrnObservation,
     action_to_drive,
     make_config,
     observation_space,
@@ -112,6 +129,9 @@ class OdorTaxisEnv(MujocoWalkingEnv):
         self.config = cfg = make_config(OdorTaxisConfig, config, self.env_name)
         peaks = peak_intensities(cfg)
         n_sources = len(peaks)
+        self._orn = OrnObservation.from_config(cfg) if cfg.observation == "orn" else None
+        if self._orn is not None:
+            peaks = np.diag(self._orn.source_peaks)  # one channel per source (its own odor)
         self._field = StaticOdorField(np.zeros((n_sources, 3)), peaks, cfg.diffusion)
         self._odor_threshold = odor_thresholds(cfg)
         arena = build_marker_arena(
@@ -133,9 +153,16 @@ class OdorTaxisEnv(MujocoWalkingEnv):
         self._field.set_sources(self._marker_xy)
 
     def _observation(self, self_motion: np.ndarray) -> np.ndarray:
-        intensity = self._field.intensity(self.body.odor_sensor_positions)
-        odor = odor_to_observation(intensity, self._odor_threshold)
-        return np.concatenate([odor.ravel(), self_motion]).astype(np.float32)
+        return np.concatenate([self.odor_observation(), self_motion]).astype(np.float32)
+
+    def odor_observation(self, sensor_positions_mm: np.ndarray | None = None) -> np.ndarray:
+        """Odor block of the observation for (4, 3) sensor positions (default: the body's)."""
+        if sensor_positions_mm is None:
+            sensor_positions_mm = self.body.odor_sensor_positions
+        intensity = self._field.intensity(sensor_positions_mm)
+        if self._orn is not None:
+            return self._orn.observe(intensity)
+        return odor_to_observation(intensity, self._odor_threshold).ravel()
 
     def _distance(self) -> float:
         return float(np.linalg.norm(self.body.thorax_position[:2] - self.source_position_mm))

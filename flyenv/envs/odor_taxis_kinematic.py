@@ -29,6 +29,12 @@ per odor channel the log-compressed intensity at the L palp, R palp, L antenna a
 antenna, then forward speed / 10 mm/s, leftward speed / 10 mm/s and yaw rate (rad/s)
 over the last step.
 
+With ``observation="orn"`` and ``odor_names``: ``Box(low, high, (2 G + 3,), float32)``
+with G = 55 glomeruli, as in OdorTaxis-v0: ORN rate / max_rate_hz of each glomerulus
+on the left side, then on the right side (antenna, or maxillary palp for the palp
+glomeruli), then the self-motion. Same formula as the MuJoCo env (torch, float32,
+differentiable with respect to the sensor positions and hence the actions).
+
 ## Rewards
 
 As OdorTaxis-v0: progress toward the source (per mm), minus a penalty per second
@@ -61,11 +67,13 @@ import numpy as np
 import torch
 
 from flyenv.bodies.kinematic_fly import KinematicFly, KinematicFlyConfig
+from flyenv.connectome.door import OrnFrontEnd
 from flyenv.envs.kinematic_base import KinematicTaskEnv, KinematicTaskVectorEnv, TwinTaskBatch
 from flyenv.envs.odor_task import (
     ODOR_OBS_MAX,
     SELF_MOTION_OBS_MAX,
     OdorTaxisConfig,
+    OrnObservation,
     observation_space,
     odor_thresholds,
     peak_intensities,
@@ -100,6 +108,11 @@ class OdorTaxisBatch(TwinTaskBatch):
         f32 = dict(device=self.device, dtype=torch.float32)
         self.peaks = torch.as_tensor(peak_intensities(config), **f32)  # (n, k)
         self.threshold = torch.as_tensor(odor_thresholds(config), **f32)  # (k,)
+        self.orn = OrnObservation.from_config(config) if config.observation == "orn" else None
+        if self.orn is not None:
+            self.orn_response = torch.as_tensor(self.orn.response, **f32)  # (n, G)
+            self.orn_sensor_index = torch.as_tensor(self.orn.sensor_index, device=self.device)
+            self.source_peaks = torch.diag(torch.as_tensor(self.orn.source_peaks, **f32))
         n = len(self.peaks)
         self.sources = torch.zeros(num_envs, n, 3, **f32)
         self.steps = torch.zeros(num_envs, dtype=torch.long, device=self.device)
@@ -109,13 +122,28 @@ class OdorTaxisBatch(TwinTaskBatch):
         self.generator = torch.Generator(device=self.device)
 
     # ------------------------------------------------------------------ pieces
-    def odor_observation(self) -> torch.Tensor:
-        """(B, 4k) log-compressed intensities at the 4 sensors per channel."""
-        intensity = odor_intensity_torch(
-            self.fly.sensor_positions(), self.sources, self.peaks, self.config.diffusion
-        )
+    def odor_observation(self, sensors_mm: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, 4k) log-compressed intensities at the 4 sensors per channel, or with
+        ``observation="orn"`` (B, 2G) ORN rates / max_rate_hz (left side, right side).
+
+        ``sensors_mm`` (B, 4, 3) overrides the twin's sensor positions.
+        """
+        sensors = self.fly.sensor_positions() if sensors_mm is None else sensors_mm
+        if self.orn is not None:
+            return self.orn_observation(sensors)
+        intensity = odor_intensity_torch(sensors, self.sources, self.peaks, self.config.diffusion)
         obs = torch.log10(1.0 + intensity / self.threshold[None, :, None]).clamp(0.0, ODOR_OBS_MAX)
         return obs.flatten(1)
+
+    def orn_observation(self, sensors_mm: torch.Tensor) -> torch.Tensor:
+        """(B, 4, 3) sensors -> (B, 2G) ORN rates / max_rate_hz; ``OrnObservation.observe``."""
+        intensity = odor_intensity_torch(
+            sensors_mm, self.sources, self.source_peaks, self.config.diffusion
+        )  # (B, n_sources, 4): each source's own odor
+        conc = intensity[:, :, self.orn_sensor_index]  # (B, n_sources, 2, G)
+        drive = torch.einsum("sg,bsjg->bjg", self.orn_response, conc)
+        rates = OrnFrontEnd.rates_torch(drive, self.orn.config)
+        return (rates / self.orn.config.max_rate_hz).flatten(1)
 
     def distance(self) -> torch.Tensor:
         return torch.linalg.vector_norm(self.fly.xy - self.sources[:, 0, :2], dim=1)
