@@ -6,6 +6,9 @@ the original Brian2 script (../shared/seeds/lateral_line.md):
     python agents/lateral_line_stdp.py --mode ll_fast --run-name smoke
     python agents/lateral_line_stdp.py --mode ll_thesis --multi-seed 3 --with-control
 
+``--with-control`` also runs, on the same seeds, wiring and initial weights, a control
+with no plasticity at all and one with homeostatic scaling only.
+
 Outputs under Runs/<name>/: params.json, run_summary.json, figures/*.png,
 artifacts/<save-tag>_seed_<seed>.npz + _params.json (and mid_checkpoint.npz, from which
 ``--resume-from Runs/<name>`` continues a killed run exactly).

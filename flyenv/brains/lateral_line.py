@@ -163,7 +163,34 @@ class NetworkParams:
 
 
 def apply_model_mode(params: NetworkParams, mode: str) -> NetworkParams:
-    """Named presets of the original (``ll_thesis``, ``ll_fast``)."""
+    """Named presets of the original (``ll_thesis``, ``ll_fast``).
+
+    ``ll_thesis`` provenance: the original's confirmed baseline (its BASELINE.md,
+    sigma_theta 0.381 rad): LL->MON / MON->TS topography 0.8 / 0.2, MON->TS gain 100 mV,
+    MON->TS homeostasis 0.02 (its params.py had lost these; 0.08 / 0.08 / 72 mV / 0.0
+    leaves TS silent). Caveat, measured with this code (seeds 123-125): in
+    this preset the map comes from the wired-in topography, not from STDP: the controls
+    with no plasticity at all (``--disable-all-plasticity``) or homeostasis only
+    (``--disable-all-stdp``) decode better (about 0.3-0.37 rad) than the STDP run (about
+    0.55-0.62 rad after 1000 trials): STDP depresses the topographic MON->TS synapses
+    more than the random ones. Configurations tried to make STDP *learn* the map from a
+    weak seed, none of which beat the controls (sigma_theta, seed 123 unless noted):
+
+    - pair-drift probe (tiny rates, frozen dynamics): per unit amplitude, synapses onto
+      their topographic TS target see LTP/LTD pair sums 43.4/35.7 (ratio 1.22), random
+      far ones 14.4/11.4 (1.27): each 2 mV MON EPSP makes TS fire causally, while
+      co-activation of topographic inputs is symmetric in time, so a balanced pair rule
+      favours the random synapses and an LTP-dominated one saturates all of them;
+    - weak seed (1 of 16 synapses topographic, sigma 10 / 30 / 60 / 100 TS cells): the
+      frozen control is already 0.38-0.49 / 0.45-0.62 / 0.56-0.93 / 1.07-1.60 (the
+      population vector averages the random synapses out, so any seed gives a map);
+    - sigma 60 + normalisation to a fixed total (``mon_ts_homeo_fixed_target``, eta 1
+      every trial) + STDP 1e-3 / -6e-4: 0.83 / 0.55 / 0.72 (seeds 123-125, 600 trials)
+      vs homeostasis only 0.83 / 0.53 / 0.55 and no plasticity 0.93 / 0.77 / 0.56;
+      sigma 100, STDP 2e-4 / -1.2e-4: 1.42-1.62 vs control 1.60 (no learning);
+    - silent start (w_init 0.006 +- 0.004): control valid_fraction 0.27-0.37, but STDP
+      cannot potentiate without TS spikes (TS 0.4-0.6 Hz after 1000 trials).
+    """
     key = str(mode).strip().lower()
     if key == "ll_thesis":
         return replace(
