@@ -49,7 +49,9 @@ def _parse_kwargs(text: str | None) -> dict:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise SystemExit(f"--env-kwargs is not valid JSON ({exc}); e.g. '{{\"time_limit_s\": 5}}'") from None
+        raise SystemExit(
+            f"--env-kwargs is not valid JSON ({exc}); e.g. '{{\"time_limit_s\": 5}}'"
+        ) from None
     if not isinstance(value, dict):
         raise SystemExit("--env-kwargs must be a JSON object, e.g. '{\"n_aversive_sources\": 1}'")
     return value
@@ -74,10 +76,11 @@ def _report(summaries, out: Path, elapsed: float) -> None:
 
 
 def cmd_record(args: argparse.Namespace) -> int:
-    from flyenv.policies.loading import load_policy
+    from flyenv.policies.loading import checkpoint_env_kwargs, load_policy
     from flyenv.recording import record_video
 
-    env = _make(args.env, _parse_kwargs(args.env_kwargs), render=True)
+    env_kwargs = {**checkpoint_env_kwargs(args.agent), **_parse_kwargs(args.env_kwargs)}
+    env = _make(args.env, env_kwargs, render=True)
     try:
         policy = load_policy(args.agent, env, seed=args.seed)
     except ValueError as exc:
@@ -110,11 +113,13 @@ def best_available_agent() -> str:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from flyenv.policies.loading import load_policy
+    from flyenv.policies.loading import checkpoint_env_kwargs, load_policy
     from flyenv.recording import record_video
 
     agent = best_available_agent()
-    env = _make("flyenv/OdorTaxis-v0", {"time_limit_s": 6.0}, render=True)
+    env = _make(
+        "flyenv/OdorTaxis-v0", {**checkpoint_env_kwargs(agent), "time_limit_s": 6.0}, render=True
+    )
     policy = load_policy(agent, env, seed=args.seed)
     out = Path(args.out)
     print(

@@ -51,7 +51,12 @@ def run_episode(
     options: dict | None = None,
     on_step=None,
 ) -> EpisodeSummary:
-    """One episode; ``on_step(env, info, step)`` is called after reset and every step."""
+    """One episode; ``on_step(env, info, step)`` is called after reset and every step.
+
+    A policy with a ``reset()`` method (stateful, e.g. a spiking brain) is reset first.
+    """
+    if hasattr(policy, "reset"):
+        policy.reset()
     obs, info = env.reset(seed=seed, options=options)
     if on_step is not None:
         on_step(env, info, 0)

@@ -1,7 +1,9 @@
 """Build a policy for an environment from a name or a checkpoint path.
 
 ``braitenberg`` and ``random`` are built in; a ``.zip`` path is a stable-baselines3
-model (its algorithm is read from the file).
+model (its algorithm is read from the file); a ``.pt`` path is a flyenv brain
+checkpoint written by the BPTT trainer (it names the factory that rebuilds the
+module and the env keywords it was trained with).
 """
 
 from __future__ import annotations
@@ -74,4 +76,55 @@ def load_policy(agent: str, env: gym.Env, seed: int | None = None) -> Policy:
         algo = _sb3_algorithm(path)
         model = algo.load(path, device="cpu")
         return lambda obs: model.predict(obs, deterministic=True)[0]
-    raise ValueError(f"{path}: unknown checkpoint type {path.suffix!r}; expected a .zip (SB3)")
+    if path.suffix == ".pt":
+        from flyenv.policies.torch_policy import StatefulTorchPolicy
+
+        module = build_brain_from_checkpoint(path)
+        expected = getattr(module, "observation_size", None)
+        got = env.observation_space.shape[0]
+        if expected is not None and expected != got:
+            raise ValueError(
+                f"{path} expects observations of size {expected} but the env gives {got}; make the env "
+                f"with the checkpoint's keywords: {checkpoint_env_kwargs(path)}"
+            )
+        return StatefulTorchPolicy(module)
+    raise ValueError(
+        f"{path}: unknown checkpoint type {path.suffix!r}; expected .zip (SB3) or .pt (flyenv brain)"
+    )
+
+
+def _factory(spec: dict):
+    import importlib
+
+    try:
+        module_name, attr = spec["factory"].split(":")
+        return getattr(importlib.import_module(module_name), attr)
+    except (KeyError, ValueError, ImportError, AttributeError) as exc:
+        raise ValueError(
+            f"checkpoint's policy_spec {spec!r} names no importable factory ({exc})"
+        ) from None
+
+
+def build_brain_from_checkpoint(path: str | Path):
+    """Rebuild the trained module of a BPTT checkpoint (weights loaded, eval mode)."""
+    from flyenv.training.checkpoint import load_checkpoint
+
+    ck = load_checkpoint(path)
+    if ck.get("format") != "flyenv-bptt-checkpoint":
+        raise ValueError(f"{path} is not a flyenv brain checkpoint (format {ck.get('format')!r})")
+    spec = ck.get("policy_spec") or {}
+    module = _factory(spec)(**spec.get("kwargs", {}))
+    module.load_state_dict(ck["policy_state"])
+    return module.eval()
+
+
+def checkpoint_env_kwargs(path: str | Path) -> dict:
+    """The env keywords a checkpoint was trained with ({} for other agents)."""
+    path = Path(path)
+    if path.suffix != ".pt" or not path.exists():
+        return {}
+    from flyenv.training.checkpoint import load_checkpoint
+
+    kwargs = dict(load_checkpoint(path).get("env_kwargs") or {})
+    kwargs.pop("time_limit_s", None)  # training episode length, not the evaluation's
+    return kwargs

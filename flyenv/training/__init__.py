@@ -1,0 +1,1 @@
+"""Reusable training code (BPTT through the kinematic twin, checkpoints)."""
