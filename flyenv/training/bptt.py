@@ -49,6 +49,12 @@ class BPTTConfig:
     eval_every: int = 25
     eval_starts: int = 50
     seed: int = 0
+    heading_curriculum_deg: tuple[float, float] | None = (30.0, 180.0)
+    """Half-range of start headings grows linearly from the first to the second value
+    over the first ``curriculum_fraction`` of training (None: the task's own range from
+    the start). Facing roughly the source first lets walking and steering gains grow
+    before the fly must turn around; evaluation always uses the task's full range."""
+    curriculum_fraction: float = 0.5
     weights: LossWeights = field(default_factory=LossWeights)
 
 
@@ -113,12 +119,14 @@ class BPTTTrainer:
         self.run_dir = Path(run_dir)
         self.env_kwargs = dict(env_kwargs or {})
         self.policy_spec = policy_spec or {}
-        task = make_config(
-            OdorTaxisConfig, {**self.env_kwargs, "time_limit_s": config.episode_s}, "BPTT"
-        )
+        task_kwargs = {**self.env_kwargs, "time_limit_s": config.episode_s}
+        task = make_config(OdorTaxisConfig, task_kwargs, "BPTT")
         self.steps = task.max_episode_steps
+        self.full_heading_range = task.start_heading_range_deg
         self.batch = OdorTaxisBatch(config.batch_size, task, device=device)
-        self.eval_batch = OdorTaxisBatch(config.eval_starts, task, device=device)
+        # Its own config object: the training curriculum must not touch evaluation.
+        eval_task = make_config(OdorTaxisConfig, task_kwargs, "BPTT")
+        self.eval_batch = OdorTaxisBatch(config.eval_starts, eval_task, device=device)
         params = [p for p in self.policy.parameters() if p.requires_grad]
         if not params:
             raise ValueError("the policy has no learnable parameters")
@@ -180,8 +188,23 @@ class BPTTTrainer:
             )
         return metrics
 
+    def _apply_curriculum(self) -> float:
+        """Set this episode's start-heading range; returns its half-width in degrees."""
+        cfg = self.config
+        lo, hi = self.full_heading_range
+        full_half = (hi - lo) / 2
+        if cfg.heading_curriculum_deg is None:
+            return full_half
+        start, end = cfg.heading_curriculum_deg
+        span = max(1, int(cfg.curriculum_fraction * cfg.num_episodes))
+        half = min(full_half, start + (end - start) * min(1.0, self.episode / span))
+        center = (lo + hi) / 2
+        self.batch.config.start_heading_range_deg = (center - half, center + half)
+        return half
+
     def train_episode(self) -> dict[str, Any]:
         t0 = time.perf_counter()
+        heading_half_range = self._apply_curriculum()
         self.policy.train()
         loss, parts, metrics, _ = rollout(
             self.policy, self.batch, self.rng, self.steps, self.config.weights
@@ -200,6 +223,7 @@ class BPTTTrainer:
             **dataclasses.asdict(metrics),
             "grad_norm": grad_norm,
             "learning_rate": self.scheduler.get_last_lr()[0],
+            "start_heading_half_range_deg": heading_half_range,
             "wall_s": time.perf_counter() - t0,
         }
         self.history.append(row)
