@@ -1,0 +1,357 @@
+"""Bilateral, connectome-constrained spiking olfactory brain (SPEC section 5).
+
+Pathway, per side (FlyWire v783 right mushroom body, ``flyenv.connectome``)::
+
+    ORN rates (55 glomeruli) --glomerulus membership, learnable gain >= 0--> 124 PNs
+    PN --FlyWire PN->KC (fixed)--> 2,597 KCs <--APL->KC (FlyWire, inhibitory)-- APL
+    KC --FlyWire KC->APL--> 1 APL          (feedback inhibition, one step delayed)
+    KC --FlyWire KC->MBON (learnable)--> 48 MBONs
+    MBONs of both sides (+ PNs of both sides, "lateral horn" shortcut) --> DNs
+    DN spikes --low-pass (learnable tau)--> tanh(linear readout) = 2-D drive
+
+Model choices (documented because the data do not contain them):
+
+* Bilateral design. The shipped mushroom body is the right hemisphere only; the left
+  one is its mirror image with the SAME weights (the two hemispheres of the fly are
+  near mirror-symmetric and sharing halves the parameters). Each side is fed only by
+  its own antenna's ORNs; the two sides run as one batch of 2B columns, so a
+  bilateral brain costs one pass of the shared kernels.
+* DN layer: ``n_dn_per_side`` descending neurons per side (no DN data in the subgraph).
+  A DN gets MBON spikes from its own side through ``w_mbon_dn_ipsi`` and from the other
+  side through ``w_mbon_dn_contra`` (mirror-symmetric: the left DN's ipsi weights are
+  the right DN's). Initialised ipsi-excitatory / contra-inhibitory, so a DN pair is a
+  push-pull comparator of the two sides: this is where the brain can express the
+  high-gain left/right comparison that steering needs (the antennal difference is
+  only ~1-3 % at 15 mm). An optional lateral-horn shortcut (``lateral_horn=True``,
+  default) gives the DNs the same ipsi/contra access to PN spikes: innate odor
+  attraction in flies runs through the lateral horn, and it carries the bilateral
+  difference before the KC expansion sparsifies it. DNs also get a learnable tonic
+  synaptic drive so they fire near 80 Hz without odor and both signs of a side
+  difference change their rate.
+* Readout: the DN spikes are low-pass filtered (exact exponential, ``readout_tau_ms``,
+  learnable) into rates in units of 100 Hz, and ``action = tanh(W r + b)`` with a
+  learnable W (2 x 2 n_dn) and b. W starts crossed (left DNs drive the right legs),
+  a Braitenberg "approach" wiring, so more odor on the left turns the fly left.
+* Input: ORN rates are the mean-field of the ORN population: a deterministic kick of
+  ``gain_g x rate_g x dt`` per step into the PNs of glomerulus g (no Poisson input noise
+  by default, which would swamp the small bilateral difference). Nothing but the ORN
+  rates (and, if an observation vector is given, not even the self-motion part) enters:
+  the brain never sees the source direction.
+* Time: ``dt_ms`` = 1 ms brain steps, ``substeps`` per agent step (10 for the 10 ms
+  control period of OdorTaxis). Within a brain step spikes propagate feed-forward
+  through all layers; the APL feedback arrives one step later.
+* Learnable by default: all time constants and thresholds (log-parametrised), the
+  ORN->PN gains, KC->MBON magnitudes (signs and wiring fixed), MBON->DN and PN->DN
+  weights (free signs: not data), DN tonic current, readout. PN->KC, KC->APL and
+  APL->KC are fixed (``learn_*`` flags).
+
+Layout: all populations are (n, 2B) tensors (feature-major; left-side flies in the
+first B columns), the layout of the fast sparse kernels; records are (B, 2, n).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from flyenv.brains.connectome_layer import ConnectomeLinear
+from flyenv.brains.neurons import LIFConfig, LIFPopulation, LIFState
+
+POPULATIONS = ("PN", "KC", "APL", "MBON", "DN")
+
+
+def _lif(**kw) -> LIFConfig:
+    return LIFConfig(**kw)
+
+
+@dataclass
+class OlfactoryBrainConfig:
+    """Olfactory brain parameters (weights in mV per synapse for kicks into an LIF)."""
+
+    dt_ms: float = 1.0
+    substeps: int = 10
+    """Brain steps per agent step (agent step = substeps x dt_ms = 10 ms by default)."""
+    pn: LIFConfig = field(default_factory=lambda: _lif(tau_m_ms=10.0, tau_syn_ms=5.0))
+    kc: LIFConfig = field(default_factory=lambda: _lif(tau_m_ms=10.0, tau_syn_ms=5.0))
+    apl: LIFConfig = field(default_factory=lambda: _lif(tau_m_ms=10.0, tau_syn_ms=10.0))
+    mbon: LIFConfig = field(default_factory=lambda: _lif(tau_m_ms=10.0, tau_syn_ms=5.0))
+    dn: LIFConfig = field(default_factory=lambda: _lif(tau_m_ms=10.0, tau_syn_ms=5.0))
+    orn_pn_gain_mv_per_ms: float = 2.0
+    """Initial ORN->PN gain: a PN's kick per step is gain x normalised rate x dt."""
+    pn_kc_mv_per_syn: float = 0.08
+    kc_apl_mv_per_syn: float = 0.002
+    apl_kc_mv_per_syn: float = 0.1
+    kc_mbon_mv_per_syn: float = 0.02
+    n_dn_per_side: int = 4
+    mbon_dn_init_mv: float = 0.3
+    """Scale of the initial MBON->DN weights (ipsi +, contra -)."""
+    lateral_horn: bool = True
+    pn_dn_init_mv: float = 0.3
+    dn_tonic_mv_per_ms: float = 0.3
+    """Initial tonic drive of the DNs (a kick of this x dt per step; ~1.5 mV steady)."""
+    readout_tau_ms: float = 50.0
+    readout_init: float = 0.25
+    action_bias_init: float = -0.3
+    learn_pn_kc: bool = False
+    learn_kc_apl: bool = False
+    learn_apl_kc: bool = False
+    learn_kc_mbon: bool = True
+    init_seed: int = 0
+    """Seed of the random part of the DN-layer initialisation."""
+
+    def validate(self) -> None:
+        if self.substeps < 1:
+            raise ValueError(f"substeps must be >= 1, got {self.substeps}")
+        if not self.dt_ms > 0:
+            raise ValueError(f"dt_ms must be > 0, got {self.dt_ms}")
+        if self.n_dn_per_side < 1:
+            raise ValueError(f"n_dn_per_side must be >= 1, got {self.n_dn_per_side}")
+        for name in ("pn", "kc", "apl", "mbon", "dn"):
+            lif: LIFConfig = getattr(self, name)
+            if abs(lif.dt_ms - self.dt_ms) > 1e-12:
+                raise ValueError(
+                    f"OlfactoryBrainConfig.{name}.dt_ms={lif.dt_ms} differs from dt_ms="
+                    f"{self.dt_ms}; set both to the same step"
+                )
+            lif.validate()
+
+
+class BrainState(NamedTuple):
+    pn: LIFState
+    kc: LIFState
+    apl: LIFState
+    mbon: LIFState
+    dn: LIFState
+    apl_spikes: torch.Tensor  # (1, 2B) last step's APL spikes (feedback is delayed)
+    rate: torch.Tensor  # (n_dn, 2B) low-pass DN rate, units of 100 Hz
+
+
+class OlfactoryBrain(nn.Module):
+    """Bilateral spiking mushroom-body brain: ORN rates -> 2-D descending drive.
+
+    Args:
+        config: ``OlfactoryBrainConfig``.
+        mushroom_body: a ``MushroomBody`` (default: ``load_mushroom_body()``).
+    """
+
+    def __init__(self, config: OlfactoryBrainConfig | None = None, mushroom_body=None) -> None:
+        super().__init__()
+        cfg = OlfactoryBrainConfig() if config is None else config
+        for name in ("pn", "kc", "apl", "mbon", "dn"):  # one dt for all populations
+            getattr(cfg, name).dt_ms = cfg.dt_ms
+        cfg.validate()
+        self.config = cfg
+        if mushroom_body is None:
+            from flyenv.connectome.mushroom_body import load_mushroom_body
+
+            mushroom_body = load_mushroom_body()
+        mb = mushroom_body
+        self.glomeruli = tuple(mb.glomeruli)
+        self.n_glom = len(self.glomeruli)
+        membership = torch.as_tensor(mb.glomerulus_to_pn().toarray(), dtype=torch.float32)
+        self.register_buffer("glom_to_pn", membership.t().contiguous())  # (n_PN, n_glom)
+        self.n_pn = membership.shape[1]
+        self.log_orn_gain = nn.Parameter(
+            torch.full((self.n_glom, 1), math.log(cfg.orn_pn_gain_mv_per_ms))
+        )
+        self.pn_kc = ConnectomeLinear(mb.block("PN", "KC"), cfg.learn_pn_kc, cfg.pn_kc_mv_per_syn)
+        self.kc_apl = ConnectomeLinear(
+            mb.block("KC", "APL"), cfg.learn_kc_apl, cfg.kc_apl_mv_per_syn
+        )
+        self.apl_kc = ConnectomeLinear(
+            mb.block("APL", "KC"), cfg.learn_apl_kc, cfg.apl_kc_mv_per_syn
+        )
+        self.kc_mbon = ConnectomeLinear(
+            mb.block("KC", "MBON"), cfg.learn_kc_mbon, cfg.kc_mbon_mv_per_syn
+        )
+        self.n_kc, self.n_mbon = self.pn_kc.n_post, self.kc_mbon.n_post
+        self.n_dn = cfg.n_dn_per_side
+        fm = dict(feature_major=True)
+        self.pn = LIFPopulation(self.n_pn, cfg.pn, **fm)
+        self.kc = LIFPopulation(self.n_kc, cfg.kc, **fm)
+        self.apl = LIFPopulation(self.kc_apl.n_post, cfg.apl, **fm)
+        self.mbon = LIFPopulation(self.n_mbon, cfg.mbon, **fm)
+        self.dn = LIFPopulation(self.n_dn, cfg.dn, **fm)
+        gen = torch.Generator().manual_seed(cfg.init_seed)
+
+        def rand(rows: int, cols: int, scale: float) -> torch.Tensor:
+            # positive, varied weights: the sign is set by the ipsi/contra role
+            return scale * (0.5 + torch.rand(rows, cols, generator=gen)) / math.sqrt(cols)
+
+        self.w_mbon_dn_ipsi = nn.Parameter(rand(self.n_dn, self.n_mbon, cfg.mbon_dn_init_mv))
+        self.w_mbon_dn_contra = nn.Parameter(-rand(self.n_dn, self.n_mbon, cfg.mbon_dn_init_mv))
+        if cfg.lateral_horn:
+            self.w_pn_dn_ipsi = nn.Parameter(rand(self.n_dn, self.n_pn, cfg.pn_dn_init_mv))
+            self.w_pn_dn_contra = nn.Parameter(-rand(self.n_dn, self.n_pn, cfg.pn_dn_init_mv))
+        self.dn_tonic = nn.Parameter(torch.full((self.n_dn, 1), cfg.dn_tonic_mv_per_ms))
+        self.log_readout_tau = nn.Parameter(torch.tensor(math.log(cfg.readout_tau_ms)))
+        w = torch.zeros(2, 2 * self.n_dn)
+        w[0, self.n_dn :] = cfg.readout_init  # left drive <- right DNs (crossed)
+        w[1, : self.n_dn] = cfg.readout_init  # right drive <- left DNs
+        self.readout = nn.Linear(2 * self.n_dn, 2)
+        with torch.no_grad():
+            self.readout.weight.copy_(w)
+            self.readout.bias.fill_(cfg.action_bias_init)
+
+    # ------------------------------------------------------------------ state
+    def init_state(self, batch: int, device: torch.device | str | None = None) -> BrainState:
+        dev = self.glom_to_pn.device if device is None else device
+        b2 = 2 * batch
+        return BrainState(
+            self.pn.init_state(b2, dev),
+            self.kc.init_state(b2, dev),
+            self.apl.init_state(b2, dev),
+            self.mbon.init_state(b2, dev),
+            self.dn.init_state(b2, dev),
+            torch.zeros(self.apl.n, b2, device=dev),
+            torch.zeros(self.n_dn, b2, device=dev),
+        )
+
+    def orn_rates(self, obs: torch.Tensor) -> torch.Tensor:
+        """(B, 2, n_glom) ORN rates from (B, 2, n_glom) or an OdorTaxis observation
+        (B, 2 n_glom + k), whose first 2 n_glom entries are left then right ORN rates."""
+        g = self.n_glom
+        if obs.dim() == 3 and obs.shape[1:] == (2, g):
+            return obs
+        if obs.dim() == 2 and obs.shape[1] >= 2 * g:
+            return obs[:, : 2 * g].reshape(-1, 2, g)
+        raise ValueError(
+            f"OlfactoryBrain needs ORN rates (B, 2, {g}) or an observation (B, >= {2 * g}) "
+            f"whose first {2 * g} entries are left/right ORN rates (OdorTaxis "
+            f'observation="orn"); got shape {tuple(obs.shape)}'
+        )
+
+    def _params(self) -> dict:
+        """Everything derived from parameters that is constant over a sequence."""
+        tau = self.log_readout_tau.exp()
+        return dict(
+            pn=self.pn.coefficients(),
+            kc=self.kc.coefficients(),
+            apl=self.apl.coefficients(),
+            mbon=self.mbon.coefficients(),
+            dn=self.dn.coefficients(),
+            pn_kc=self.pn_kc.values(),
+            kc_apl=self.kc_apl.values(),
+            apl_kc=self.apl_kc.values(),
+            kc_mbon=self.kc_mbon.values(),
+            orn_gain=self.log_orn_gain.exp(),
+            decay=torch.exp(-self.config.dt_ms / tau),
+        )
+
+    # ------------------------------------------------------------------ dynamics
+    @staticmethod
+    def _swap(x: torch.Tensor) -> torch.Tensor:
+        """Exchange the left and right halves of the 2B columns (the other side)."""
+        b = x.shape[1] // 2
+        return torch.cat([x[:, b:], x[:, :b]], dim=1)
+
+    def _brain_step(self, x_pn: torch.Tensor, st: BrainState, p: dict, rec: dict | None):
+        pn, kc = self.pn, self.kc
+        s_pn, pn_st = pn.step(x_pn, st.pn, coeffs=p["pn"])
+        x_kc = self.pn_kc.forward_t(s_pn, p["pn_kc"], binary=True)
+        x_kc = x_kc + self.apl_kc.forward_t(st.apl_spikes, p["apl_kc"], binary=True)
+        s_kc, kc_st = kc.step(x_kc, st.kc, coeffs=p["kc"])
+        s_apl, apl_st = self.apl.step(
+            self.kc_apl.forward_t(s_kc, p["kc_apl"], binary=True), st.apl, coeffs=p["apl"]
+        )
+        x_mbon = self.kc_mbon.forward_t(s_kc, p["kc_mbon"], binary=True)
+        s_mbon, mbon_st = self.mbon.step(x_mbon, st.mbon, coeffs=p["mbon"])
+        x_dn = self.w_mbon_dn_ipsi @ s_mbon + self.w_mbon_dn_contra @ self._swap(s_mbon)
+        if self.config.lateral_horn:
+            x_dn = x_dn + self.w_pn_dn_ipsi @ s_pn + self.w_pn_dn_contra @ self._swap(s_pn)
+        x_dn = x_dn + self.dn_tonic * self.config.dt_ms
+        s_dn, dn_st = self.dn.step(x_dn, st.dn, coeffs=p["dn"])
+        d = p["decay"]
+        rate = d * st.rate + (1.0 - d) * s_dn * (10.0 / self.config.dt_ms)  # 100 Hz units
+        if rec is not None:
+            for name, s in zip(POPULATIONS, (s_pn, s_kc, s_apl, s_mbon, s_dn), strict=True):
+                rec[name].append(s.detach())
+        return BrainState(pn_st, kc_st, apl_st, mbon_st, dn_st, s_apl, rate)
+
+    def step(
+        self,
+        obs: torch.Tensor,
+        state: BrainState,
+        record: bool = False,
+        params: dict | None = None,
+    ) -> tuple[torch.Tensor, BrainState, dict[str, torch.Tensor] | None]:
+        """One agent step (``substeps`` brain steps) on constant ORN input.
+
+        Args:
+            obs: (B, 2, n_glom) ORN rates in [0, 1] or an OdorTaxis "orn" observation.
+            state: from ``init_state(B)`` or the previous step.
+            record: also return each population's spikes.
+            params: ``self._params()`` cached by ``forward`` (computed if None).
+        Returns:
+            action (B, 2) in (-1, 1), the new state, and None or a record
+            {population: (substeps, B, 2, n) spikes}.
+        """
+        orn = self.orn_rates(obs)
+        batch = orn.shape[0]
+        if state.rate.shape[1] != 2 * batch:
+            raise ValueError(
+                f"state is for batch {state.rate.shape[1] // 2}, observation for batch {batch}"
+            )
+        p = self._params() if params is None else params
+        rates = torch.cat([orn[:, 0].t(), orn[:, 1].t()], dim=1)  # (n_glom, 2B)
+        x_pn = self.glom_to_pn @ (p["orn_gain"] * rates) * self.config.dt_ms
+        rec = {k: [] for k in POPULATIONS} if record else None
+        for _ in range(self.config.substeps):
+            state = self._brain_step(x_pn, state, p, rec)
+        r = state.rate
+        feats = torch.cat([r[:, :batch], r[:, batch:]], dim=0)  # (2 n_dn, B)
+        action = torch.tanh(self.readout.weight @ feats + self.readout.bias[:, None]).t()
+        out = None
+        if rec is not None:
+            out = {k: _to_batch_side(torch.stack(v), batch) for k, v in rec.items()}
+        return action, state, out
+
+    def forward(
+        self, obs_sequence: torch.Tensor, state: BrainState | None = None, record: bool = False
+    ) -> tuple[torch.Tensor, BrainState, dict[str, torch.Tensor] | None]:
+        """Open-loop sequence: obs (T, B, ...) -> actions (T, B, 2), last state, and
+        None or a record {population: (T * substeps, B, 2, n)}."""
+        if obs_sequence.dim() < 3:
+            raise ValueError(f"obs_sequence must be (T, B, ...), got {tuple(obs_sequence.shape)}")
+        batch = obs_sequence.shape[1]
+        state = self.init_state(batch, obs_sequence.device) if state is None else state
+        p = self._params()
+        actions, recs = [], []
+        for obs in obs_sequence:
+            a, state, r = self.step(obs, state, record, p)
+            actions.append(a)
+            if r is not None:
+                recs.append(r)
+        out = {k: torch.cat([r[k] for r in recs]) for k in POPULATIONS} if record else None
+        return torch.stack(actions), state, out
+
+    def extra_repr(self) -> str:
+        return (
+            f"glomeruli={self.n_glom}, pn={self.n_pn}, kc={self.n_kc}, mbon={self.n_mbon}, "
+            f"dn={self.n_dn}x2, dt_ms={self.config.dt_ms}, substeps={self.config.substeps}"
+        )
+
+
+def _to_batch_side(s: torch.Tensor, batch: int) -> torch.Tensor:
+    """(T, n, 2B) -> (T, B, 2, n)."""
+    t, n, _ = s.shape
+    return s.reshape(t, n, 2, batch).permute(0, 3, 2, 1)
+
+
+def kc_activity_fraction(record: dict[str, torch.Tensor], skip_steps: int = 0) -> torch.Tensor:
+    """Fraction of KCs that spiked at least once after ``skip_steps``: (B, 2)."""
+    kc = record["KC"][skip_steps:]
+    return (kc.sum(0) > 0).float().mean(-1)
+
+
+__all__ = [
+    "BrainState",
+    "OlfactoryBrain",
+    "OlfactoryBrainConfig",
+    "POPULATIONS",
+    "kc_activity_fraction",
+]
