@@ -95,11 +95,13 @@ def record_video(
     label: str = "",
     progress: bool = True,
     play_speed: float = 1.0,
+    side_panel=None,
 ) -> list[EpisodeSummary]:
     """Run ``episodes`` episodes and write them, one after the other, to ``out`` (mp4).
 
     Frames are rendered every ``render_fps * play_speed / fps`` steps, so the video plays
-    at ``play_speed`` times real time (0.25: four times slower).
+    at ``play_speed`` times real time (0.25: four times slower). ``side_panel()``, if
+    given, returns an image drawn to the right of every frame (e.g. brain rasters).
     The file appears only once complete (written under a temporary name first).
     """
     if env.render_mode != "rgb_array":
@@ -135,7 +137,16 @@ def record_video(
                     text += f"  d={info['distance_mm']:.1f} mm"
                 if info.get("is_success"):
                     text += "  reached!"
-                writer.append_data(_caption(env_.render(), text.strip()))
+                frame = _caption(env_.render(), text.strip())
+                if side_panel is not None:
+                    panel = side_panel()
+                    if panel.shape[0] != frame.shape[0]:
+                        import cv2
+
+                        w = int(round(panel.shape[1] * frame.shape[0] / panel.shape[0]))
+                        panel = cv2.resize(panel, (w, frame.shape[0]))
+                    frame = np.concatenate([frame, panel], axis=1)
+                writer.append_data(frame)
 
             summaries.append(run_episode(env, policy, seed + ep, options, on_step))
         writer.close()
