@@ -176,7 +176,12 @@ def _worker(impl: str, steps: int, batch: int, threads: int, repeats: int, q) ->
     n_par = sum(1 for p in model.parameters() if p.requires_grad)
     q.put(
         dict(
-            impl=impl, time=best, mem=peak, actions=actions, counts=counts, grads=f"{grads}/{n_par}"
+            impl=impl,
+            time=best,
+            mem=peak,
+            actions=actions.detach().numpy(),
+            counts=counts,
+            grads=f"{grads}/{n_par}",
         )
     )
 
@@ -202,7 +207,7 @@ def main() -> None:
     args = ap.parse_args()
     ours = run("ours", args)
     peer = run("snntorch", args)
-    dmax = float((ours["actions"] - peer["actions"]).abs().max())
+    dmax = float(abs(ours["actions"] - peer["actions"]).max())
     print(
         f"olfactory brain, {args.steps} brain steps x batch {args.batch} "
         f"(x2 hemispheres), forward+backward, {args.threads} thread(s)"

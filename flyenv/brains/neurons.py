@@ -257,7 +257,9 @@ class LIFPopulation(nn.Module):
             cfg.detach_reset,
         )
         n_ref = cfg.refractory_steps
-        if n_ref > 0:
+        if n_ref == 1:  # the countdown is just last step's spikes: no extra ops
+            ref = s.detach()
+        elif n_ref > 1:
             ref = torch.where(s > 0, float(n_ref), (state.ref - 1.0).clamp_min(0.0))
         else:
             ref = state.ref
