@@ -148,9 +148,13 @@ def _ours_counts(brain, obs):
 def _worker(impl: str, steps: int, batch: int, threads: int, repeats: int, q) -> None:
     warnings.filterwarnings("ignore")
     torch.set_num_threads(threads)
-    from flyenv.brains.olfactory import OlfactoryBrain
+    from flyenv.brains.olfactory import OlfactoryBrain, OlfactoryBrainConfig
 
-    brain = OlfactoryBrain()
+    cfg = OlfactoryBrainConfig()
+    for pop in ("pn", "kc", "apl", "mbon", "dn"):
+        # snntorch's surrogates have no dampening factor: compare like with like
+        getattr(cfg, pop).surrogate_scale = 1.0
+    brain = OlfactoryBrain(cfg)
     obs = make_inputs(steps // brain.config.substeps, batch)
     model = brain if impl == "ours" else SnnTorchBrain(brain)
     best = float("inf")

@@ -114,7 +114,10 @@ def _reference_lif(x_seq, e, tau_m, tau_s, theta, dt, n_ref, detach_reset):
 @pytest.mark.parametrize("detach_reset", [True, False])
 def test_fused_lif_backward_matches_autograd_reference(detach_reset):
     torch.manual_seed(0)
-    cfg = LIFConfig(refractory_ms=2.0, per_neuron_tau=True, detach_reset=detach_reset)
+    # surrogate_scale=1.0: the reference uses the undamped surrogate of spike()
+    cfg = LIFConfig(
+        refractory_ms=2.0, per_neuron_tau=True, detach_reset=detach_reset, surrogate_scale=1.0
+    )
     lif = LIFPopulation(6, cfg)
     with torch.no_grad():
         lif.log_tau_m.add_(0.3 * torch.randn(6))
