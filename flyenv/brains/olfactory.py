@@ -249,7 +249,9 @@ class OlfactoryBrain(nn.Module):
         b = x.shape[1] // 2
         return torch.cat([x[:, b:], x[:, :b]], dim=1)
 
-    def _brain_step(self, x_pn: torch.Tensor, st: BrainState, p: dict, rec: dict | None):
+    def _brain_step(
+        self, x_pn: torch.Tensor, st: BrainState, p: dict, rec: dict | None, acc: dict | None = None
+    ):
         pn, kc = self.pn, self.kc
         s_pn, pn_st = pn.step(x_pn, st.pn, coeffs=p["pn"])
         x_kc = self.pn_kc.forward_t(s_pn, p["pn_kc"], binary=True)
@@ -270,6 +272,9 @@ class OlfactoryBrain(nn.Module):
         if rec is not None:
             for name, s in zip(POPULATIONS, (s_pn, s_kc, s_apl, s_mbon, s_dn), strict=True):
                 rec[name].append(s.detach())
+        if acc is not None:  # differentiable spike counts for activity losses
+            for name, s in zip(POPULATIONS, (s_pn, s_kc, s_apl, s_mbon, s_dn), strict=True):
+                acc[name] = acc[name] + s if name in acc else s
         return BrainState(pn_st, kc_st, apl_st, mbon_st, dn_st, s_apl, rate)
 
     def step(
@@ -278,6 +283,7 @@ class OlfactoryBrain(nn.Module):
         state: BrainState,
         record: bool = False,
         params: dict | None = None,
+        summary: bool = False,
     ) -> tuple[torch.Tensor, BrainState, dict[str, torch.Tensor] | None]:
         """One agent step (``substeps`` brain steps) on constant ORN input.
 
@@ -286,9 +292,12 @@ class OlfactoryBrain(nn.Module):
             state: from ``init_state(B)`` or the previous step.
             record: also return each population's spikes.
             params: ``self._params()`` cached by ``forward`` (computed if None).
+            summary: also return differentiable (surrogate-gradient) per-neuron firing
+                rates over this agent step, ``{"rate_hz/<POP>": (B, 2, n)}``, for
+                sparsity and activity losses.
         Returns:
-            action (B, 2) in (-1, 1), the new state, and None or a record
-            {population: (substeps, B, 2, n) spikes}.
+            action (B, 2) in (-1, 1), the new state, and None or a dict with the record
+            {population: (substeps, B, 2, n) spikes} and/or the summary rates.
         """
         orn = self.orn_rates(obs)
         batch = orn.shape[0]
@@ -300,14 +309,21 @@ class OlfactoryBrain(nn.Module):
         rates = torch.cat([orn[:, 0].t(), orn[:, 1].t()], dim=1)  # (n_glom, 2B)
         x_pn = self.glom_to_pn @ (p["orn_gain"] * rates) * self.config.dt_ms
         rec = {k: [] for k in POPULATIONS} if record else None
+        acc: dict | None = {} if summary else None
         for _ in range(self.config.substeps):
-            state = self._brain_step(x_pn, state, p, rec)
+            state = self._brain_step(x_pn, state, p, rec, acc)
         r = state.rate
         feats = torch.cat([r[:, :batch], r[:, batch:]], dim=0)  # (2 n_dn, B)
         action = torch.tanh(self.readout.weight @ feats + self.readout.bias[:, None]).t()
         out = None
         if rec is not None:
             out = {k: _to_batch_side(torch.stack(v), batch) for k, v in rec.items()}
+        if acc is not None:
+            per_s = 1000.0 / (self.config.substeps * self.config.dt_ms)
+            rates = {
+                f"rate_hz/{k}": _to_batch_side(v[None] * per_s, batch)[0] for k, v in acc.items()
+            }
+            out = {**(out or {}), **rates}
         return action, state, out
 
     def forward(

@@ -1,0 +1,197 @@
+"""Train a connectome-constrained spiking brain to walk the fly to odor, by BPTT.
+
+The bilateral FlyWire mushroom-body brain (``flyenv.brains.olfactory``) drives a
+batch of kinematic-twin flies (``OdorTaxis-kinematic-v0`` core) through whole
+episodes; the seed's loss terms (navigation, energy, KC sparsity, activity) are
+back-propagated through every step of body and membrane state. Then the trained
+brain is evaluated on held-out twin starts and in the MuJoCo body, and a video with
+the brain's KC/MBON/DN rasters beside the fly is recorded.
+
+    python agents/bptt_odor_taxis.py --num-episodes 200
+    python agents/bptt_odor_taxis.py --num-episodes 50 --learning-rate 0.003 --nav-weight 2 --energy-weight 0.05
+    python agents/bptt_odor_taxis.py --policy braitenberg          # the learnable Braitenberg baseline
+
+Outputs in --run-dir: training_results.json (per-episode loss breakdown and metrics),
+checkpoint_latest.pt / checkpoint_best.pt (atomic; rerun the same command to resume),
+tb/ (tensorboard), evaluation.json, and the video.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+import flyenv  # noqa: F401  (registers the environments)
+from flyenv.io import atomic_write_json
+from flyenv.policies.torch_policy import StatefulTorchPolicy
+from flyenv.recording import record_video, run_episode
+from flyenv.training.bptt import BPTTConfig, BPTTTrainer
+from flyenv.training.losses import LossWeights
+
+POLICIES = {
+    "brain": "flyenv.brains.olfactory_policy:OlfactoryBrainPolicy",
+    "braitenberg": "flyenv.policies.differentiable_braitenberg:DifferentiableBraitenberg",
+}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--num-episodes", type=int, default=120)
+    p.add_argument("--learning-rate", type=float, default=3e-3)
+    p.add_argument("--nav-weight", type=float, default=1.0)
+    p.add_argument("--energy-weight", type=float, default=0.1)
+    p.add_argument("--sparsity-weight", type=float, default=0.01)
+    p.add_argument("--activity-weight", type=float, default=0.001)
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--episode-s", type=float, default=3.0)
+    p.add_argument("--odor", default="ethyl acetate", help="DoOR odor name or CAS of the source")
+    p.add_argument("--policy", choices=sorted(POLICIES), default="brain")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--eval-starts", type=int, default=50, help="held-out twin starts")
+    p.add_argument("--eval-every", type=int, default=20)
+    p.add_argument(
+        "--eval-mujoco", type=int, default=10, help="MuJoCo starts after training (0: skip)"
+    )
+    p.add_argument(
+        "--video",
+        default=None,
+        help="mp4 path (default <run-dir>/brain_odor_taxis.mp4; 'none' to skip)",
+    )
+    p.add_argument(
+        "--run-dir", default=None, help="default runs/bptt_odor_taxis/<policy>_seed<seed>"
+    )
+    p.add_argument(
+        "--threads", type=int, default=1, help="torch threads (1 is fastest on a busy 2-core CPU)"
+    )
+    p.add_argument("--no-progress", action="store_true")
+    args = p.parse_args(argv)
+    if args.num_episodes < 1 or args.batch_size < 1:
+        p.error("--num-episodes and --batch-size must be >= 1")
+    return args
+
+
+def build(args: argparse.Namespace):
+    spec = {"factory": POLICIES[args.policy], "kwargs": {}}
+    if args.policy == "brain":
+        env_kwargs = {"observation": "orn", "odor_names": (args.odor,)}
+    else:
+        env_kwargs = {}
+        spec["kwargs"] = {"init_forward": 0.5}
+    module_name, attr = spec["factory"].split(":")
+    factory = getattr(__import__(module_name, fromlist=[attr]), attr)
+    return factory(**spec["kwargs"]), spec, env_kwargs
+
+
+def evaluate_mujoco(policy_module, env_kwargs: dict, starts: int, seed: int) -> dict:
+    env = gym.make("flyenv/OdorTaxis-v0", **env_kwargs, time_limit_s=10.0)
+    policy = StatefulTorchPolicy(policy_module)
+    episodes = [run_episode(env, policy, seed=seed + i) for i in range(starts)]
+    env.close()
+    wins = [e for e in episodes if e.is_success]
+    return {
+        "starts": starts,
+        "success_rate": len(wins) / starts,
+        "mean_time_to_source_s": float(np.mean([e.time_s for e in wins])) if wins else None,
+        "outcomes": [e.termination_reason or "time_limit" for e in episodes],
+    }
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    run_dir = Path(args.run_dir or f"runs/bptt_odor_taxis/{args.policy}_seed{args.seed}")
+    policy, spec, env_kwargs = build(args)
+    config = BPTTConfig(
+        num_episodes=args.num_episodes,
+        batch_size=args.batch_size,
+        episode_s=args.episode_s,
+        learning_rate=args.learning_rate,
+        eval_every=args.eval_every,
+        eval_starts=args.eval_starts,
+        seed=args.seed,
+        lr_step_episodes=max(1, args.num_episodes // 2),
+        weights=LossWeights(
+            nav_weight=args.nav_weight,
+            energy_weight=args.energy_weight,
+            sparsity_weight=args.sparsity_weight,
+            activity_weight=args.activity_weight,
+        ),
+    )
+    trainer = BPTTTrainer(policy, config, run_dir, env_kwargs=env_kwargs, policy_spec=spec)
+    if trainer.resume():
+        print(f"resumed {run_dir} at episode {trainer.episode}")
+    from torch.utils.tensorboard import SummaryWriter
+
+    writer = SummaryWriter(str(run_dir / "tb"))
+    t0 = time.time()
+    trainer.train(progress=not args.no_progress, writer=writer)
+    writer.close()
+    train_wall = time.time() - t0
+    for row in trainer.history[:: max(1, len(trainer.history) // 10)] + trainer.history[-1:]:
+        print(
+            f"Episode {row['episode']:4d}/{config.num_episodes} | Loss: {row['total']:8.4f} | "
+            f"Nav: {row['navigation']:7.4f} | Energy: {row['energy']:7.4f} | success {row['success_rate']:.2f}"
+        )
+
+    # Evaluate the best checkpoint (by held-out twin success).
+    best = torch.load(run_dir / "checkpoint_best.pt", map_location="cpu", weights_only=False)
+    policy.load_state_dict(best["policy_state"])
+    policy.eval()
+    twin = trainer.evaluate()
+    result = {
+        "policy": args.policy,
+        "best_episode": best["episode"],
+        "train_wall_time_s": train_wall,
+        "twin_heldout": dataclasses.asdict(twin) | {"starts": args.eval_starts},
+    }
+    print(f"held-out twin starts: success {twin.success_rate:.0%} of {args.eval_starts}")
+    if args.eval_mujoco > 0:
+        result["mujoco"] = evaluate_mujoco(
+            policy, env_kwargs, args.eval_mujoco, seed=10_000 + args.seed
+        )
+        print(f"MuJoCo: success {result['mujoco']['success_rate']:.0%} of {args.eval_mujoco}")
+    atomic_write_json(run_dir / "evaluation.json", result)
+
+    if (args.video or "").lower() != "none":
+        out = Path(args.video) if args.video else run_dir / "brain_odor_taxis.mp4"
+        record_brain_video(policy, args.policy, env_kwargs, out, seed=10_000 + args.seed)
+        print(f"video: {out.resolve()}")
+    return result
+
+
+def record_brain_video(
+    policy_module, policy_name: str, env_kwargs: dict, out: Path, seed: int
+) -> None:
+    """The fly in MuJoCo, with the brain's KC/MBON/DN rasters beside it (brain only)."""
+    env = gym.make("flyenv/OdorTaxis-v0", render_mode="rgb_array", **env_kwargs, time_limit_s=6.0)
+    panel = None
+    if policy_name == "brain":
+        from flyenv.viz.brain_panel import RasterPanel
+
+        policy_module.record_spikes = True
+        raster = RasterPanel(height=480)
+        policy = StatefulTorchPolicy(policy_module, keep_records=True)
+
+        def side_panel():
+            if policy.records:
+                raster.push({p: policy.records[-1][f"spikes/{p}"] for p in ("KC", "MBON", "DN")})
+            return raster.render()
+
+        panel = side_panel
+    else:
+        policy = StatefulTorchPolicy(policy_module)
+    record_video(env, policy, out, seed=seed, label=policy_name, play_speed=0.25, side_panel=panel)
+    env.close()
+
+
+if __name__ == "__main__":
+    main()
