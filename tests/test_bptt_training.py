@@ -65,10 +65,8 @@ def test_killed_run_resumes_exactly(tmp_path):
     straight = BPTTTrainer(DifferentiableBraitenberg(), _config(), tmp_path / "a", policy_spec=SPEC)
     straight.train(progress=False)
 
-    first = BPTTTrainer(
-        DifferentiableBraitenberg(), _config(num_episodes=3), tmp_path / "b", policy_spec=SPEC
-    )
-    first.train(progress=False)  # "killed" after 3 episodes
+    first = BPTTTrainer(DifferentiableBraitenberg(), _config(), tmp_path / "b", policy_spec=SPEC)
+    first.train(progress=False, until_episode=3)  # "killed" after 3 episodes
     resumed = BPTTTrainer(DifferentiableBraitenberg(), _config(), tmp_path / "b", policy_spec=SPEC)
     assert resumed.resume() and resumed.episode == 3
     resumed.train(progress=False)

@@ -22,7 +22,8 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from flyenv.envs.odor_task import ACTION_SPACE, make_config
+from flyenv.bodies.kinematic_fly import KinematicFly, KinematicFlyConfig
+from flyenv.envs.odor_task import ACTION_SPACE, SELF_MOTION_OBS_MAX, make_config
 from flyenv.envs.validation import validate_box_action
 
 TWIN_KEYS = ("device", "noise", "calibration_path")
@@ -36,16 +37,69 @@ def split_twin_kwargs(kwargs: dict[str, Any]) -> tuple[dict, dict]:
 
 
 class TwinTaskBatch:
-    """Interface of a batched task core (see ``OdorTaxisBatch`` for an example).
+    """Base of a batched task core (see ``OdorTaxisBatch`` for an example).
 
     ``step(actions)`` returns (obs, reward, terminated, truncated, extras) as tensors,
     differentiable unless run under ``torch.no_grad()``; ``extras`` holds per-fly
-    tensors such as ``distance_mm`` and ``is_success``.
+    tensors such as ``distance_mm`` and ``is_success``. Subclasses provide
+    ``distance()``, ``reset``, ``step``, ``describe`` and ``render``.
     """
 
     num_envs: int
     device: torch.device
     generator: torch.Generator
+
+    def _init_twin(
+        self,
+        num_envs: int,
+        config,
+        device: str | torch.device,
+        noise: bool,
+        calibration_path: str | None,
+    ) -> None:
+        """The body and the per-fly bookkeeping every task needs."""
+        self.config = config
+        self.num_envs = num_envs
+        self.device = torch.device(device)
+        self.fly = KinematicFly(
+            num_envs,
+            KinematicFlyConfig(noise=noise, calibration_path=calibration_path),
+            device=self.device,
+        )
+        f32 = dict(device=self.device, dtype=torch.float32)
+        self.steps = torch.zeros(num_envs, dtype=torch.long, device=self.device)
+        self.prev_distance = torch.zeros(num_envs, **f32)
+        self.prev_xy = torch.zeros(num_envs, 2, **f32)
+        self.prev_heading = torch.zeros(num_envs, **f32)
+        self.generator = torch.Generator(device=self.device)
+
+    def _begin_episodes(self, started: torch.Tensor, partial: bool) -> None:
+        """After ``fly.reset``: zero the step counters and reference states of the flies
+        in ``started``. A full reset starts new autograd graphs; a partial one keeps
+        the graphs of the flies that carry on."""
+        self.steps = torch.where(started, torch.zeros_like(self.steps), self.steps)
+        self.prev_xy = torch.where(started[:, None], self.fly.xy, self.prev_xy if partial else 0.0)
+        self.prev_heading = torch.where(
+            started, self.fly.heading, self.prev_heading if partial else 0.0
+        )
+        self.prev_distance = torch.where(
+            started, self.distance(), self.prev_distance if partial else 0.0
+        )
+
+    def self_motion(self) -> torch.Tensor:
+        """(B, 3): forward / 10 mm/s, leftward / 10 mm/s, yaw rad/s over the last step."""
+        dt = self.config.control_period_s
+        d = (self.fly.xy - self.prev_xy) / dt
+        c, s = torch.cos(self.prev_heading), torch.sin(self.prev_heading)
+        dh = self.fly.heading - self.prev_heading
+        yaw = torch.atan2(torch.sin(dh), torch.cos(dh)) / dt
+        motion = torch.stack(
+            [(c * d[:, 0] + s * d[:, 1]) / 10.0, (-s * d[:, 0] + c * d[:, 1]) / 10.0, yaw], dim=1
+        )
+        return motion.clamp(-SELF_MOTION_OBS_MAX, SELF_MOTION_OBS_MAX)
+
+    def distance(self) -> torch.Tensor:
+        raise NotImplementedError
 
     def observation_space(self) -> spaces.Box:
         raise NotImplementedError
@@ -67,7 +121,10 @@ class TwinTaskBatch:
 
     def info_arrays(self, extras: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
         """Per-env info arrays for the vector env."""
-        return {k: v.detach().cpu().numpy() for k, v in extras.items()}
+        info = {k: v.detach().cpu().numpy() for k, v in extras.items()}
+        info["position_mm"] = self.fly.xy.detach().cpu().numpy()
+        info["heading_rad"] = self.fly.heading.detach().cpu().numpy()
+        return info
 
     def render(self, index: int, trail_xy: np.ndarray, width: int, height: int) -> np.ndarray:
         raise NotImplementedError

@@ -66,12 +66,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from flyenv.bodies.kinematic_fly import KinematicFly, KinematicFlyConfig
 from flyenv.connectome.door import OrnFrontEnd
 from flyenv.envs.kinematic_base import KinematicTaskEnv, KinematicTaskVectorEnv, TwinTaskBatch
 from flyenv.envs.odor_task import (
     ODOR_OBS_MAX,
-    SELF_MOTION_OBS_MAX,
     OdorTaxisConfig,
     OrnObservation,
     observation_space,
@@ -97,14 +95,7 @@ class OdorTaxisBatch(TwinTaskBatch):
         noise: bool = False,
         calibration_path: str | None = None,
     ) -> None:
-        self.config = config
-        self.num_envs = num_envs
-        self.device = torch.device(device)
-        self.fly = KinematicFly(
-            num_envs,
-            KinematicFlyConfig(noise=noise, calibration_path=calibration_path),
-            device=self.device,
-        )
+        self._init_twin(num_envs, config, device, noise, calibration_path)
         f32 = dict(device=self.device, dtype=torch.float32)
         self.peaks = torch.as_tensor(peak_intensities(config), **f32)  # (n, k)
         self.threshold = torch.as_tensor(odor_thresholds(config), **f32)  # (k,)
@@ -115,11 +106,6 @@ class OdorTaxisBatch(TwinTaskBatch):
             self.source_peaks = torch.diag(torch.as_tensor(self.orn.source_peaks, **f32))
         n = len(self.peaks)
         self.sources = torch.zeros(num_envs, n, 3, **f32)
-        self.steps = torch.zeros(num_envs, dtype=torch.long, device=self.device)
-        self.prev_distance = torch.zeros(num_envs, **f32)
-        self.prev_xy = torch.zeros(num_envs, 2, **f32)
-        self.prev_heading = torch.zeros(num_envs, **f32)
-        self.generator = torch.Generator(device=self.device)
 
     # ------------------------------------------------------------------ pieces
     def odor_observation(self, sensors_mm: torch.Tensor | None = None) -> torch.Tensor:
@@ -147,17 +133,6 @@ class OdorTaxisBatch(TwinTaskBatch):
 
     def distance(self) -> torch.Tensor:
         return torch.linalg.vector_norm(self.fly.xy - self.sources[:, 0, :2], dim=1)
-
-    def self_motion(self) -> torch.Tensor:
-        dt = self.config.control_period_s
-        d = (self.fly.xy - self.prev_xy) / dt
-        c, s = torch.cos(self.prev_heading), torch.sin(self.prev_heading)
-        forward = c * d[:, 0] + s * d[:, 1]
-        left = -s * d[:, 0] + c * d[:, 1]
-        dh = self.fly.heading - self.prev_heading
-        yaw = torch.atan2(torch.sin(dh), torch.cos(dh)) / dt
-        motion = torch.stack([forward / 10.0, left / 10.0, yaw], dim=1)
-        return motion.clamp(-SELF_MOTION_OBS_MAX, SELF_MOTION_OBS_MAX)
 
     # ------------------------------------------------------------------ episode
     def reset(
@@ -192,18 +167,7 @@ class OdorTaxisBatch(TwinTaskBatch):
         self.fly.reset(
             torch.zeros(B, 2, **f32), heading_full, mask=None if mask is None else full_mask
         )
-        steps = self.steps.clone()
-        steps[idx] = 0
-        self.steps = steps
-        # A full reset starts new graphs; a partial one keeps the graphs of running flies.
-        keep = mask is not None
-        self.prev_xy = torch.where(full_mask[:, None], self.fly.xy, self.prev_xy if keep else 0.0)
-        self.prev_heading = torch.where(
-            full_mask, self.fly.heading, self.prev_heading if keep else 0.0
-        )
-        self.prev_distance = torch.where(
-            full_mask, self.distance(), self.prev_distance if keep else 0.0
-        )
+        self._begin_episodes(full_mask, partial=mask is not None)
         motion = torch.zeros(B, 3, **f32)
         return self.observation(motion), self._extras(None)
 
@@ -249,12 +213,6 @@ class OdorTaxisBatch(TwinTaskBatch):
 
     def observation_space(self):
         return observation_space(self.config)
-
-    def info_arrays(self, extras: dict) -> dict[str, np.ndarray]:
-        info = super().info_arrays(extras)
-        info["position_mm"] = self.fly.xy.detach().cpu().numpy()
-        info["heading_rad"] = self.fly.heading.detach().cpu().numpy()
-        return info
 
     def describe(self, index: int, extras: dict) -> dict[str, Any]:
         success = bool(extras["is_success"][index])

@@ -49,9 +49,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from flyenv.bodies.kinematic_fly import KinematicFly, KinematicFlyConfig
 from flyenv.envs.kinematic_base import KinematicTaskEnv, KinematicTaskVectorEnv, TwinTaskBatch
-from flyenv.envs.odor_task import SELF_MOTION_OBS_MAX
 from flyenv.envs.plume_task import (
     WIND_OBS_MAX,
     PlumeTrackingConfig,
@@ -73,24 +71,12 @@ class PlumeTrackingBatch(TwinTaskBatch):
         noise: bool = False,
         calibration_path: str | None = None,
     ) -> None:
-        self.config = config
-        self.num_envs = num_envs
-        self.device = torch.device(device)
-        self.fly = KinematicFly(
-            num_envs,
-            KinematicFlyConfig(noise=noise, calibration_path=calibration_path),
-            device=self.device,
-        )
+        self._init_twin(num_envs, config, device, noise, calibration_path)
         self.plume = config.plume
         self.torch_plume = self.plume.to_torch(self.device)
         f32 = dict(device=self.device, dtype=torch.float32)
         self.source = torch.as_tensor(self.plume.source_xy_mm, **f32)
         self.extent = torch.as_tensor(self.plume.extent_mm, **f32)
-        self.steps = torch.zeros(num_envs, dtype=torch.long, device=self.device)
-        self.prev_distance = torch.zeros(num_envs, **f32)
-        self.prev_xy = torch.zeros(num_envs, 2, **f32)
-        self.prev_heading = torch.zeros(num_envs, **f32)
-        self.generator = torch.Generator(device=self.device)
         self._vmax = float(np.percentile(self.plume.concentration, 99.5)) or 1.0
 
     def observation_space(self):
@@ -124,21 +110,6 @@ class PlumeTrackingBatch(TwinTaskBatch):
     def distance(self) -> torch.Tensor:
         return torch.linalg.vector_norm(self.fly.xy - self.source, dim=1)
 
-    def self_motion(self) -> torch.Tensor:
-        dt = self.config.control_period_s
-        d = (self.fly.xy - self.prev_xy) / dt
-        c, s = torch.cos(self.prev_heading), torch.sin(self.prev_heading)
-        dh = self.fly.heading - self.prev_heading
-        motion = torch.stack(
-            [
-                (c * d[:, 0] + s * d[:, 1]) / 10.0,
-                (-s * d[:, 0] + c * d[:, 1]) / 10.0,
-                torch.atan2(torch.sin(dh), torch.cos(dh)) / dt,
-            ],
-            dim=1,
-        )
-        return motion.clamp(-SELF_MOTION_OBS_MAX, SELF_MOTION_OBS_MAX)
-
     def reset(
         self,
         rng: np.random.Generator,
@@ -158,16 +129,7 @@ class PlumeTrackingBatch(TwinTaskBatch):
             xy[idx] = torch.as_tensor(start.xy_mm, **f32)
             heading[idx] = torch.as_tensor(start.heading_rad, **f32)
             self.fly.reset(xy, heading, mask=None if mask is None else full)
-            self.steps = torch.where(full, torch.zeros_like(self.steps), self.steps)
-            # A full reset starts new graphs; a partial one keeps the graphs of running flies.
-            keep = mask is not None
-            self.prev_xy = torch.where(full[:, None], self.fly.xy, self.prev_xy if keep else 0.0)
-            self.prev_heading = torch.where(
-                full, self.fly.heading, self.prev_heading if keep else 0.0
-            )
-            self.prev_distance = torch.where(
-                full, self.distance(), self.prev_distance if keep else 0.0
-            )
+            self._begin_episodes(full, partial=mask is not None)
         obs, conc, wind = self.observation(torch.zeros(B, 3, **f32))
         return obs, self._extras(
             torch.zeros(B, dtype=torch.bool, device=self.device), full & False, conc, wind
@@ -215,12 +177,6 @@ class PlumeTrackingBatch(TwinTaskBatch):
             "odor_concentration": conc,
             "wind_mm_s": wind,
         }
-
-    def info_arrays(self, extras: dict) -> dict[str, np.ndarray]:
-        info = super().info_arrays(extras)
-        info["position_mm"] = self.fly.xy.detach().cpu().numpy()
-        info["heading_rad"] = self.fly.heading.detach().cpu().numpy()
-        return info
 
     def describe(self, index: int, extras: dict) -> dict[str, Any]:
         success = bool(extras["is_success"][index])

@@ -229,12 +229,15 @@ class BPTTTrainer:
         self.history.append(row)
         return row
 
-    def train(self, progress: bool = True, writer=None) -> None:
+    def train(self, progress: bool = True, writer=None, until_episode: int | None = None) -> None:
+        """Train to ``config.num_episodes`` (or stop early at ``until_episode``; the
+        schedule stays that of the full run, so resuming later continues it exactly)."""
         cfg = self.config
+        stop = cfg.num_episodes if until_episode is None else min(until_episode, cfg.num_episodes)
         bar = tqdm(
             total=cfg.num_episodes, initial=self.episode, desc="BPTT episodes", disable=not progress
         )
-        while self.episode < cfg.num_episodes:
+        while self.episode < stop:
             row = self.train_episode()
             if writer is not None:
                 for k, v in row.items():
