@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import time
 from pathlib import Path
 
@@ -31,8 +32,23 @@ import flyenv  # noqa: F401  (registers the environments)
 from flyenv.io import atomic_write_json
 from flyenv.policies.torch_policy import StatefulTorchPolicy
 from flyenv.recording import record_video, run_episode
-from flyenv.training.bptt import BPTTConfig, BPTTTrainer
+from flyenv.training.bptt import EVAL_SEED_OFFSET, BPTTConfig, BPTTTrainer
 from flyenv.training.losses import LossWeights
+
+BRAIN_DEFAULTS = {
+    # 2 ms brain steps, 5 per 10 ms agent step: half the cost of 1 ms x 10, same behaviour
+    "dt_ms": 2.0,
+    "substeps": 5,
+    # antennal-lobe bilateral contrast enhancement + divisive normalisation (model
+    # choices, see flyenv.brains.olfactory): the ~1 % left/right ORN difference reaches
+    # the PNs amplified ~33x, so the lateral-horn comparator can steer from the start
+    "bilateral_contrast": 0.97,
+    "divisive_normalisation": True,
+    "pn_dn_init_mv": 1.0,
+    # locomotor handedness: a slight turn bias, so a fly facing straight away from the
+    # source (equal odor on both antennas) still comes round
+    "action_bias_asymmetry": 0.2,
+}
 
 POLICIES = {
     "brain": "flyenv.brains.olfactory_policy:OlfactoryBrainPolicy",
@@ -44,19 +60,32 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    p.add_argument("--num-episodes", type=int, default=120)
+    p.add_argument("--num-episodes", type=int, default=50)
     p.add_argument("--learning-rate", type=float, default=3e-3)
     p.add_argument("--nav-weight", type=float, default=1.0)
-    p.add_argument("--energy-weight", type=float, default=0.1)
+    p.add_argument("--energy-weight", type=float, default=0.02)
     p.add_argument("--sparsity-weight", type=float, default=0.01)
     p.add_argument("--activity-weight", type=float, default=0.001)
+    p.add_argument(
+        "--fast-lr-scale",
+        type=float,
+        default=1.0,
+        help="learning-rate multiplier of the brain's descending layer (MBON->DN, PN->DN, DN "
+        "tonic drive, readout): the steering gains sit there and grow too slowly at the base rate",
+    )
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--episode-s", type=float, default=3.0)
     p.add_argument("--odor", default="ethyl acetate", help="DoOR odor name or CAS of the source")
     p.add_argument("--policy", choices=sorted(POLICIES), default="brain")
+    p.add_argument(
+        "--brain-config",
+        default="{}",
+        help="JSON overrides of the brain config on top of the agent's defaults "
+        f"{BRAIN_DEFAULTS} (e.g. '{{\"bilateral_contrast\": 0}}' for the plain input)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--eval-starts", type=int, default=50, help="held-out twin starts")
-    p.add_argument("--eval-every", type=int, default=20)
+    p.add_argument("--eval-every", type=int, default=10)
     p.add_argument(
         "--eval-mujoco", type=int, default=10, help="MuJoCo starts after training (0: skip)"
     )
@@ -71,6 +100,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--threads", type=int, default=1, help="torch threads (1 is fastest on a busy 2-core CPU)"
     )
+    p.add_argument(
+        "--export",
+        default=None,
+        help="also write the best brain as a small, shippable checkpoint (weights, spec, env "
+        "keywords, evaluation; no optimizer state) to this path",
+    )
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
     if args.num_episodes < 1 or args.batch_size < 1:
@@ -82,6 +117,7 @@ def build(args: argparse.Namespace):
     spec = {"factory": POLICIES[args.policy], "kwargs": {}}
     if args.policy == "brain":
         env_kwargs = {"observation": "orn", "odor_names": (args.odor,)}
+        spec["kwargs"] = {**BRAIN_DEFAULTS, **json.loads(args.brain_config)}
     else:
         env_kwargs = {}
         spec["kwargs"] = {"init_forward": 0.5}
@@ -127,6 +163,8 @@ def main(argv: list[str] | None = None) -> dict:
         ),
     )
     trainer = BPTTTrainer(policy, config, run_dir, env_kwargs=env_kwargs, policy_spec=spec)
+    if args.policy == "brain" and args.fast_lr_scale != 1.0:
+        use_fast_lr(trainer, args.learning_rate, args.fast_lr_scale)
     if trainer.resume():
         print(f"resumed {run_dir} at episode {trainer.episode}")
     from torch.utils.tensorboard import SummaryWriter
@@ -154,18 +192,69 @@ def main(argv: list[str] | None = None) -> dict:
         "twin_heldout": dataclasses.asdict(twin) | {"starts": args.eval_starts},
     }
     print(f"held-out twin starts: success {twin.success_rate:.0%} of {args.eval_starts}")
+    # The held-out stream above also picked the best checkpoint; a second, untouched one:
+    fresh = trainer.evaluate(seed_offset=EVAL_SEED_OFFSET + 7)
+    result["twin_fresh"] = dataclasses.asdict(fresh) | {"starts": args.eval_starts}
+    print(f"fresh twin starts: success {fresh.success_rate:.0%} of {args.eval_starts}")
     if args.eval_mujoco > 0:
         result["mujoco"] = evaluate_mujoco(
             policy, env_kwargs, args.eval_mujoco, seed=10_000 + args.seed
         )
         print(f"MuJoCo: success {result['mujoco']['success_rate']:.0%} of {args.eval_mujoco}")
     atomic_write_json(run_dir / "evaluation.json", result)
+    if args.export:
+        export_brain(best, result, Path(args.export), argv)
+        print(f"exported: {Path(args.export).resolve()}")
 
     if (args.video or "").lower() != "none":
         out = Path(args.video) if args.video else run_dir / "brain_odor_taxis.mp4"
         record_brain_video(policy, args.policy, env_kwargs, out, seed=10_000 + args.seed)
         print(f"video: {out.resolve()}")
     return result
+
+
+FAST_PARAMS = ("brain.w_mbon_dn", "brain.w_pn_dn", "brain.dn_tonic", "brain.readout")
+
+
+def use_fast_lr(trainer: BPTTTrainer, lr: float, scale: float) -> None:
+    """Two Adam groups: the descending layer and readout at ``scale`` x ``lr``."""
+    named = [(n, p) for n, p in trainer.policy.named_parameters() if p.requires_grad]
+    fast = [p for n, p in named if n.startswith(FAST_PARAMS)]
+    slow = [p for n, p in named if not n.startswith(FAST_PARAMS)]
+    trainer.optimizer = torch.optim.Adam(
+        [{"params": slow, "lr": lr}, {"params": fast, "lr": lr * scale}]
+    )
+    cfg = trainer.config
+    trainer.scheduler = torch.optim.lr_scheduler.StepLR(
+        trainer.optimizer, step_size=cfg.lr_step_episodes, gamma=cfg.lr_gamma
+    )
+
+
+def export_brain(best: dict, result: dict, out: Path, argv: list[str] | None) -> None:
+    """A slim checkpoint for ``flyenv.policies.loading.build_brain_from_checkpoint``:
+    policy weights (with the connectome index buffers, < 1 MB), spec, env keywords,
+    evaluation and the command that made it; no optimizer or RNG state."""
+    import sys
+
+    from flyenv.training.checkpoint import save_checkpoint
+
+    argv = sys.argv[1:] if argv is None else argv
+    state = best["policy_state"]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(
+        out,
+        {
+            "format": "flyenv-bptt-checkpoint",
+            "episode": best["episode"],
+            "policy_state": state,
+            "policy_spec": best["policy_spec"],
+            "env_kwargs": best["env_kwargs"],
+            "config": best["config"],
+            "evaluations": best["evaluations"],
+            "evaluation": result,
+            "command": "python agents/bptt_odor_taxis.py " + " ".join(argv),
+        },
+    )
 
 
 def record_brain_video(

@@ -120,6 +120,12 @@ class OlfactoryBrainConfig:
     readout_tau_ms: float = 50.0
     readout_init: float = 0.25
     action_bias_init: float = -0.3
+    action_bias_asymmetry: float = 0.0
+    """Initial readout bias is ``action_bias_init + a`` on the left drive and ``- a`` on
+    the right (a > 0: a gentle right-handed curve when both sides smell the same).
+    Flies have individual locomotor handedness (Buchanan et al. 2015); here it breaks
+    the symmetric dead end of facing straight away from the source, where the two
+    antennas get the same odor. Learnable like the rest of the bias."""
     learn_pn_kc: bool = False
     learn_kc_apl: bool = False
     learn_apl_kc: bool = False
@@ -221,7 +227,8 @@ class OlfactoryBrain(nn.Module):
         self.readout = nn.Linear(2 * self.n_dn, 2)
         with torch.no_grad():
             self.readout.weight.copy_(w)
-            self.readout.bias.fill_(cfg.action_bias_init)
+            a = cfg.action_bias_asymmetry
+            self.readout.bias.copy_(torch.tensor([a, -a]) + cfg.action_bias_init)
 
     # ------------------------------------------------------------------ state
     def init_state(self, batch: int, device: torch.device | str | None = None) -> BrainState:
