@@ -86,8 +86,8 @@ def rollout(
         prev_xy = batch.fly.xy
         obs, _, terminated, _, extras = batch.step(action)
         displacement = torch.linalg.vector_norm(batch.fly.xy - prev_xy, dim=1)
-        loss.add_step(extras["distance_mm"], batch.fly.velocity, displacement, aux)
-        reached |= terminated
+        loss.add_step(extras["distance_mm"], batch.fly.velocity, displacement, aux, done=reached)
+        reached = reached | terminated
         distances.append(extras["distance_mm"].detach())
         if record:
             trace.append({k: v.detach() for k, v in aux.items()})

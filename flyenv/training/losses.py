@@ -51,12 +51,21 @@ class EpisodeLoss:
         velocity: torch.Tensor,
         displacement_mm: torch.Tensor,
         aux: dict[str, torch.Tensor],
+        done: torch.Tensor | None = None,
     ) -> None:
         """distance_mm (B,), velocity (B, 3) body-frame (mm/s, mm/s, rad/s),
         displacement_mm (B,), aux: optional 'kc_activity' (B,) fraction of KCs spiking,
-        'spike_rate_hz' (B, N) per-neuron rates of the recorded populations."""
+        'spike_rate_hz' (B, N) per-neuron rates of the recorded populations.
+        done (B,) bool: flies that reached the source at an earlier step. Their episode
+        is over (as in the env, which terminates on success): they count as at the
+        source (distance 0) and spend no energy, so walking fast to the source is not
+        penalised by what the twin does after it (overshooting)."""
         if self.initial_distance is None:
             self.initial_distance = distance_mm.detach().clamp_min(1.0)
+        if done is not None:
+            keep = (~done).to(distance_mm.dtype)
+            distance_mm = distance_mm * keep
+            velocity = velocity * keep[:, None]
         self.distance_sum = self.distance_sum + (distance_mm / self.initial_distance).mean()
         self.energy_sum = self.energy_sum + (velocity[:, :2] ** 2).sum(dim=1).mean() / 100.0
         if "kc_activity" in aux:
