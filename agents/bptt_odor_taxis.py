@@ -71,7 +71,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=float,
         default=1.0,
         help="learning-rate multiplier of the brain's descending layer (MBON->DN, PN->DN, DN "
-        "tonic drive, readout): the steering gains sit there and grow too slowly at the base rate",
+        "tonic drive, readout), where the steering gains sit (default 1: off; 10 made the "
+        "brain slow down and fall to 52%% held-out success by episode 10)",
     )
     p.add_argument(
         "--heading-curriculum",
