@@ -278,23 +278,11 @@ def record_brain_video(
     policy_module, policy_name: str, env_kwargs: dict, out: Path, seed: int
 ) -> None:
     """The fly in MuJoCo, with the brain's KC/MBON/DN rasters beside it (brain only)."""
+    from flyenv.viz.brain_panel import raster_side_panel
+
     env = gym.make("flyenv/OdorTaxis-v0", render_mode="rgb_array", **env_kwargs, time_limit_s=6.0)
-    panel = None
-    if policy_name == "brain":
-        from flyenv.viz.brain_panel import RasterPanel
-
-        policy_module.record_spikes = True
-        raster = RasterPanel(height=480)
-        policy = StatefulTorchPolicy(policy_module, keep_records=True)
-
-        def side_panel():
-            if policy.records:
-                raster.push({p: policy.records[-1][f"spikes/{p}"] for p in ("KC", "MBON", "DN")})
-            return raster.render()
-
-        panel = side_panel
-    else:
-        policy = StatefulTorchPolicy(policy_module)
+    policy = StatefulTorchPolicy(policy_module)
+    panel = raster_side_panel(policy, height=env.unwrapped.config.render_height)
     record_video(env, policy, out, seed=seed, label=policy_name, play_speed=0.25, side_panel=panel)
     env.close()
 

@@ -12,6 +12,7 @@ import numpy as np
 
 import flyenv  # noqa: F401  (registers the environments)
 from flyenv.registration import ENVS
+from flyenv.viz.brain_panel import raster_side_panel
 
 DEFAULT_VIDEO_DIR = Path("videos")
 DEMO_SOURCE_DISTANCE_MM = 20.0
@@ -90,6 +91,7 @@ def cmd_record(args: argparse.Namespace) -> int:
         if args.out
         else DEFAULT_VIDEO_DIR / f"{args.env.split('/')[-1]}_{Path(args.agent).stem}.mp4"
     )
+    panel = raster_side_panel(policy, height=env.unwrapped.config.render_height)
     t0 = time.time()
     summaries = record_video(
         env,
@@ -100,6 +102,7 @@ def cmd_record(args: argparse.Namespace) -> int:
         fps=args.fps,
         label=Path(args.agent).stem,
         play_speed=args.play_speed,
+        side_panel=panel,
     )
     env.close()
     _report(summaries, out, time.time() - t0)
@@ -122,6 +125,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     )
     policy = load_policy(agent, env, seed=args.seed)
     out = Path(args.out)
+    panel = raster_side_panel(policy, height=env.unwrapped.config.render_height)
     print(
         f"flyenv demo: agent '{Path(agent).stem}' walks NeuroMechFly to an odor source "
         f"{DEMO_SOURCE_DISTANCE_MM:.0f} mm away, starting {np.rad2deg(DEMO_HEADING_RAD):.0f} deg off course"
@@ -140,6 +144,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         },
         label=Path(agent).stem,
         play_speed=args.play_speed,
+        side_panel=panel,
     )
     env.close()
     _report(summaries, out, time.time() - t0)

@@ -21,6 +21,7 @@ Hence the fast path is feature-major: ``forward_t`` maps (n_pre, batch) ->
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import scipy.sparse as sp
@@ -127,11 +128,22 @@ class ConnectomeLinear(nn.Module):
         return self.sign * self.log_magnitude.exp()
 
     def _csr_t(self, values: torch.Tensor) -> torch.Tensor:
+        with warnings.catch_warnings():
+            # torch flags CSR as "beta" on every construction; the ops used here are tested.
+            warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+            return self._csr_t_unchecked(values)
+
+    def _csr_t_unchecked(self, values: torch.Tensor) -> torch.Tensor:
         return torch.sparse_csr_tensor(
             self._crow_t, self._col_t, values, (self.n_post, self.n_pre), check_invariants=False
         )
 
     def _csr(self, values: torch.Tensor) -> torch.Tensor:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+            return self._csr_unchecked(values)
+
+    def _csr_unchecked(self, values: torch.Tensor) -> torch.Tensor:
         return torch.sparse_csr_tensor(
             self._crow,
             self._col,

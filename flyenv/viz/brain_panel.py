@@ -118,3 +118,24 @@ class RasterPanel:
             )
             y0 += band_h + 10
         return img
+
+
+def raster_side_panel(
+    policy, populations: tuple[str, ...] = ("KC", "MBON", "DN"), height: int = 480
+):
+    """For a ``StatefulTorchPolicy`` around a spiking brain that can report spikes
+    (``record_spikes``), switch recording on and return ``side_panel()`` for
+    ``flyenv.recording.record_video``; None for any other policy."""
+    module = getattr(policy, "module", None)
+    if module is None or not hasattr(module, "record_spikes"):
+        return None
+    module.record_spikes = True
+    policy.keep_records = True
+    raster = RasterPanel(populations=populations, height=height)
+
+    def side_panel() -> np.ndarray:
+        if policy.records:
+            raster.push({p: policy.records[-1][f"spikes/{p}"] for p in populations})
+        return raster.render()
+
+    return side_panel
