@@ -1,0 +1,1 @@
+"""Integration with stable-baselines3 (vector env adapters; policies come later)."""
