@@ -17,6 +17,7 @@ from gymnasium import spaces
 from flyenv.bodies.hybrid_turning import DRIVE_RANGE
 from flyenv.connectome.door import ANTENNA, OrnConfig, OrnFrontEnd
 from flyenv.connectome.mushroom_body import load_mushroom_body
+from flyenv.envs.walking_task import WalkingTaskConfig
 from flyenv.stimuli.odor import diffusion_function
 
 ODOR_OBS_MAX = 8.0
@@ -25,7 +26,7 @@ OBSERVATIONS = ("intensity", "orn")
 
 
 @dataclass
-class OdorTaxisConfig:
+class OdorTaxisConfig(WalkingTaskConfig):
     """Task settings; distances in mm, times in s."""
 
     source_distance_mm: tuple[float, float] = (10.0, 20.0)
@@ -37,20 +38,9 @@ class OdorTaxisConfig:
     aversive_peak_intensity: float = 1.0
     diffusion: str = "inverse_square"
     detection_range_mm: float = 100.0
-    control_period_s: float = 0.01
-    physics_timestep_s: float = 1e-4
-    time_limit_s: float = 10.0
     success_radius_mm: float = 2.0
     aversive_radius_mm: float = 3.0
-    progress_reward_per_mm: float = 1.0
-    success_bonus: float = 10.0
     aversive_penalty_per_s: float = 5.0
-    failure_penalty: float = 10.0
-    spawn_height_mm: float = 0.2
-    render_width: int = 640
-    render_height: int = 480
-    camera: str = "overhead"
-    """"overhead": fixed above start and source; "follow": tracks the fly from above."""
     odor_names: tuple[str, ...] | None = None
     """One DoOR odor (name, CAS or InChIKey) per source: attractive first, then each
     aversive source. None: odors are anonymous channels."""
@@ -82,16 +72,7 @@ class OdorTaxisConfig:
                 f"odor_channels={self.odor_channels}: aversive sources need a second channel; "
                 "use odor_channels=2 or leave it as None"
             )
-        steps = self.control_period_s / self.physics_timestep_s
-        if self.control_period_s <= 0 or abs(steps - round(steps)) > 1e-6:
-            raise ValueError(
-                f"control_period_s={self.control_period_s} must be a positive multiple of "
-                f"physics_timestep_s={self.physics_timestep_s}"
-            )
-        if self.time_limit_s < self.control_period_s:
-            raise ValueError(f"time_limit_s={self.time_limit_s} is shorter than one agent step")
-        if self.camera not in ("overhead", "follow"):
-            raise ValueError(f"camera={self.camera!r}; use 'overhead' or 'follow'")
+        self.validate_walking()
         diffusion_function(self.diffusion)
         self._validate_odors()
 
@@ -119,14 +100,6 @@ class OdorTaxisConfig:
         if self.odor_channels is not None:
             return self.odor_channels
         return 2 if self.n_aversive_sources > 0 else 1
-
-    @property
-    def physics_steps_per_action(self) -> int:
-        return int(round(self.control_period_s / self.physics_timestep_s))
-
-    @property
-    def max_episode_steps(self) -> int:
-        return int(np.ceil(self.time_limit_s / self.control_period_s - 1e-9))
 
 
 def action_to_drive(action: np.ndarray) -> np.ndarray:

@@ -16,13 +16,14 @@ import numpy as np
 from gymnasium import spaces
 
 from flyenv.envs.odor_task import ODOR_OBS_MAX, SELF_MOTION_OBS_MAX
+from flyenv.envs.walking_task import WalkingTaskConfig
 from flyenv.stimuli.plume import PlumeData, flygym_plume_short_path, load_plume
 
 WIND_OBS_MAX = 10.0
 
 
 @dataclass
-class PlumeTrackingConfig:
+class PlumeTrackingConfig(WalkingTaskConfig):
     """Task settings; distances in mm, times in s."""
 
     plume_path: str | None = None
@@ -42,19 +43,8 @@ class PlumeTrackingConfig:
     odor_detection_threshold: float = 1e-3
     """Concentration mapped to log10(2) in the observation (plume units)."""
     wind_obs_scale_mm_s: float = 100.0
-    control_period_s: float = 0.01
-    physics_timestep_s: float = 1e-4
-    time_limit_s: float = 10.0
     success_radius_mm: float = 8.0
     """Reaching within this distance of the source centre ends the episode (success)."""
-    progress_reward_per_mm: float = 1.0
-    success_bonus: float = 10.0
-    failure_penalty: float = 10.0
-    """Paid when the fly leaves the plume domain, flips or the physics diverges."""
-    spawn_height_mm: float = 0.2
-    render_width: int = 640
-    render_height: int = 480
-    camera: str = "overhead"
     _plume: PlumeData | None = field(default=None, repr=False, compare=False)
 
     def validate(self) -> None:
@@ -71,16 +61,7 @@ class PlumeTrackingConfig:
             )
         if self.odor_detection_threshold <= 0 or self.wind_obs_scale_mm_s <= 0:
             raise ValueError("odor_detection_threshold and wind_obs_scale_mm_s must be > 0")
-        steps = self.control_period_s / self.physics_timestep_s
-        if self.control_period_s <= 0 or abs(steps - round(steps)) > 1e-6:
-            raise ValueError(
-                f"control_period_s={self.control_period_s} must be a positive multiple of "
-                f"physics_timestep_s={self.physics_timestep_s}"
-            )
-        if self.time_limit_s < self.control_period_s:
-            raise ValueError(f"time_limit_s={self.time_limit_s} is shorter than one agent step")
-        if self.camera not in ("overhead", "follow"):
-            raise ValueError(f"camera={self.camera!r}; use 'overhead' or 'follow'")
+        self.validate_walking()
         plume = self.plume
         sx, sy = plume.source_xy_mm
         ex, ey = plume.extent_mm
@@ -105,14 +86,6 @@ class PlumeTrackingConfig:
                 path = self.plume_path or flygym_plume_short_path()
                 self._plume = load_plume(path, time_mode=self.plume_time_mode)
         return self._plume
-
-    @property
-    def physics_steps_per_action(self) -> int:
-        return int(round(self.control_period_s / self.physics_timestep_s))
-
-    @property
-    def max_episode_steps(self) -> int:
-        return int(np.ceil(self.time_limit_s / self.control_period_s - 1e-9))
 
 
 def observation_space() -> spaces.Box:
