@@ -166,3 +166,25 @@ def test_record_shows_the_plume(env_id, tmp_path):
     else:  # viridis yellow-green where the odor is
         plume_px = (f[..., 1] > 150) & (f[..., 2] < 120)
     assert plume_px.mean() > 0.01
+
+
+def test_mujoco_plume_env_same_seed_same_trajectory():
+    a, b = gym.make(MJ), gym.make(MJ)
+    oa, _ = a.reset(seed=5)
+    ob, _ = b.reset(seed=5)
+    np.testing.assert_array_equal(oa, ob)
+    for act in np.random.default_rng(2).uniform(-1, 1, (5, 2)).astype(np.float32):
+        oa, ra, *_ = a.step(act)
+        ob, rb, *_ = b.step(act)
+        np.testing.assert_array_equal(oa, ob)
+        assert ra == rb
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_mujoco_plume_env_in_make_vec(mode):
+    envs = gym.make_vec(MJ, num_envs=2, vectorization_mode=mode)
+    obs, _ = envs.reset(seed=[0, 1])
+    obs, reward, term, trunc, _ = envs.step(np.zeros((2, 2), np.float32))
+    assert obs.shape == (2, 9) and reward.shape == (2,)
+    assert not np.array_equal(obs[0], obs[1])
+    envs.close()
