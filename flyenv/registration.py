@@ -52,6 +52,11 @@ ENVS: tuple[EnvEntry, ...] = (
         entry_point="flyenv.envs.offline.lateral_line:LateralLineEnv",
         description="Offline fish lateral line: decode a dipole sphere's position from afferent spike counts.",
     ),
+    EnvEntry(
+        id="flyenv/FiringStatistics-v0",
+        entry_point="flyenv.envs.offline.firing_statistics:FiringStatisticsEnv",
+        description="Offline: tune an E/I conductance-LIF network's pathway scales to target firing statistics or a teacher.",
+    ),
 )
 
 
