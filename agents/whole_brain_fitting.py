@@ -1,0 +1,434 @@
+"""Two-stage fit of a connectome-constrained whole-brain spiking model to neuropil activity.
+
+A single readable program with the CLI, modes, run layout and outputs of the seed
+(../shared/seeds/whole_brain_activity_fitting.md; SPEC section 7):
+
+    python agents/whole_brain_fitting.py --mode all --epoch_round1 2 --epoch_round2 2
+    python agents/whole_brain_fitting.py --mode train1 --epoch_round1 20
+    python agents/whole_brain_fitting.py --mode evaluate --filepath runs/whole_brain/v4_2/630#...
+
+Stages: train1 (the spiking net maps frame t to t+1, teacher-forced), eval1 (its
+prediction of every frame -> simulated_neuropil_fr.npy), train2 (LayerNorm -> GRU ->
+Linear -> ReLU decoder, bin-interval loss), evaluate (closed loop after a teacher-forced
+warm-up on the test frames, beside persistence and linear-AR baselines).
+
+Data: ``--data-dir`` holds real FlyWire files + ``ito_{id}.npz``. Without it, the
+synthetic brain of ``--synthetic_scale`` is generated once (cached) and used
+(``neural_activity_id`` = "synthetic"); its hidden teacher gives the known answer.
+
+CPU scale-downs (documented deviations from the seed's defaults, all overridable):
+``--batch_size 32`` (seed 128), ``--epoch_round1 20`` (500), ``--epoch_round2 200`` (1000),
+and ``--sim_ms_per_frame``: the synthetic default simulates 100 ms per frame (the seed's
+1/1.2 Hz = 833 ms frame is used for real data). ``--etrace_decay`` sets the truncated-BPTT
+window to 1/(1 - decay) steps (0.99 -> 100 steps = 20 ms; memory does not grow with the
+frame length); ``--tbptt_window`` overrides it. ``--devices`` is accepted for CLI
+compatibility (CPU run; on a GPU pass ``--device cuda``).
+
+Outputs in ``--filepath`` (auto: runs/whole_brain/v4_2/<settings>#<time>):
+first-round-checkpoint.pt, second-round-rnn-checkpoint-v1.pt (torch instead of
+msgpack), simulated_neuropil_fr.npy, first-round-losses.txt (settings on its first
+line: ``--filepath`` reloads them), second-round-losses.txt, evaluation_stats.txt
+(+ .json), neuropil_fr_predictions.npy, images/, evaluation_plots/. Every epoch also
+writes a resumable state (first-round-state.pt, second-round-rnn-state-v1.pt): a killed
+run continues at the next epoch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere
+
+from flyenv.brains.whole_brain import (  # noqa: E402
+    WholeBrainConfig,
+    WholeBrainLIF,
+    window_from_etrace_decay,
+)
+from flyenv.connectome.synthetic_whole_brain import (  # noqa: E402
+    SCALES,
+    SYNTHETIC_ID,
+    ensure_synthetic,
+)
+from flyenv.io import atomic_write  # noqa: E402
+from flyenv.metrics.whole_brain import all_metrics, rate_bins  # noqa: E402
+from flyenv.training.checkpoint import (  # noqa: E402
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
+from flyenv.training.whole_brain_fitting import (  # noqa: E402
+    LOSSES,
+    LinearAR,
+    RateDecoder,
+    closed_loop,
+    load_whole_brain_data,
+    persistence_closed_loop,
+    simulate_teacher_forced,
+    teacher_forced,
+    train_round1_epoch,
+    train_round2_epoch,
+)
+from flyenv.viz.whole_brain_plots import evaluation_plots, training_barplot  # noqa: E402
+
+# settings that define the model and data: saved in first-round-losses.txt, reloaded
+# from it when --filepath points at an existing run
+SETTINGS = (
+    "flywire_version", "neural_activity_id", "data_dir", "synthetic_scale", "bin_size",
+    "max_firing_rate", "scale_factor", "n_rank", "dt", "sim_ms_per_frame",
+    "sim_before_train", "seed", "split", "loss_fn", "etrace_decay", "tbptt_window",
+    "input_style", "n_hidden", "warmup_frames",
+)  # fmt: skip
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    a = ap.add_argument
+    # dataset
+    a("--flywire_version", choices=["630", "783"], default="630")
+    a(
+        "--neural_activity_id",
+        default="2017-10-26_1",
+        help="recording id (ito_<id>.npz); the synthetic brain uses 'synthetic'",
+    )
+    a("--bin_size", type=float, default=0.25, help="rate bin size in Hz")
+    a("--devices", default="0", help="GPU ids (accepted for compatibility; see --device)")
+    a("--device", default="cpu", help="torch device, e.g. cpu or cuda")
+    a(
+        "--data-dir",
+        "--data_dir",
+        dest="data_dir",
+        default=None,
+        help="folder with the FlyWire tables and ito_<id>.npz (default: synthetic brain)",
+    )
+    a("--synthetic_scale", choices=sorted(SCALES), default="default")
+    # workflow
+    a("--mode", choices=["all", "train1", "eval1", "train2", "evaluate"], default="all")
+    a("--filepath", default=None, help="run folder (default: auto-generated)")
+    # training
+    a("--epoch_round1", type=int, default=20, help="seed default 500 (CPU scale-down)")
+    a("--epoch_round2", type=int, default=200, help="seed default 1000 (CPU scale-down)")
+    a("--batch_size", type=int, default=32, help="seed default 128 (CPU scale-down)")
+    a("--lr", type=float, default=0.01)
+    a("--lr_round2", type=float, default=0.001)
+    # model
+    a(
+        "--etrace_decay",
+        type=float,
+        default=0.99,
+        help="memory of the gradient: truncated-BPTT window = 1/(1-decay) steps; 0 = one step",
+    )
+    a("--tbptt_window", type=int, default=None, help="override the window (steps)")
+    a("--scale_factor", type=float, default=0.000825, help="mV per synapse")
+    a("--n_rank", type=int, default=20)
+    a("--n_hidden", type=int, default=256)
+    a("--sim_before_train", type=float, default=0.1)
+    a("--noise_sigma", type=float, default=0.05, help="stage-2 input noise, in units of 10 Hz")
+    a("--max_firing_rate", type=float, default=100.0)
+    a("--loss_fn", choices=LOSSES, default="mse")
+    a("--grad_clip", type=float, default=1.0)
+    # advanced
+    a("--dt", type=float, default=0.2, help="ms")
+    a("--seed", type=int, default=2025)
+    a("--input_style", choices=["v1", "v2"], default="v1")
+    a("--split", type=float, default=0.6)
+    a(
+        "--sim_ms_per_frame",
+        type=float,
+        default=None,
+        help="simulated ms per frame (default: synthetic brain's, else 1000/fps)",
+    )
+    a("--warmup_frames", type=int, default=10, help="teacher-forced frames before closed loop")
+    a("--seq_len", type=int, default=32, help="stage-2 training sub-sequence length")
+    a("--threads", type=int, default=1)
+    a("--no-progress", dest="progress", action="store_false")
+    args = ap.parse_args(argv)
+    given = {tok.split("=")[0] for tok in (sys.argv[1:] if argv is None else argv)}
+    args.explicit = {k for k in vars(args) if {f"--{k}", f"--{k.replace('_', '-')}"} & given}
+    return args
+
+
+# --------------------------------------------------------------------------- run folder
+def auto_filepath(args: argparse.Namespace) -> Path:
+    stamp = datetime.now().strftime("%Y-%m-%d-%H-%M-%S")
+    parts = [
+        args.flywire_version, args.neural_activity_id, f"{args.max_firing_rate}Hz",
+        args.etrace_decay, args.loss_fn, f"{args.scale_factor:.6f}", args.n_rank,
+        args.sim_before_train, args.seed, args.bin_size, stamp,
+    ]  # fmt: skip
+    return Path("runs/whole_brain/v4_2") / "#".join(str(p) for p in parts)
+
+
+def settings_line(args: argparse.Namespace) -> str:
+    return "# settings = " + json.dumps({k: getattr(args, k) for k in SETTINGS})
+
+
+def load_settings(args: argparse.Namespace, run: Path) -> None:
+    path = run / "first-round-losses.txt"
+    if not path.exists():
+        return
+    first = path.read_text().splitlines()[0]
+    if not first.startswith("# settings = "):
+        raise ValueError(
+            f"{path}: first line is not a settings line; was it written by this agent?"
+        )
+    saved = json.loads(first[len("# settings = ") :])
+    for k, v in saved.items():
+        if k in args.explicit and getattr(args, k) != v:
+            print(f"note: --{k} {getattr(args, k)} overrides the run's saved {v}")
+            continue
+        setattr(args, k, v)
+    print(f"loaded settings from {path}")
+
+
+def log(path: Path, line: str) -> None:
+    tqdm.write(line)
+    with open(path, "a") as fh:
+        fh.write(line + "\n")
+
+
+# --------------------------------------------------------------------------- set-up
+def prepare_data(args: argparse.Namespace):
+    if args.data_dir is None:
+        cfg = replace(SCALES[args.synthetic_scale], flywire_version=args.flywire_version)
+        data_dir = (
+            Path("runs/whole_brain/data")
+            / f"synthetic_{args.synthetic_scale}_{args.flywire_version}"
+        )
+        ensure_synthetic(data_dir, cfg, args.progress)
+        args.neural_activity_id = SYNTHETIC_ID
+        args.data_dir = str(data_dir)
+    data = load_whole_brain_data(
+        args.data_dir, args.flywire_version, args.neural_activity_id, args.max_firing_rate
+    )
+    if args.sim_ms_per_frame is None:
+        args.sim_ms_per_frame = float(data.meta.get("frame_ms", 1000.0 / 1.2))
+    if args.tbptt_window is None:
+        args.tbptt_window = window_from_etrace_decay(args.etrace_decay)
+    return data
+
+
+def build_model(args: argparse.Namespace, data) -> WholeBrainLIF:
+    torch.manual_seed(args.seed)
+    cfg = WholeBrainConfig(
+        dt_ms=args.dt,
+        scale_factor_mv=args.scale_factor,
+        n_rank=args.n_rank,
+        frame_ms=args.sim_ms_per_frame,
+        warmup_fraction=args.sim_before_train,
+    )
+    return WholeBrainLIF(data.signed_counts, data.readout_counts, cfg).to(args.device)
+
+
+def decoder_name(args, kind: str) -> str:
+    return f"second-round-rnn-{kind}-{args.input_style}.pt"
+
+
+# --------------------------------------------------------------------------- stages
+def train1(args, run: Path, data, model: WholeBrainLIF) -> None:
+    losses_path = run / "first-round-losses.txt"
+    state_path = run / "first-round-state.pt"
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.Adam(params, lr=args.lr)
+    start, best = 0, float("inf")
+    if state_path.exists():
+        st = load_checkpoint(state_path)
+        model.load_state_dict(st["model"])
+        opt.load_state_dict(st["optimizer"])
+        set_rng_state(st["rng"])
+        start, best = st["epoch"] + 1, st["best_loss"]
+        print(f"resuming round 1 at epoch {start}")
+    if not losses_path.exists():
+        log(losses_path, settings_line(args))
+    train_frames, _ = data.split(args.split)
+    bins = rate_bins(data.rates_hz.max(), args.bin_size, args.max_firing_rate)
+    for epoch in tqdm(range(start, args.epoch_round1), desc="round 1", disable=not args.progress):
+        t0 = time.perf_counter()
+        loss, sim, tgt = train_round1_epoch(
+            model, opt, data.rates_hz, train_frames, args.batch_size, args.loss_fn,
+            args.tbptt_window, args.grad_clip, seed=args.seed * 1000 + epoch,
+            progress=args.progress,
+        )  # fmt: skip
+        acc = all_metrics(sim, tgt, bins)["bin_accuracy"]
+        log(
+            losses_path,
+            f"epoch = {epoch}, loss = {loss:.5f}, bin acc = {acc:.5f}, lr = {args.lr:.6f}, "
+            f"time = {time.perf_counter() - t0:.2f}s",
+        )
+        training_barplot(
+            run / "images" / f"neuropil_fr-at-epoch-{epoch}.png", sim, tgt, data.neuropils
+        )
+        if loss < best:
+            best = loss
+            save_checkpoint(run / "first-round-checkpoint.pt",
+                            {"model": model.state_dict(), "epoch": epoch, "loss": loss,
+                             "neuropils": data.neuropils})  # fmt: skip
+        save_checkpoint(state_path, {"model": model.state_dict(), "optimizer": opt.state_dict(),
+                                     "epoch": epoch, "best_loss": best, "rng": rng_state()})  # fmt: skip
+
+
+def load_round1(run: Path, model: WholeBrainLIF) -> None:
+    model.load_state_dict(load_checkpoint(run / "first-round-checkpoint.pt")["model"])
+
+
+def eval1(args, run: Path, data, model: WholeBrainLIF) -> np.ndarray:
+    load_round1(run, model)
+    sim = simulate_teacher_forced(
+        model, data.rates_hz, args.batch_size, args.seed + 1, args.progress
+    )
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as fh:
+            np.save(fh, sim)
+
+    atomic_write(run / "simulated_neuropil_fr.npy", write)
+    print(f"wrote simulated_neuropil_fr.npy {sim.shape} (row t = prediction of frame t+1)")
+    return sim
+
+
+def train2(args, run: Path, data) -> None:
+    sim = np.load(run / "simulated_neuropil_fr.npy")
+    torch.manual_seed(args.seed + 2)
+    decoder = RateDecoder(len(data.neuropils), args.n_hidden, args.input_style)
+    opt = torch.optim.Adam(decoder.parameters(), lr=args.lr_round2)
+    sched = torch.optim.lr_scheduler.StepLR(
+        opt, step_size=max(1, args.epoch_round2 // 4), gamma=0.5
+    )
+    state_path = run / decoder_name(args, "state")
+    losses_path = run / "second-round-losses.txt"
+    start, best = 0, float("inf")
+    if state_path.exists():
+        st = load_checkpoint(state_path)
+        decoder.load_state_dict(st["decoder"])
+        opt.load_state_dict(st["optimizer"])
+        sched.load_state_dict(st["scheduler"])
+        set_rng_state(st["rng"])
+        start, best = st["epoch"] + 1, st["best_loss"]
+        print(f"resuming round 2 at epoch {start}")
+    train_frames, _ = data.split(args.split)
+    bins = torch.as_tensor(rate_bins(data.rates_hz.max(), args.bin_size, args.max_firing_rate),
+                           dtype=torch.float32)  # fmt: skip
+    for epoch in tqdm(range(start, args.epoch_round2), desc="round 2", disable=not args.progress):
+        loss = train_round2_epoch(
+            decoder, opt, sim, data.rates_hz, train_frames, bins, args.batch_size, args.seq_len,
+            args.noise_sigma * 10.0, args.grad_clip, seed=args.seed * 1000 + epoch,
+        )  # fmt: skip
+        sched.step()
+        log(losses_path, f"epoch = {epoch}, bin-interval loss = {loss:.5f}, "
+                         f"lr = {sched.get_last_lr()[0]:.6f}")  # fmt: skip
+        if loss < best:
+            best = loss
+            save_checkpoint(
+                run / decoder_name(args, "checkpoint"),
+                {"decoder": decoder.state_dict(), "epoch": epoch, "loss": loss},
+            )
+        save_checkpoint(state_path, {"decoder": decoder.state_dict(), "optimizer": opt.state_dict(),
+                                     "scheduler": sched.state_dict(), "epoch": epoch,
+                                     "best_loss": best, "rng": rng_state()})  # fmt: skip
+
+
+def evaluate(args, run: Path, data, model: WholeBrainLIF) -> dict:
+    r = data.rates_hz
+    train_frames, test_frames = data.split(args.split)
+    start, end, w = int(test_frames[0]), data.n_frames, args.warmup_frames
+    if start + w >= end - 1:
+        raise ValueError(f"--warmup_frames {w} leaves no closed-loop test frame; lower it")
+    bins = rate_bins(r.max(), args.bin_size, args.max_firing_rate)
+    truth = r[start + w : end]
+    frames = np.arange(start + w, end)
+    seed = args.seed + 7
+    untrained = build_model(args, data)  # same seed -> the fitted model's initial state
+    load_round1(run, model)
+    decoder = RateDecoder(len(data.neuropils), args.n_hidden, args.input_style)
+    decoder.load_state_dict(load_checkpoint(run / decoder_name(args, "checkpoint"))["decoder"])
+    decoder.eval()
+    ar = LinearAR.fit(r, train_frames)
+    preds = {
+        "model (spiking + GRU)": closed_loop(model, decoder, r, start, end, w, seed, args.max_firing_rate, args.progress),
+        "spiking net alone": closed_loop(model, None, r, start, end, w, seed, args.max_firing_rate, args.progress),
+        "untrained spiking net": closed_loop(untrained, None, r, start, end, w, seed, args.max_firing_rate, args.progress),
+        "persistence": persistence_closed_loop(r, start, end, w),
+        "linear AR": ar.closed_loop(r, start, end, w, args.max_firing_rate),
+    }  # fmt: skip
+    one_step_frames = test_frames
+    one_truth = r[one_step_frames + 1]
+    one_step = {
+        "model (spiking + GRU)": teacher_forced(model, decoder, r, one_step_frames, seed),
+        "spiking net alone": teacher_forced(model, None, r, one_step_frames, seed),
+        "untrained spiking net": teacher_forced(untrained, None, r, one_step_frames, seed),
+        "persistence": r[one_step_frames],
+        "linear AR": ar.step(r[one_step_frames]),
+    }
+    stats = {
+        "closed_loop": {k: all_metrics(v, truth, bins) for k, v in preds.items()},
+        "teacher_forced_one_step": {k: all_metrics(v, one_truth, bins) for k, v in one_step.items()},
+        "frames": {"test_start": start, "warmup": w, "closed_loop_first": int(frames[0]),
+                   "closed_loop_last": int(frames[-1]), "n_bins": len(bins)},
+    }  # fmt: skip
+    if data.teacher_rates_hz is not None:  # the known answer of a synthetic brain
+        clean = data.teacher_rates_hz[start + w : end]
+        stats["teacher_recovery_closed_loop"] = {
+            k: all_metrics(v, clean, bins) for k, v in preds.items()
+        }
+    main = preds["model (spiking + GRU)"]
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as fh:
+            np.save(fh, main)
+
+    atomic_write(run / "neuropil_fr_predictions.npy", write)
+    lines = [f"# closed loop after {w} teacher-forced frames; frames {frames[0]}..{frames[-1]}"]
+    for section in ("closed_loop", "teacher_forced_one_step", "teacher_recovery_closed_loop"):
+        if section not in stats:
+            continue
+        lines.append(f"[{section}]")
+        for name, m in stats[section].items():
+            lines.append(f"{name:24s} bin acc = {m['bin_accuracy']:.4f}, MSE loss = {m['mse']:.4f}, "
+                         f"correlation = {m['pearson']:.4f}")  # fmt: skip
+    atomic_write(run / "evaluation_stats.txt", lambda p: p.write_text("\n".join(lines) + "\n"))
+    atomic_write(run / "evaluation_stats.json", lambda p: p.write_text(json.dumps(stats, indent=2)))
+    evaluation_plots(run / "evaluation_plots", main, truth, data.neuropils, frames)
+    print("\n".join(lines))
+    return stats
+
+
+def main(argv: list[str] | None = None) -> dict | None:
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    run = Path(args.filepath) if args.filepath else None
+    if run is not None:
+        load_settings(args, run)
+    t0 = time.perf_counter()
+    data = prepare_data(args)
+    if run is None:
+        run = auto_filepath(args)
+    run.mkdir(parents=True, exist_ok=True)
+    print(f"run folder: {run}  ({data.signed_counts.shape[0]} neurons, "
+          f"{data.signed_counts.nnz} connections, {len(data.neuropils)} neuropils, "
+          f"{data.n_frames} frames)")  # fmt: skip
+    model = build_model(args, data)
+    stats = None
+    if args.mode in ("all", "train1"):
+        train1(args, run, data, model)
+    if args.mode in ("all", "eval1"):
+        eval1(args, run, data, model)
+    if args.mode in ("all", "train2"):
+        train2(args, run, data)
+    if args.mode in ("all", "evaluate"):
+        stats = evaluate(args, run, data, model)
+    print(f"done in {time.perf_counter() - t0:.1f} s; outputs in {run}")
+    return stats
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,269 @@
+"""Whole-brain LIF network on the signed FlyWire connectome, driven by neuropil rates.
+
+The model of the whole-brain fitting seed (SPEC section 7). Every neuron is a
+current-based LIF (:class:`flyenv.brains.neurons.LIFPopulation`, exact exponential
+integration; tau_m 20 ms, tau_syn 5 ms, threshold 1 mV, reset 0, refractory 5 ms,
+dt 0.2 ms). Input to neuron i each step::
+
+    kick into I_i = scale_factor_mv * sum_j W_ji s_j(t - delay) + LoRA(s(t - delay))_i
+    kick into V_i = w_i(r_t) * Poisson(poisson_rate_hz * dt)       (0 while refractory)
+    w(r_t) = ReLU(Linear(r_t / input_scale_hz))                       (mV per input spike)
+
+W = signed synapse counts (fixed: ACh/DA/5-HT/OA positive, GABA/Glu negative), the LoRA
+term of rank ``n_rank`` (scaled 1/rank) is learnable, delay 1.8 ms (a spike ring buffer).
+As in the seed, the delayed recurrent spikes carry no gradient (stop-gradient): learning
+reaches the LoRA factors and the input Linear, and gradients flow through time only
+inside each neuron's own V and I. The sparse term is event-driven
+(:meth:`ConnectomeLinear.forward_t_events`): its cost follows the spike count.
+
+One data frame: simulate ``frame_ms`` with the input fixed at the frame's rates, discard
+the first ``warmup_fraction`` (unrecorded warm-up, the seed's ``sim_before_train``), and
+read neuropil rates r_P = sum_i r_i c_iP / sum_i c_iP with c_iP the synapses neuron i
+makes in neuropil P. Batch elements are independent frames (state starts at rest).
+
+Training memory does not grow with the number of simulation steps: :meth:`train_frame`
+does truncated BPTT over windows of ``window_steps``. Pass 1 (no graph) runs the whole
+frame and gives the exact dLoss/d(rates); pass 2 replays the frame with the same Poisson
+draws, window by window, back-propagating that gradient through each window's share of
+the spike count and detaching V and I at window edges. The gradient is exact except for
+the dependence carried across a window edge by V and I (decaying with tau_m and tau_syn).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from torch import nn
+
+from flyenv.brains.connectome_layer import ConnectomeLinear
+from flyenv.brains.neurons import LIFConfig, LIFPopulation, LIFState
+
+
+@dataclass
+class WholeBrainConfig:
+    """Neuron, synapse and frame parameters (SPEC section 7 defaults)."""
+
+    dt_ms: float = 0.2
+    tau_m_ms: float = 20.0
+    tau_syn_ms: float = 5.0
+    threshold_mv: float = 1.0
+    refractory_ms: float = 5.0
+    delay_ms: float = 1.8
+    scale_factor_mv: float = 0.000825
+    n_rank: int = 20
+    poisson_rate_hz: float = 20.0
+    frame_ms: float = 1000.0 / 1.2
+    """Simulated time per data frame (the recordings' 1.2 Hz frame; CPU configs shorten it)."""
+    warmup_fraction: float = 0.1
+    input_scale_hz: float = 10.0
+    """Rates are divided by this before the input Linear (keeps its init scale sensible)."""
+
+    def validate(self) -> None:
+        for name in ("dt_ms", "tau_m_ms", "tau_syn_ms", "threshold_mv", "frame_ms"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"WholeBrainConfig.{name} must be > 0, got {getattr(self, name)}")
+        if self.delay_ms < self.dt_ms:
+            raise ValueError(f"delay_ms ({self.delay_ms}) must be >= dt_ms ({self.dt_ms})")
+        if not 0 <= self.warmup_fraction < 1:
+            raise ValueError(f"warmup_fraction must be in [0, 1), got {self.warmup_fraction}")
+        if self.n_rank < 0:
+            raise ValueError(f"n_rank must be >= 0, got {self.n_rank}")
+        if self.n_steps - self.n_warmup_steps < 1:
+            raise ValueError("frame_ms is too short for dt_ms: no recorded step is left")
+
+    @property
+    def n_steps(self) -> int:
+        return int(round(self.frame_ms / self.dt_ms))
+
+    @property
+    def n_warmup_steps(self) -> int:
+        return int(self.warmup_fraction * self.n_steps)
+
+    @property
+    def delay_steps(self) -> int:
+        return max(1, int(round(self.delay_ms / self.dt_ms)))
+
+
+def readout_matrix(readout_counts: np.ndarray) -> torch.Tensor:
+    """(P, N) synapse counts c_iP -> row-normalised weights (rate average per neuropil)."""
+    c = np.asarray(readout_counts, dtype=np.float64)
+    totals = c.sum(axis=1, keepdims=True)
+    if np.any(totals <= 0):
+        empty = np.flatnonzero(totals[:, 0] <= 0).tolist()
+        raise ValueError(f"neuropil rows {empty} have no presynaptic synapses to read out")
+    return torch.as_tensor(c / totals, dtype=torch.float32)
+
+
+class WholeBrainLIF(nn.Module):
+    """The seed's whole-brain spiking model (module docstring).
+
+    Args:
+        signed_counts: (N, N) scipy sparse, row = presynaptic, signed synapse counts.
+        readout_counts: (P, N) synapses each neuron makes in each neuropil.
+    """
+
+    def __init__(
+        self,
+        signed_counts: sp.spmatrix,
+        readout_counts: np.ndarray,
+        config: WholeBrainConfig | None = None,
+    ) -> None:
+        super().__init__()
+        self.config = cfg = config or WholeBrainConfig()
+        cfg.validate()
+        n = signed_counts.shape[0]
+        if signed_counts.shape != (n, n):
+            raise ValueError(f"signed_counts must be square (N, N), got {signed_counts.shape}")
+        if readout_counts.shape[1] != n:
+            raise ValueError(
+                f"readout_counts must be (P, N={n}), got {tuple(readout_counts.shape)}"
+            )
+        self.n_neurons, self.n_neuropils = n, readout_counts.shape[0]
+        self.conn = ConnectomeLinear(
+            signed_counts, learnable=False, init_gain=cfg.scale_factor_mv, lora_rank=cfg.n_rank
+        )
+        lif_cfg = LIFConfig(
+            tau_m_ms=cfg.tau_m_ms,
+            tau_syn_ms=cfg.tau_syn_ms,
+            threshold_mv=cfg.threshold_mv,
+            refractory_ms=cfg.refractory_ms,
+            dt_ms=cfg.dt_ms,
+            learn_tau=False,
+            learn_threshold=False,
+            per_neuron_threshold=False,
+        )
+        self.lif = LIFPopulation(n, lif_cfg, feature_major=True)
+        self.encoder = nn.Linear(self.n_neuropils, n)
+        self.register_buffer("readout", readout_matrix(readout_counts))
+
+    # ------------------------------------------------------------------ pieces
+    def poisson_weights(self, rates_hz: torch.Tensor) -> torch.Tensor:
+        """(B, P) input rates -> (N, B) mV per Poisson input spike."""
+        if rates_hz.dim() != 2 or rates_hz.shape[1] != self.n_neuropils:
+            raise ValueError(
+                f"rates must be (batch, n_neuropils={self.n_neuropils}), got {tuple(rates_hz.shape)}"
+            )
+        return torch.relu(self.encoder(rates_hz / self.config.input_scale_hz)).t()
+
+    def neuropil_rates(self, counts: torch.Tensor, duration_ms: float) -> torch.Tensor:
+        """(N, B) spike counts over ``duration_ms`` -> (B, P) neuropil rates in Hz."""
+        return (self.readout @ counts).t() * (1000.0 / duration_ms)
+
+    def _run(
+        self,
+        w: torch.Tensor,
+        generator: torch.Generator | None,
+        n_steps: int,
+        n_warmup: int,
+        window_steps: int | None = None,
+        on_window: Callable[[torch.Tensor], None] | None = None,
+    ) -> torch.Tensor:
+        """Simulate ``n_steps`` with kick weights ``w`` (N, B); return spike counts over the
+        recorded steps. With ``on_window``, the recorded steps are cut into windows of
+        ``window_steps``; each window's count (with graph) goes to ``on_window`` and V, I
+        are detached after it."""
+        cfg, lif = self.config, self.lif
+        n, batch = w.shape
+        k = lif.coefficients()
+        kick_to_current = 1.0 / (1.0 - k.alpha)  # (1 - alpha) e = w: a kick of w into V
+        p_spike = cfg.poisson_rate_hz * cfg.dt_ms / 1000.0
+        values = self.conn.pre_major_values()
+        state = lif.init_state(batch, w.device)
+        ring = [torch.zeros(n, batch, device=w.device) for _ in range(cfg.delay_steps)]
+        total = torch.zeros(n, batch, device=w.device)
+        window = torch.zeros(n, batch, device=w.device)
+        in_window = 0
+        for step in range(n_steps):
+            slot = step % cfg.delay_steps
+            syn = self.conn.forward_t_events(ring[slot], values)
+            drive = torch.rand(n, batch, generator=generator, device=w.device) < p_spike
+            current = torch.where(drive, w * kick_to_current, 0.0)
+            s, state = lif.step(syn, state, current=current, coeffs=k)
+            ring[slot] = s.detach()
+            if step < n_warmup:
+                if step == n_warmup - 1:  # the warm-up never enters a gradient window
+                    state = LIFState(state.v.detach(), state.i.detach(), state.ref)
+                continue
+            if on_window is None:
+                total += s.detach()
+                continue
+            window = window + s
+            in_window += 1
+            if in_window == window_steps or step == n_steps - 1:
+                on_window(window)
+                total += window.detach()
+                window = torch.zeros(n, batch, device=w.device)
+                in_window = 0
+                state = LIFState(state.v.detach(), state.i.detach(), state.ref)
+        return total
+
+    # ------------------------------------------------------------------ API
+    @torch.no_grad()
+    def simulate_frame(
+        self, rates_hz: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """(B, P) rates of frame t -> (B, P) simulated neuropil rates of frame t+1."""
+        cfg = self.config
+        counts = self._run(
+            self.poisson_weights(rates_hz), generator, cfg.n_steps, cfg.n_warmup_steps
+        )
+        return self.neuropil_rates(counts, (cfg.n_steps - cfg.n_warmup_steps) * cfg.dt_ms)
+
+    def train_frame(
+        self,
+        rates_hz: torch.Tensor,
+        loss_of_rates: Callable[[torch.Tensor], torch.Tensor],
+        window_steps: int,
+        seed: int,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Accumulate parameter gradients of ``loss_of_rates(simulated rates)`` by the
+        two-pass truncated BPTT of the module docstring. Returns (loss, rates), detached."""
+        if window_steps < 1:
+            raise ValueError(f"window_steps must be >= 1, got {window_steps}")
+        cfg = self.config
+        duration = (cfg.n_steps - cfg.n_warmup_steps) * cfg.dt_ms
+        gen = torch.Generator(device=rates_hz.device)
+        gen.manual_seed(seed)
+        with torch.no_grad():
+            w0 = self.poisson_weights(rates_hz)
+            rates = self.neuropil_rates(
+                self._run(w0, gen, cfg.n_steps, cfg.n_warmup_steps), duration
+            )
+        r = rates.clone().requires_grad_(True)
+        loss = loss_of_rates(r)
+        (g_rates,) = torch.autograd.grad(loss, r)
+        w = self.poisson_weights(rates_hz)
+        w_leaf = w.detach().requires_grad_(True)
+        scale = 1000.0 / duration
+
+        def backward_window(count: torch.Tensor) -> None:
+            part = (self.readout @ count).t() * scale  # this window's share of the rates
+            if part.requires_grad:
+                (part * g_rates).sum().backward()
+
+        gen.manual_seed(seed)  # replay the same Poisson draws
+        self._run(w_leaf, gen, cfg.n_steps, cfg.n_warmup_steps, window_steps, backward_window)
+        if w_leaf.grad is not None:
+            w.backward(w_leaf.grad)
+        return loss.detach(), rates
+
+    def extra_repr(self) -> str:
+        c = self.config
+        return (
+            f"n_neurons={self.n_neurons}, n_neuropils={self.n_neuropils}, dt_ms={c.dt_ms}, "
+            f"frame_ms={c.frame_ms:.1f}, n_rank={c.n_rank}"
+        )
+
+
+def window_from_etrace_decay(etrace_decay: float) -> int:
+    """The seed's eligibility-trace decay -> a truncation window of the same memory
+    length: 1 / (1 - decay) steps (0.99 -> 100 steps = 20 ms at dt 0.2 ms); decay 0
+    (the seed's "non-temporal" setting) -> 1 step."""
+    if not 0 <= etrace_decay < 1:
+        raise ValueError(f"etrace_decay must be in [0, 1), got {etrace_decay}")
+    return max(1, int(math.ceil(1.0 / (1.0 - etrace_decay) - 1e-9)))

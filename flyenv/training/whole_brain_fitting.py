@@ -1,0 +1,326 @@
+"""Reusable pieces of the two-stage whole-brain activity fit (SPEC section 7).
+
+- :func:`load_whole_brain_data`: connectome, neuropil readout and preprocessed recording
+  from a ``--data-dir`` (real FlyWire files or a synthetic brain), areas matched by name;
+- stage 1 (:func:`train_round1_epoch`): the spiking :class:`WholeBrainLIF` learns to map
+  frame t to frame t+1 (teacher forcing; truncated BPTT, memory independent of steps);
+- stage 1b (:func:`simulate_teacher_forced`): the trained net's prediction for every frame;
+- stage 2 (:class:`RateDecoder`, :func:`train_round2_epoch`): LayerNorm -> GRU -> Linear ->
+  ReLU turns the spiking net's output into the next frame, trained with the bin-interval
+  loss (zero inside the true bin, squared distance to the bin outside it);
+- :func:`closed_loop` evaluation after a teacher-forced warm-up, and the persistence and
+  linear autoregressive baselines on the same frames.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from flyenv.brains.whole_brain import WholeBrainLIF
+from flyenv.connectome import whole_brain_formats as fmt
+from flyenv.connectome.recordings import PreprocessConfig, load_recording
+
+LOSSES = ("mse", "mae", "huber", "cosine_distance", "log_cosh")
+
+
+@dataclass
+class WholeBrainData:
+    signed_counts: sp.csr_matrix  # (N, N) pre x post
+    readout_counts: np.ndarray  # (P, N)
+    rates_hz: np.ndarray  # (T, P)
+    neuropils: tuple[str, ...]
+    teacher_rates_hz: np.ndarray | None  # clean rates of a synthetic brain's teacher
+    meta: dict
+
+    @property
+    def n_frames(self) -> int:
+        return self.rates_hz.shape[0]
+
+    def split(self, fraction: float) -> tuple[np.ndarray, np.ndarray]:
+        """Train / test frame indices t (each with a next frame t+1), split in time."""
+        if not 0 < fraction < 1:
+            raise ValueError(f"split must be in (0, 1), got {fraction}")
+        n_train = int(round(fraction * self.n_frames))
+        if n_train < 2 or self.n_frames - n_train < 3:
+            raise ValueError(
+                f"recording of {self.n_frames} frames is too short for split {fraction}"
+            )
+        return np.arange(0, n_train - 1), np.arange(n_train, self.n_frames - 1)
+
+
+def load_whole_brain_data(
+    data_dir: str | Path,
+    flywire_version: str | int = "630",
+    neural_activity_id: str = "synthetic",
+    max_firing_rate_hz: float = 100.0,
+) -> WholeBrainData:
+    data_dir = Path(data_dir)
+    root_ids = fmt.read_completeness(data_dir, flywire_version)
+    n = len(root_ids)
+    signed = fmt.read_connectivity(data_dir, flywire_version, n_neurons=n)
+    conns = fmt.read_neuropil_connections(data_dir, flywire_version)
+    rec = load_recording(
+        data_dir, neural_activity_id, PreprocessConfig(max_firing_rate_hz=max_firing_rate_hz)
+    )
+    known = set(conns.neuropils)
+    keep = [k for k, a in enumerate(rec.areas) if a in known]
+    if not keep:
+        raise fmt.WholeBrainDataError(
+            f"no recorded area of ito_{neural_activity_id}.npz ({list(rec.areas)[:5]}...) is a "
+            f"neuropil of {flywire_version}_connections_processed.csv"
+        )
+    areas = tuple(rec.areas[k] for k in keep)
+    readout = conns.readout_counts(n, areas)
+    teacher_path = data_dir / f"teacher_{neural_activity_id}.npz"
+    teacher = np.load(teacher_path)["rates"][:, keep] if teacher_path.exists() else None
+    meta_path = data_dir / "synthetic_meta.json"
+    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    return WholeBrainData(signed, readout, rec.rates_hz[:, keep], areas, teacher, meta)
+
+
+# --------------------------------------------------------------------------- losses
+def rate_loss(pred: torch.Tensor, target: torch.Tensor, name: str = "mse") -> torch.Tensor:
+    """The seed's stage-1 losses, averaged over batch and neuropils."""
+    d = pred - target
+    if name == "mse":
+        return (d * d).mean()
+    if name == "mae":
+        return d.abs().mean()
+    if name == "huber":
+        return nn.functional.huber_loss(pred, target, delta=1.0)
+    if name == "cosine_distance":
+        return (1.0 - nn.functional.cosine_similarity(pred, target, dim=-1, eps=1e-8)).mean()
+    if name == "log_cosh":
+        return (d + nn.functional.softplus(-2.0 * d) - np.log(2.0)).mean()
+    raise ValueError(f"loss_fn must be one of {LOSSES}, got {name!r}")
+
+
+def bin_interval_loss(pred: torch.Tensor, target: torch.Tensor, bins: torch.Tensor) -> torch.Tensor:
+    """Zero when ``pred`` lies in the bin [lo, hi) holding ``target``, else the squared
+    distance to that bin. (The seed wrote ``minimum(x, 0)``, which rewards predictions
+    far outside the bin; this is the intended ``maximum(x, 0)``.)"""
+    idx = torch.bucketize(target, bins, right=True).clamp(1, len(bins) - 1)
+    lo, hi = bins[idx - 1], bins[idx]
+    return (torch.relu(lo - pred) ** 2 + torch.relu(pred - hi) ** 2).mean()
+
+
+# --------------------------------------------------------------------------- stage 1
+def train_round1_epoch(
+    model: WholeBrainLIF,
+    opt: torch.optim.Optimizer,
+    rates_hz: np.ndarray,
+    train_frames: np.ndarray,
+    batch_size: int,
+    loss_fn: str,
+    window_steps: int,
+    grad_clip: float,
+    seed: int,
+    progress: bool = True,
+) -> tuple[float, np.ndarray, np.ndarray]:
+    """One epoch over shuffled frame pairs (t, t+1). Returns (mean loss, last batch's
+    simulated rates, its targets)."""
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(train_frames)
+    n_batches = max(1, len(order) // batch_size)
+    losses = []
+    sim = tgt = None
+    params = [p for p in model.parameters() if p.requires_grad]
+    for b in tqdm(range(n_batches), desc="round 1 batches", leave=False, disable=not progress):
+        frames = order[b * batch_size : (b + 1) * batch_size]
+        x = torch.as_tensor(rates_hz[frames])
+        y = torch.as_tensor(rates_hz[frames + 1])
+        opt.zero_grad(set_to_none=True)
+        loss, sim = model.train_frame(
+            x, lambda r, y=y: rate_loss(r, y, loss_fn), window_steps, seed=int(rng.integers(2**31))
+        )
+        if grad_clip > 0:
+            nn.utils.clip_grad_norm_(params, grad_clip)
+        opt.step()
+        losses.append(float(loss))
+        tgt = y
+    return float(np.mean(losses)), sim.numpy(), tgt.numpy()
+
+
+def simulate_teacher_forced(
+    model: WholeBrainLIF,
+    rates_hz: np.ndarray,
+    batch_size: int,
+    seed: int,
+    progress: bool = True,
+) -> np.ndarray:
+    """(T - 1, P): row t is the net's prediction of frame t+1 from the true frame t."""
+    gen = torch.Generator().manual_seed(seed)
+    out = []
+    starts = range(0, len(rates_hz) - 1, batch_size)
+    for s in tqdm(starts, desc="stage 1b simulation", leave=False, disable=not progress):
+        x = torch.as_tensor(rates_hz[s : min(s + batch_size, len(rates_hz) - 1)])
+        out.append(model.simulate_frame(x, gen).numpy())
+    return np.concatenate(out).astype(np.float32)
+
+
+# --------------------------------------------------------------------------- stage 2
+class RateDecoder(nn.Module):
+    """LayerNorm -> GRU(n_hidden) -> Linear -> ReLU: next-frame rates from the spiking
+    net's output (``input_style`` v1) or from it and the current frame (v2)."""
+
+    def __init__(self, n_neuropils: int, n_hidden: int = 256, input_style: str = "v1"):
+        super().__init__()
+        if input_style not in ("v1", "v2"):
+            raise ValueError(f"input_style must be 'v1' or 'v2', got {input_style!r}")
+        self.input_style = input_style
+        n_in = n_neuropils * (1 if input_style == "v1" else 2)
+        self.norm = nn.LayerNorm(n_in)
+        self.gru = nn.GRU(n_in, n_hidden, batch_first=True)
+        self.out = nn.Linear(n_hidden, n_neuropils)
+
+    def features(self, simulated: torch.Tensor, current: torch.Tensor) -> torch.Tensor:
+        return simulated if self.input_style == "v1" else torch.cat([simulated, current], -1)
+
+    def forward(
+        self, x: torch.Tensor, h: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """x (B, L, n_in) -> rates (B, L, P), hidden state."""
+        y, h = self.gru(self.norm(x), h)
+        return torch.relu(self.out(y)), h
+
+
+def train_round2_epoch(
+    decoder: RateDecoder,
+    opt: torch.optim.Optimizer,
+    simulated: np.ndarray,
+    rates_hz: np.ndarray,
+    train_frames: np.ndarray,
+    bins: torch.Tensor,
+    batch_size: int,
+    seq_len: int,
+    noise_hz: float,
+    grad_clip: float,
+    seed: int,
+) -> float:
+    """One epoch over random train sub-sequences; inputs get Gaussian noise (``noise_hz``)
+    so the decoder tolerates its own closed-loop errors."""
+    rng = np.random.default_rng(seed)
+    gen = torch.Generator().manual_seed(seed)
+    t0, t1 = int(train_frames[0]), int(train_frames[-1]) + 1
+    seq_len = min(seq_len, t1 - t0)
+    starts = rng.permutation(np.arange(t0, t1 - seq_len + 1))
+    n_batches = max(1, len(starts) // batch_size)
+    losses = []
+    for b in range(n_batches):
+        st = starts[b * batch_size : (b + 1) * batch_size]
+        idx = st[:, None] + np.arange(seq_len)[None, :]  # (B, L) frames t
+        sim = torch.as_tensor(simulated[idx])
+        cur = torch.as_tensor(rates_hz[idx])
+        tgt = torch.as_tensor(rates_hz[idx + 1])
+        sim = sim + noise_hz * torch.randn(sim.shape, generator=gen)
+        cur = cur + noise_hz * torch.randn(cur.shape, generator=gen)
+        pred, _ = decoder(decoder.features(sim, cur))
+        loss = bin_interval_loss(pred, tgt, bins)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if grad_clip > 0:
+            nn.utils.clip_grad_norm_(decoder.parameters(), grad_clip)
+        opt.step()
+        losses.append(loss.item())
+    return float(np.mean(losses))
+
+
+# --------------------------------------------------------------------------- evaluation
+@torch.no_grad()
+def closed_loop(
+    model: WholeBrainLIF,
+    decoder: RateDecoder | None,
+    rates_hz: np.ndarray,
+    start: int,
+    end: int,
+    warmup: int,
+    seed: int,
+    max_firing_rate_hz: float = 100.0,
+    progress: bool = True,
+) -> np.ndarray:
+    """Predictions of frames ``start + warmup .. end - 1``: the net sees the true frames
+    ``start .. start + warmup - 1`` (teacher-forced warm-up, the decoder's GRU state
+    included), then its own predictions. Without a decoder the spiking net runs alone."""
+    if warmup < 1 or start + warmup >= end:
+        raise ValueError(f"need warmup >= 1 and start + warmup < end ({start}, {warmup}, {end})")
+    gen = torch.Generator().manual_seed(seed)
+    h = None
+    x = torch.as_tensor(rates_hz[start : start + 1])
+    preds = []
+    for t in tqdm(range(start, end - 1), desc="closed loop", leave=False, disable=not progress):
+        if t < start + warmup:
+            x = torch.as_tensor(rates_hz[t : t + 1])
+        sim = model.simulate_frame(x, gen)
+        if decoder is not None:
+            y, h = decoder(decoder.features(sim, x)[:, None, :], h)
+            pred = y[:, 0]
+        else:
+            pred = sim
+        pred = pred.clamp(0.0, max_firing_rate_hz)
+        if t + 1 >= start + warmup:
+            preds.append(pred[0].numpy())
+        x = pred
+    return np.stack(preds).astype(np.float32)
+
+
+@torch.no_grad()
+def teacher_forced(
+    model: WholeBrainLIF,
+    decoder: RateDecoder | None,
+    rates_hz: np.ndarray,
+    frames: np.ndarray,
+    seed: int,
+    batch_size: int = 64,
+) -> np.ndarray:
+    """One-step predictions of frames t+1 for consecutive t in ``frames`` (true inputs)."""
+    sim = simulate_teacher_forced(
+        model, rates_hz[frames[0] : frames[-1] + 2], batch_size, seed, False
+    )
+    if decoder is None:
+        return sim
+    x = decoder.features(torch.as_tensor(sim), torch.as_tensor(rates_hz[frames]))
+    y, _ = decoder(x[None])
+    return y[0].numpy()
+
+
+def persistence_closed_loop(rates_hz: np.ndarray, start: int, end: int, warmup: int) -> np.ndarray:
+    """r_{t+1} = r_t from the last warm-up frame on: a constant prediction."""
+    n = end - (start + warmup)
+    return np.repeat(rates_hz[start + warmup - 1][None], n, axis=0)
+
+
+@dataclass
+class LinearAR:
+    """r_{t+1} = A r_t + b, ridge least squares on the training pairs."""
+
+    a: np.ndarray
+    b: np.ndarray
+
+    @classmethod
+    def fit(cls, rates_hz: np.ndarray, train_frames: np.ndarray, ridge: float = 1e-3) -> LinearAR:
+        x, y = rates_hz[train_frames], rates_hz[train_frames + 1]
+        xm, ym = x.mean(0), y.mean(0)
+        xc, yc = x - xm, y - ym
+        a = np.linalg.solve(xc.T @ xc + ridge * len(x) * np.eye(x.shape[1]), xc.T @ yc)
+        return cls(a.T, ym - a.T @ xm)
+
+    def step(self, r: np.ndarray) -> np.ndarray:
+        return r @ self.a.T + self.b
+
+    def closed_loop(
+        self, rates_hz: np.ndarray, start: int, end: int, warmup: int, max_rate: float = 100.0
+    ) -> np.ndarray:
+        r = rates_hz[start + warmup - 1]
+        out = []
+        for _ in range(end - (start + warmup)):
+            r = np.clip(self.step(r), 0.0, max_rate)
+            out.append(r)
+        return np.stack(out).astype(np.float32)
