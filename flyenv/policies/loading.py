@@ -119,8 +119,23 @@ def build_brain_from_checkpoint(path: str | Path):
 
 
 def checkpoint_env_kwargs(path: str | Path) -> dict:
-    """The env keywords a checkpoint was trained with ({} for other agents)."""
+    """The env keywords a checkpoint was trained with ({} for other agents). An SB3 zip
+    carries them as the model attribute ``flyenv_env_kwargs`` (set by the flyenv RL
+    agents before saving)."""
     path = Path(path)
+    if path.suffix == ".zip" and path.exists():
+        import json
+
+        try:
+            with zipfile.ZipFile(path) as zf:
+                data = json.loads(zf.read("data"))
+        except (zipfile.BadZipFile, KeyError, json.JSONDecodeError):
+            return {}
+        kwargs = dict(data.get("flyenv_env_kwargs") or {})
+        kwargs.pop("time_limit_s", None)
+        if "odor_names" in kwargs:
+            kwargs["odor_names"] = tuple(kwargs["odor_names"])
+        return kwargs
     if path.suffix != ".pt" or not path.exists():
         return {}
     from flyenv.training.checkpoint import load_checkpoint

@@ -6,6 +6,8 @@ SB3 the whole batch from one tensor step of a ``KinematicTaskVectorEnv`` (e.g.
 end are reset in the same step (the twin's same-step autoreset, which is SB3's
 convention too): their last observation is in ``infos[i]["terminal_observation"]``
 and time-limit ends are flagged with ``infos[i]["TimeLimit.truncated"]``.
+With ``reseed_every_reset=True`` every ``reset()`` draws the same starts from
+``seed`` (an evaluation env: each evaluation sees the same flies).
 """
 
 from __future__ import annotations
@@ -19,7 +21,12 @@ from flyenv.envs.kinematic_base import KinematicTaskVectorEnv
 
 
 class TwinVecEnv(VecEnv):
-    def __init__(self, vector_env: KinematicTaskVectorEnv, seed: int | None = None) -> None:
+    def __init__(
+        self,
+        vector_env: KinematicTaskVectorEnv,
+        seed: int | None = None,
+        reseed_every_reset: bool = False,
+    ) -> None:
         if not isinstance(vector_env, KinematicTaskVectorEnv):
             raise ValueError(
                 "TwinVecEnv wraps the twin's native vector env: pass "
@@ -31,11 +38,15 @@ class TwinVecEnv(VecEnv):
             vector_env.num_envs, vector_env.single_observation_space, vector_env.single_action_space
         )
         self._seed = seed
+        self._reseed = reseed_every_reset
+        if reseed_every_reset and seed is None:
+            raise ValueError("reseed_every_reset=True needs a seed (the starts to repeat)")
         self._actions: np.ndarray | None = None
 
     def reset(self) -> np.ndarray:
         obs, _ = self.venv.reset(seed=self._seed)
-        self._seed = None  # later resets continue the same random stream
+        if not self._reseed:
+            self._seed = None  # later resets continue the same random stream
         return obs
 
     def step_async(self, actions: np.ndarray) -> None:

@@ -1,0 +1,166 @@
+"""SAC (stable-baselines3) on odor taxis, with the spiking connectome brain or an MLP as actor.
+
+The spiking actor (``flyenv.rl.spiking_policy.SpikingSACPolicy``) is the bilateral
+FlyWire mushroom-body brain: its DN readout is the pre-tanh mean of SAC's squashed
+Gaussian (so the deterministic action is the brain's own action), with a learned
+state-independent log-std; the twin Q critics are SB3's MLPs. By default only the
+mushroom-body output side learns (KC->MBON, MBON->DN, DN readout). Every brain call
+runs ~15 spiking steps with surrogate gradients, so the scenario takes one gradient
+step per vector step of all envs (``gradient_steps = 1``, small batch).
+
+    python agents/sac_odor_taxis.py --scenario scenarios/sac_odor_taxis_spiking.toml
+    python agents/sac_odor_taxis.py --policy mlp --total-timesteps 100000
+
+Values: built-in defaults < --scenario TOML < explicit flags. Outputs in --run-dir:
+tb/, checkpoints/ (CheckpointCallback, with the replay buffer), best_model.zip
+(EvalCallback), final_model.zip, curve.json + learning_curve.png, results.json,
+video.mp4. Rerunning with the same --run-dir continues from the newest checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import torch
+from stable_baselines3 import SAC
+from stable_baselines3.common.callbacks import CheckpointCallback, EvalCallback
+
+from flyenv.rl import sb3_training as rl
+from flyenv.rl.spiking_policy import SpikingSACPolicy
+
+DEFAULTS = {
+    "env": "flyenv/OdorTaxis-kinematic-v0",
+    "policy": "spiking",
+    "total_timesteps": 30_000,
+    "n_envs": 16,
+    "seed": 0,
+    "eval_every": 4096,
+    "eval_starts": 50,
+    "mujoco_eval_starts": 10,
+}
+SAC_DEFAULTS = {
+    "learning_rate": 3e-4,
+    "buffer_size": 200_000,
+    "learning_starts": 2048,
+    "batch_size": 64,
+    "tau": 0.005,
+    "gamma": 0.99,
+    "train_freq": 1,
+    "gradient_steps": 1,
+    "ent_coef": "auto",
+}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "--scenario", default=None, help="TOML: settings + [algo], [env_kwargs], [policy_kwargs]"
+    )
+    p.add_argument("--env", default=None, help=f"env id (default {DEFAULTS['env']})")
+    p.add_argument("--policy", choices=("spiking", "mlp"), default=None)
+    p.add_argument("--total-timesteps", type=int, default=None)
+    p.add_argument("--n-envs", type=int, default=None, help="twin batch or MuJoCo processes")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--eval-every", type=int, default=None, help="timesteps between evaluations")
+    p.add_argument("--eval-starts", type=int, default=None, help="held-out starts per evaluation")
+    p.add_argument("--mujoco-eval-starts", type=int, default=None, help="0: skip MuJoCo")
+    p.add_argument("--run-dir", default=None, help="default runs/sac/<env>_<policy>_seed<seed>")
+    p.add_argument("--no-video", action="store_true")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (1: busy 2-core CPU)")
+    args = p.parse_args(argv)
+    scenario = rl.load_scenario(args.scenario)
+    for key, value in DEFAULTS.items():  # defaults < scenario < flags
+        if getattr(args, key) is None:
+            setattr(args, key, scenario.get(key, value))
+    args.algo = {**SAC_DEFAULTS, **scenario.get("algo", {})}
+    args.env_extra = scenario.get("env_kwargs", {})
+    args.policy_kwargs = scenario.get("policy_kwargs", {})
+    if args.total_timesteps < 1 or args.n_envs < 1:
+        p.error("--total-timesteps and --n-envs must be >= 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    name = f"{args.env.split('/')[-1]}_{args.policy}_seed{args.seed}"
+    run_dir = Path(args.run_dir or f"runs/sac/{name}")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    env_kwargs = rl.env_kwargs_for(args.env, args.policy, args.env_extra)
+    venv = rl.make_vec_env(args.env, args.n_envs, args.seed, env_kwargs)
+    n_eval = args.eval_starts if rl.is_twin(args.env) else min(args.eval_starts, args.n_envs)
+    eval_env = rl.make_vec_env(args.env, n_eval, rl.EVAL_SEED + args.seed, env_kwargs, True)
+
+    policy = SpikingSACPolicy if args.policy == "spiking" else "MlpPolicy"
+    checkpoint = rl.latest_checkpoint(run_dir, "sac")
+    if checkpoint is not None:  # resume, replay buffer included
+        model = SAC.load(checkpoint, env=venv, device="cpu")
+        buffer = checkpoint.with_name(checkpoint.name.replace("sac_", "sac_replay_buffer_"))
+        buffer = buffer.with_suffix(".pkl")
+        if buffer.exists():
+            model.load_replay_buffer(buffer)
+        print(f"resumed from {checkpoint} at {model.num_timesteps} timesteps")
+    else:
+        model = SAC(
+            policy,
+            venv,
+            policy_kwargs=args.policy_kwargs or None,
+            seed=args.seed,
+            device="cpu",
+            tensorboard_log=str(run_dir / "tb"),
+            verbose=0,
+            **args.algo,
+        )
+    model.flyenv_env_kwargs = env_kwargs  # saved in the zip: `flyenv record` rebuilds the env
+
+    # Step 0: the untrained actor on the held-out starts (the spiking one is the bare
+    # connectome wiring; SAC's first steps are random exploration, not this policy).
+    t0 = time.time()
+    initial = None
+    if model.num_timesteps == 0:
+        rets, success = rl.evaluate_success(model, eval_env, n_eval)
+        initial = {"timesteps": 0, "wall_s": 0.0, "success_rate": success, "mean_return": rets}
+        print(f"step 0 (untrained): success {success:.0%} of {n_eval} held-out starts")
+    curve = rl.CurveCallback(run_dir, f"SAC {args.policy} on {args.env}", initial)
+    per_call = max(1, args.eval_every // args.n_envs)
+    callbacks = [
+        CheckpointCallback(
+            per_call, str(run_dir / "checkpoints"), name_prefix="sac", save_replay_buffer=True
+        ),
+        EvalCallback(
+            eval_env,
+            n_eval_episodes=n_eval,
+            eval_freq=per_call,
+            best_model_save_path=str(run_dir),
+            log_path=str(run_dir),
+            deterministic=True,
+            callback_after_eval=curve,
+        ),
+        rl.TqdmCallback(args.total_timesteps),
+    ]
+    model.learn(
+        args.total_timesteps - model.num_timesteps,
+        callback=callbacks,
+        reset_num_timesteps=False,
+        tb_log_name="sac",
+    )
+    train_wall = time.time() - t0
+    model.save(run_dir / "final_model.zip")
+
+    best_path = run_dir / "best_model.zip"
+    best = SAC.load(best_path if best_path.exists() else run_dir / "final_model.zip", device="cpu")
+    extra = {
+        "algo": "SAC",
+        "total_timesteps": model.num_timesteps,
+        "train_wall_s": train_wall,
+        "step0_success": initial["success_rate"] if initial else None,
+    }
+    return rl.final_report(best, args, env_kwargs, run_dir, curve, extra)
+
+
+if __name__ == "__main__":
+    main()

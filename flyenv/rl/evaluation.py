@@ -1,0 +1,117 @@
+"""Success rate and time to source of a policy over a fixed set of starts.
+
+One function per body: ``evaluate_twin`` runs all starts at once in the batched twin
+(``gym.make_vec``; the first episode of each env counts), ``evaluate_mujoco`` runs them
+one after the other in the MuJoCo env (``flyenv.recording.run_episode``, seeds
+``seed .. seed + n - 1``). Policies are given as factories so a stateful policy (the
+BPTT brain) starts every episode from rest:
+
+* twin: ``make_batch_policy(n) -> policy(obs (n, D)) -> actions (n, 2)``
+* MuJoCo: ``make_policy() -> policy(obs (D,)) -> action (2,)`` (with ``reset()`` if stateful)
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+import gymnasium as gym
+import numpy as np
+from tqdm import tqdm
+
+import flyenv  # noqa: F401  (registers the environments)
+
+
+@dataclass
+class EvalResult:
+    env_id: str
+    starts: int
+    seed: int
+    success_rate: float
+    mean_time_to_source_s: float | None
+    """Mean over the successful episodes (None if none succeeded)."""
+    wall_time_s: float
+    successes: list[bool] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _summary(env_id, n, seed, success, times, wall) -> EvalResult:
+    success = np.asarray(success, dtype=bool)
+    times = np.asarray(times, dtype=float)
+    return EvalResult(
+        env_id=env_id,
+        starts=n,
+        seed=seed,
+        success_rate=float(success.mean()),
+        mean_time_to_source_s=float(times[success].mean()) if success.any() else None,
+        wall_time_s=wall,
+        successes=success.tolist(),
+    )
+
+
+def evaluate_twin(
+    make_batch_policy: Callable[[int], Callable[[np.ndarray], np.ndarray]],
+    env_id: str = "flyenv/OdorTaxis-kinematic-v0",
+    env_kwargs: dict | None = None,
+    n_starts: int = 50,
+    seed: int = 0,
+) -> EvalResult:
+    """First episode of each of ``n_starts`` twin flies (one random stream from ``seed``)."""
+    t0 = time.time()
+    venv = gym.make_vec(env_id, num_envs=n_starts, **(env_kwargs or {}))
+    policy = make_batch_policy(n_starts)
+    obs, _ = venv.reset(seed=seed)
+    dt = getattr(venv, "unwrapped", venv).config.control_period_s
+    done = np.zeros(n_starts, dtype=bool)
+    success = np.zeros(n_starts, dtype=bool)
+    steps = np.zeros(n_starts, dtype=int)
+    while not done.all():
+        obs, _, terminated, truncated, info = venv.step(np.asarray(policy(obs), np.float32))
+        ended = (terminated | truncated) & ~done
+        steps[~done] += 1
+        success[ended] = terminated[ended]
+        done |= ended
+    venv.close()
+    return _summary(env_id, n_starts, seed, success, steps * dt, time.time() - t0)
+
+
+def evaluate_mujoco(
+    make_policy: Callable[[], Callable[[np.ndarray], np.ndarray]],
+    env_id: str = "flyenv/OdorTaxis-v0",
+    env_kwargs: dict | None = None,
+    n_starts: int = 10,
+    seed: int = 10_000,
+    progress: bool = True,
+) -> EvalResult:
+    """``n_starts`` MuJoCo episodes with seeds ``seed, seed + 1, ...``."""
+    from flyenv.recording import run_episode
+
+    t0 = time.time()
+    env = gym.make(env_id, **(env_kwargs or {}))
+    policy = make_policy()
+    episodes = [
+        run_episode(env, policy, seed=seed + i)
+        for i in tqdm(range(n_starts), desc=f"{env_id} starts", disable=not progress)
+    ]
+    env.close()
+    return _summary(
+        env_id,
+        n_starts,
+        seed,
+        [e.is_success for e in episodes],
+        [e.time_s for e in episodes],
+        time.time() - t0,
+    )
+
+
+def sb3_batch_policy(model) -> Callable[[int], Callable[[np.ndarray], np.ndarray]]:
+    """A deterministic SB3 model as a twin batch-policy factory."""
+    return lambda n: lambda obs: model.predict(obs, deterministic=True)[0]
+
+
+def sb3_policy(model) -> Callable[[], Callable[[np.ndarray], np.ndarray]]:
+    """A deterministic SB3 model as a MuJoCo policy factory."""
+    return lambda: lambda obs: model.predict(obs, deterministic=True)[0]

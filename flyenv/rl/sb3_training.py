@@ -1,0 +1,240 @@
+"""What the SB3 baseline agents share: scenarios, vector envs, callbacks, curves, reports.
+
+``agents/ppo_odor_taxis.py`` and ``agents/sac_odor_taxis.py`` stay short, readable
+programs; the plumbing lives here.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.vec_env import SubprocVecEnv, VecEnv, VecMonitor
+
+import flyenv  # noqa: F401  (registers the environments)
+from flyenv.io import atomic_write_json
+from flyenv.rl.sb3_vec_env import TwinVecEnv
+
+EVAL_SEED = 1_000_003
+"""Evaluation starts come from a random stream disjoint from training's."""
+SPIKING_ENV_KWARGS = {"observation": "orn", "odor_names": ["ethyl acetate"]}
+"""The spiking brain reads ORN rates: the odor env must name its odor."""
+
+
+def load_scenario(path: str | Path | None) -> dict[str, Any]:
+    """A scenario TOML: top-level agent settings plus ``[algo]``, ``[env_kwargs]`` and
+    ``[policy_kwargs]`` tables (hyperparameters, gym.make keywords, policy_kwargs)."""
+    if path is None:
+        return {}
+    path = Path(path)
+    if not path.exists():
+        raise SystemExit(f"scenario {path} does not exist; see scenarios/*.toml")
+    with path.open("rb") as f:
+        return tomllib.load(f)
+
+
+def is_twin(env_id: str) -> bool:
+    return "kinematic" in env_id
+
+
+def env_kwargs_for(env_id: str, policy: str, extra: dict[str, Any] | None = None) -> dict:
+    """gym.make keywords: the ORN observation for the spiking brain on odor tasks."""
+    kwargs: dict[str, Any] = {}
+    if policy == "spiking":
+        if "OdorTaxis" not in env_id:
+            raise SystemExit(
+                f"--policy spiking needs ORN observations, which only the OdorTaxis envs give; "
+                f"{env_id} has none: use --policy mlp there"
+            )
+        kwargs.update(SPIKING_ENV_KWARGS)
+    kwargs.update(extra or {})
+    if "odor_names" in kwargs:
+        kwargs["odor_names"] = tuple(kwargs["odor_names"])
+    return kwargs
+
+
+def _make_single(env_id: str, kwargs: dict, seed: int):
+    def thunk():
+        env = gym.make(env_id, **kwargs)
+        env.reset(seed=seed)
+        return env
+
+    return thunk
+
+
+def make_vec_env(
+    env_id: str, n_envs: int, seed: int, kwargs: dict, eval_env: bool = False
+) -> VecEnv:
+    """Twin: one batched ``TwinVecEnv`` (no per-env Python loop). MuJoCo: a
+    ``SubprocVecEnv`` with ``n_envs`` worker processes (one per core). Both monitored.
+    An evaluation twin replays the same starts at every evaluation."""
+    if is_twin(env_id):
+        venv = gym.make_vec(env_id, num_envs=n_envs, **kwargs)
+        return VecMonitor(TwinVecEnv(venv, seed=seed, reseed_every_reset=eval_env))
+    thunks = [_make_single(env_id, kwargs, seed + i) for i in range(n_envs)]
+    return VecMonitor(SubprocVecEnv(thunks, start_method="fork"))
+
+
+class CurveCallback(BaseCallback):
+    """After each EvalCallback evaluation: record (timesteps, wall s, success, return),
+    write ``curve.json`` and the learning-curve PNG, log success to tensorboard."""
+
+    def __init__(self, run_dir: Path, title: str, initial: dict | None = None) -> None:
+        super().__init__()
+        self.run_dir = run_dir
+        self.title = title
+        self.rows: list[dict] = [initial] if initial else []
+        saved = run_dir / "curve.json"
+        if initial is None and saved.exists():  # a resumed run continues its curve
+            self.rows = json.loads(saved.read_text())["rows"]
+        self.t0 = time.time() - (self.rows[-1]["wall_s"] if self.rows else 0.0)
+
+    def _on_step(self) -> bool:
+        ev = self.parent  # the EvalCallback
+        success = float(np.mean(ev._is_success_buffer)) if ev._is_success_buffer else float("nan")
+        self.rows.append(
+            {
+                "timesteps": int(self.num_timesteps),
+                "wall_s": time.time() - self.t0,
+                "success_rate": success,
+                "mean_return": float(ev.last_mean_reward),
+            }
+        )
+        self.logger.record("eval/success_rate_curve", success)
+        atomic_write_json(self.run_dir / "curve.json", {"title": self.title, "rows": self.rows})
+        plot_curve(self.rows, self.run_dir / "learning_curve.png", self.title)
+        return True
+
+
+def plot_curve(rows: list[dict], out: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    t = [r["timesteps"] for r in rows]
+    fig, ax = plt.subplots(1, 2, figsize=(8, 3))
+    ax[0].plot(t, [100 * r["success_rate"] for r in rows], "o-")
+    ax[0].axhline(80, color="grey", ls="--", lw=0.8)
+    ax[0].set(xlabel="timesteps", ylabel="success (%)", ylim=(-2, 102), title="held-out starts")
+    ax[1].plot(t, [r["mean_return"] for r in rows], "o-")
+    ax[1].set(xlabel="timesteps", ylabel="mean return")
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    tmp = out.with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=80)
+    plt.close(fig)
+    tmp.replace(out)
+
+
+def first_reaching(rows: list[dict], threshold: float = 0.8) -> dict | None:
+    """The first evaluation at or above ``threshold`` success (timesteps, wall s)."""
+    for r in rows:
+        if r["success_rate"] >= threshold:
+            return {"timesteps": r["timesteps"], "wall_s": r["wall_s"]}
+    return None
+
+
+def record_with_cli(model_path: Path, env_id: str, env_kwargs: dict, out: Path, seed: int) -> None:
+    """The video of a saved model through ``flyenv record`` (the same path a user takes)."""
+    kwargs = {k: v for k, v in env_kwargs.items() if k != "time_limit_s"}
+    cmd = [
+        sys.executable, "-m", "flyenv.cli", "record", "--env", env_id, "--agent", str(model_path),
+        "--seed", str(seed), "--play-speed", "0.25", "--out", str(out),
+        "--env-kwargs", json.dumps({**kwargs, "time_limit_s": 6.0}),
+    ]  # fmt: skip
+    print("video:", " ".join(cmd))
+    subprocess.run(cmd, check=False)
+
+
+def mujoco_id(env_id: str) -> str:
+    """The MuJoCo env of a twin id (``...-kinematic-v0`` -> ``...-v0``)."""
+    return env_id.replace("-kinematic", "")
+
+
+class TqdmCallback(BaseCallback):
+    """A tqdm bar over timesteps (SB3's own bar needs ``rich``, not a flyenv dependency)."""
+
+    def __init__(self, total: int) -> None:
+        super().__init__()
+        self.total = total
+
+    def _on_training_start(self) -> None:
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=self.total, initial=self.num_timesteps, unit="step", smoothing=0.1)
+
+    def _on_step(self) -> bool:
+        self.bar.update(self.num_timesteps - self.bar.n)
+        return True
+
+    def _on_training_end(self) -> None:
+        self.bar.close()
+
+
+def evaluate_success(model, eval_env: VecEnv, n: int) -> tuple[float, float]:
+    """Mean return and success rate of the deterministic policy over n episodes."""
+    from stable_baselines3.common.evaluation import evaluate_policy
+
+    successes: list[bool] = []
+
+    def on_step(local, _):
+        if local["done"]:
+            successes.append(bool(local["info"].get("is_success", False)))
+
+    rets, _ = evaluate_policy(model, eval_env, n_eval_episodes=n, callback=on_step)
+    return float(rets), float(np.mean(successes)) if successes else float("nan")
+
+
+def latest_checkpoint(run_dir: Path, prefix: str) -> Path | None:
+    """The newest CheckpointCallback zip of ``run_dir`` (for resuming), or None."""
+    found = list((run_dir / "checkpoints").glob(f"{prefix}_*_steps.zip"))
+    return max(found, key=lambda p: int(p.stem.split("_")[-2])) if found else None
+
+
+def final_report(
+    best, args, env_kwargs: dict, run_dir: Path, curve: CurveCallback, extra: dict
+) -> dict:
+    """Evaluate the best model (50 fresh twin starts; ``args.mujoco_eval_starts`` MuJoCo
+    starts), write ``results.json`` and record the video with ``flyenv record``."""
+    from flyenv.rl import evaluation as ev
+
+    result = {
+        **extra,
+        "env": args.env,
+        "policy": args.policy,
+        "seed": args.seed,
+        "to_80_percent": first_reaching(curve.rows),
+        "curve": curve.rows,
+        "hyperparameters": args.algo,
+        "policy_kwargs": args.policy_kwargs,
+        "env_kwargs": {k: list(v) if isinstance(v, tuple) else v for k, v in env_kwargs.items()},
+    }
+    eval_kwargs = {k: v for k, v in env_kwargs.items() if k != "time_limit_s"}
+    if is_twin(args.env):
+        twin = ev.evaluate_twin(
+            ev.sb3_batch_policy(best), args.env, eval_kwargs, 50, seed=EVAL_SEED + 7
+        )
+        result["twin_50"] = twin.as_dict()
+        print(f"best model, 50 fresh twin starts: success {twin.success_rate:.0%}")
+    if args.mujoco_eval_starts > 0:
+        muj = ev.evaluate_mujoco(
+            ev.sb3_policy(best), mujoco_id(args.env), eval_kwargs, args.mujoco_eval_starts
+        )
+        result["mujoco"] = muj.as_dict()
+        print(f"best model in MuJoCo: success {muj.success_rate:.0%} of {muj.starts}")
+    atomic_write_json(run_dir / "results.json", result)
+    short = {k: v for k, v in result.items() if k != "curve"}
+    print(json.dumps(short, default=str)[:2000])
+    if not args.no_video:
+        best_path = run_dir / "best_model.zip"
+        record_with_cli(best_path, mujoco_id(args.env), env_kwargs, run_dir / "video.mp4", 10_000)
+    return result
