@@ -57,6 +57,11 @@ ENVS: tuple[EnvEntry, ...] = (
         entry_point="flyenv.envs.offline.firing_statistics:FiringStatisticsEnv",
         description="Offline: tune an E/I conductance-LIF network's pathway scales to target firing statistics or a teacher.",
     ),
+    EnvEntry(
+        id="flyenv/WholeBrainActivity-v0",
+        entry_point="flyenv.envs.offline.whole_brain_activity:WholeBrainActivityEnv",
+        description="Offline whole-brain calcium recording: predict every neuropil's rate at the next frame (teacher-forced or closed loop).",
+    ),
 )
 
 

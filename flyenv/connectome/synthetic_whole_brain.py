@@ -97,7 +97,7 @@ SCALES: dict[str, SyntheticBrainConfig] = {
     "default": SyntheticBrainConfig(),
     # FlyWire 783: 139,255 neurons, ~15M connections, 78 neuropils (connectome only)
     "flywire": SyntheticBrainConfig(
-        n_neurons=139_255, n_neuropils=78, mean_out_degree=108.0, n_frames=0
+        n_neurons=139_255, n_neuropils=78, mean_out_degree=112.0, n_frames=0
     ),
 }
 

@@ -1,0 +1,87 @@
+"""agents/whole_brain_fitting.py: a 1-epoch ``--mode all`` run writes every output; resume."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from flyenv.connectome.synthetic_whole_brain import SCALES, generate
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = replace(SCALES["tiny"], n_neurons=120, n_neuropils=5, n_frames=40, frame_ms=10.0)
+FAST = ["--batch_size", "8", "--n_hidden", "16", "--warmup_frames", "3", "--no-progress"]
+
+
+def _agent():
+    spec = importlib.util.spec_from_file_location(
+        "whole_brain_agent", ROOT / "agents" / "whole_brain_fitting.py"
+    )
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    return str(generate(tmp_path_factory.mktemp("wb_agent"), TINY, progress=False))
+
+
+def test_mode_all_one_epoch_writes_every_output(data_dir, tmp_path):
+    agent = _agent()
+    run = tmp_path / "run"
+    argv = ["--mode", "all", "--epoch_round1", "1", "--epoch_round2", "1", "--data-dir", data_dir,
+            "--neural_activity_id", "synthetic", "--filepath", str(run), *FAST]  # fmt: skip
+    stats = agent.main(argv)
+    for name in [
+        "first-round-checkpoint.pt", "second-round-rnn-checkpoint-v1.pt",
+        "simulated_neuropil_fr.npy", "first-round-losses.txt", "evaluation_stats.txt",
+        "evaluation_stats.json", "neuropil_fr_predictions.npy", "second-round-losses.txt",
+    ]:  # fmt: skip
+        assert (run / name).is_file(), name
+    assert list((run / "images").glob("neuropil_fr-at-epoch-0.png"))
+    plots = {p.name for p in (run / "evaluation_plots").glob("*.png")}
+    assert plots == {
+        "heatmap_comparison.png", "time_series_comparison.png", "correlation_scatter.png",
+        "barplot_comparison_t25.png", "barplot_comparison_t50.png", "barplot_comparison_t75.png",
+        "error_analysis.png",
+    }  # fmt: skip
+    sim = np.load(run / "simulated_neuropil_fr.npy")
+    assert sim.shape == (TINY.n_frames - 1, TINY.n_neuropils)
+    pred = np.load(run / "neuropil_fr_predictions.npy")
+    n_train = int(round(0.6 * TINY.n_frames))
+    assert pred.shape == (TINY.n_frames - n_train - 3, TINY.n_neuropils)  # after the warm-up
+    assert set(stats["closed_loop"]) == {
+        "model (spiking + GRU)", "spiking net alone", "untrained spiking net", "persistence",
+        "linear AR",
+    }  # fmt: skip
+    assert "teacher_recovery_closed_loop" in stats
+    text = (run / "evaluation_stats.txt").read_text()
+    assert "bin acc" in text and "MSE loss" in text and "correlation" in text
+    json.loads((run / "evaluation_stats.json").read_text())
+
+
+def test_filepath_reloads_settings_and_resumes_at_the_next_epoch(data_dir, tmp_path):
+    agent = _agent()
+    run = tmp_path / "run"
+    base = [
+        "--data-dir",
+        data_dir,
+        "--neural_activity_id",
+        "synthetic",
+        "--filepath",
+        str(run),
+        *FAST,
+    ]
+    agent.main(["--mode", "train1", "--epoch_round1", "1", "--n_rank", "4", *base])
+    # a second call without --n_rank: the run's saved settings (n_rank 4) come back
+    agent.main(["--mode", "train1", "--epoch_round1", "2", *base])
+    lines = (run / "first-round-losses.txt").read_text().splitlines()
+    assert lines[0].startswith("# settings = ")
+    assert json.loads(lines[0][len("# settings = ") :])["n_rank"] == 4
+    epochs = [ln.split(",")[0] for ln in lines[1:]]
+    assert epochs == ["epoch = 0", "epoch = 1"]  # epoch 0 not repeated

@@ -1,0 +1,102 @@
+"""Whole-brain metrics, losses and baselines on hand-made arrays."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from flyenv.metrics.whole_brain import (
+    all_metrics,
+    bin_accuracy,
+    mse,
+    next_frame_pairs,
+    pearson,
+    rate_bins,
+)
+from flyenv.training.whole_brain_fitting import (
+    LinearAR,
+    bin_interval_loss,
+    persistence_closed_loop,
+    rate_loss,
+)
+
+
+def test_bins_follow_the_seed_definition():
+    bins = rate_bins(2.3, 0.5, 100.0)
+    np.testing.assert_allclose(bins, [0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 100.0])
+
+
+def test_bin_accuracy_counts_entries_in_the_same_bin():
+    bins = np.array([0.0, 1.0, 2.0, 100.0])
+    true = np.array([[0.5, 1.5], [2.5, 0.2]])
+    pred = np.array([[0.9, 2.1], [50.0, 0.0]])  # same, next bin, same (last), same
+    assert bin_accuracy(pred, true, bins) == pytest.approx(0.75)
+    assert bin_accuracy(true, true, bins) == 1.0
+
+
+def test_mse_and_pearson():
+    a = np.array([[1.0, 2.0], [3.0, 4.0]])
+    assert mse(a, a + 2.0) == pytest.approx(4.0)
+    assert pearson(a, 2 * a + 1) == pytest.approx(1.0)
+    assert pearson(a, -a) == pytest.approx(-1.0)
+    assert np.isnan(pearson(a, np.ones_like(a)))
+    with pytest.raises(ValueError, match="shape"):
+        mse(a, a[:1])
+    m = all_metrics(a, a, rate_bins(4.0, 0.25))
+    assert m == {"bin_accuracy": 1.0, "mse": 0.0, "pearson": pytest.approx(1.0)}
+
+
+def test_next_frame_pairs_align_frame_t_with_t_plus_1():
+    rates = np.arange(10.0)[:, None] * np.ones((1, 2))
+    x, y = next_frame_pairs(rates, np.array([2, 5]))
+    np.testing.assert_array_equal(x[:, 0], [2, 5])
+    np.testing.assert_array_equal(y[:, 0], [3, 6])
+    with pytest.raises(ValueError, match="next frame"):
+        next_frame_pairs(rates, np.array([9]))
+
+
+def test_bin_interval_loss_is_zero_inside_the_bin_and_grows_outside():
+    bins = torch.tensor([0.0, 1.0, 2.0, 100.0])
+    target = torch.tensor([1.5])
+    assert float(bin_interval_loss(torch.tensor([1.2]), target, bins)) == 0.0
+    below = float(bin_interval_loss(torch.tensor([0.5]), target, bins))
+    far_below = float(bin_interval_loss(torch.tensor([-1.0]), target, bins))
+    above = float(bin_interval_loss(torch.tensor([3.0]), target, bins))
+    assert below == pytest.approx(0.25) and far_below == pytest.approx(4.0)
+    assert above == pytest.approx(1.0)  # distance to the bin's upper edge 2.0
+    assert far_below > below > 0  # the seed's minimum(x, 0) would reward being far off
+
+
+def test_rate_losses():
+    a, b = torch.tensor([[1.0, 2.0]]), torch.tensor([[2.0, 0.0]])
+    assert float(rate_loss(a, b, "mse")) == pytest.approx(2.5)
+    assert float(rate_loss(a, b, "mae")) == pytest.approx(1.5)
+    assert float(rate_loss(a, a, "cosine_distance")) == pytest.approx(0.0, abs=1e-6)
+    assert float(rate_loss(a, b, "log_cosh")) == pytest.approx(
+        np.mean(np.log(np.cosh([1.0, 2.0]))), rel=1e-5
+    )
+    assert float(rate_loss(a, b, "huber")) == pytest.approx((0.5 + 1.5) / 2)
+    with pytest.raises(ValueError, match="loss_fn"):
+        rate_loss(a, b, "l3")
+
+
+def test_linear_ar_recovers_a_linear_system_and_runs_closed_loop():
+    rng = np.random.default_rng(0)
+    a_true = np.array([[0.8, 0.1], [-0.2, 0.7]])
+    b_true = np.array([1.0, 2.0])
+    r = np.zeros((300, 2))
+    r[0] = [3.0, 3.0]
+    for t in range(299):
+        r[t + 1] = a_true @ r[t] + b_true + 0.01 * rng.standard_normal(2)
+    ar = LinearAR.fit(r, np.arange(0, 200), ridge=0.0)
+    np.testing.assert_allclose(ar.a, a_true, atol=0.05)
+    pred = ar.closed_loop(r, 200, 300, 5)
+    assert pred.shape == (95, 2)
+    np.testing.assert_allclose(pred[0], ar.step(r[204]).clip(0, 100), rtol=1e-6)
+
+
+def test_persistence_holds_the_last_warmup_frame():
+    r = np.arange(20.0)[:, None]
+    out = persistence_closed_loop(r, 10, 20, 3)
+    assert out.shape == (7, 1) and np.all(out == 12.0)  # frames 13..19 predicted by frame 12
