@@ -1,0 +1,112 @@
+"""The spiking connectome brain as an SB3 policy: PPO and SAC train it end to end on
+the batched twin, only the configured weights learn, and SB3's save/load round-trips
+to the same deterministic actions."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from stable_baselines3 import PPO, SAC
+
+import flyenv  # noqa: F401
+from flyenv.rl.sb3_vec_env import TwinVecEnv
+from flyenv.rl.spiking_policy import (
+    SpikingActor,
+    SpikingActorCriticPolicy,
+    SpikingSACPolicy,
+    trainable_prefixes,
+)
+
+ORN = {"observation": "orn", "odor_names": ("ethyl acetate",)}
+FAST = {"settle_steps": 1}
+"""A 20 ms brain run per action (default 30 ms): the MBONs fire from its second 10 ms
+on, so every mushroom-body output weight gets a gradient."""
+
+
+def _twin(n: int, seed: int = 0) -> TwinVecEnv:
+    venv = gym.make_vec("flyenv/OdorTaxis-kinematic-v0", num_envs=n, time_limit_s=0.2, **ORN)
+    return TwinVecEnv(venv, seed=seed)
+
+
+def _brain_params(policy) -> dict[str, torch.Tensor]:
+    return {n: p.detach().clone() for n, p in policy.named_parameters() if "brain." in n}
+
+
+def test_ppo_trains_the_spiking_policy_on_the_twin_and_reloads(tmp_path):
+    torch.set_num_threads(1)
+    venv = _twin(8)
+    model = PPO(
+        SpikingActorCriticPolicy,
+        venv,
+        n_steps=32,
+        batch_size=64,
+        n_epochs=2,
+        seed=0,
+        device="cpu",
+        policy_kwargs=FAST,
+    )
+    before = _brain_params(model.policy)
+    model.learn(total_timesteps=8 * 32 * 2)  # 512 steps, 2 updates
+    assert model.num_timesteps >= 512
+    after = _brain_params(model.policy)
+    learn = trainable_prefixes("mb_output")
+    for name, value in before.items():
+        changed = not torch.equal(value, after[name])
+        short = name.split("brain.", 1)[1]
+        assert changed == short.startswith(learn), f"{name}: changed={changed}"
+
+    obs = venv.reset()
+    actions, _ = model.predict(obs, deterministic=True)
+    assert actions.shape == (8, 2) and np.all(np.abs(actions) < 1)
+    model.save(tmp_path / "ppo_spiking.zip")
+    loaded = PPO.load(tmp_path / "ppo_spiking.zip", device="cpu")
+    assert isinstance(loaded.policy, SpikingActorCriticPolicy)
+    np.testing.assert_array_equal(loaded.predict(obs, deterministic=True)[0], actions)
+    # the deterministic action is the brain's own action (tanh of its DN readout)
+    with torch.no_grad():
+        brain_action = torch.tanh(loaded.policy.actor(torch.as_tensor(obs))).numpy()
+    np.testing.assert_allclose(actions, brain_action, atol=1e-6)
+
+
+def test_sac_trains_the_spiking_actor_and_reloads(tmp_path):
+    torch.set_num_threads(1)
+    venv = _twin(4, seed=1)
+    model = SAC(
+        SpikingSACPolicy,
+        venv,
+        learning_starts=16,
+        batch_size=16,
+        buffer_size=1000,
+        seed=0,
+        device="cpu",
+        policy_kwargs=FAST,
+    )
+    before = _brain_params(model.actor)
+    model.learn(total_timesteps=4 * 12)  # 8 gradient steps after learning_starts
+    after = _brain_params(model.actor)
+    assert not torch.equal(
+        before["brain_actor.brain.readout.weight"], after["brain_actor.brain.readout.weight"]
+    )
+    assert torch.equal(
+        before["brain_actor.brain.kc.log_threshold"], after["brain_actor.brain.kc.log_threshold"]
+    )
+    obs = venv.reset()
+    actions, _ = model.predict(obs, deterministic=True)
+    model.save(tmp_path / "sac_spiking.zip")
+    loaded = SAC.load(tmp_path / "sac_spiking.zip", device="cpu")
+    np.testing.assert_array_equal(loaded.predict(obs, deterministic=True)[0], actions)
+
+
+def test_spiking_policy_rejects_observations_without_orn_rates():
+    venv = TwinVecEnv(gym.make_vec("flyenv/OdorTaxis-kinematic-v0", num_envs=2), seed=0)
+    with pytest.raises(ValueError, match='observation="orn"'):
+        PPO(SpikingActorCriticPolicy, venv, n_steps=8, batch_size=8, device="cpu")
+
+
+def test_trainable_presets_and_bad_names():
+    actor = SpikingActor(113, trainable="all")
+    assert all(p.requires_grad for p in actor.brain.parameters())
+    with pytest.raises(ValueError, match="matches no brain parameter"):
+        SpikingActor(113, trainable="no_such_weight")
