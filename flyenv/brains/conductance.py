@@ -193,10 +193,10 @@ class _CondStep(torch.autograd.Function):
         v_new = torch.where(s, k.v_reset, vt)
         ctx.save_for_backward(v, q1, active)
         ctx.k, ctx.sur = k, (surrogate, slope)
-        return s.to(v.dtype), v_new, q1
+        return s.to(v.dtype), v_new, q1, vt
 
     @staticmethod
-    def backward(ctx, g_s, g_v, g_q1):  # type: ignore[override]
+    def backward(ctx, g_s, g_v, g_q1, g_vt):  # type: ignore[override]
         v, q1, active = ctx.saved_tensors
         k: CondConstants = ctx.k
         surrogate, slope = ctx.sur
@@ -205,7 +205,10 @@ class _CondStep(torch.autograd.Function):
         s = vt > k.theta
         sg = surrogate_derivative(vt - k.theta, surrogate, slope)
         # reset detached: V' = V_t (1 - s) + V_reset s with s treated as a constant
-        g_pre = torch.where(active, torch.where(s, 0.0, g_v) + g_s * sg, 0.0)
+        g_pre = torch.where(s, 0.0, g_v) + g_s * sg
+        if g_vt is not None:
+            g_pre = g_pre + g_vt
+        g_pre = torch.where(active, g_pre, 0.0)
         g_vin = g_pre * (k.beta - k.dt_over_c * g_tot)
         # d pre / d q1_j = -dt/C norm_j (V - E_j)
         g_q1 = g_q1 - (k.dt_over_c * g_pre) * (k.norm * (v - k.e_rev))
@@ -225,11 +228,12 @@ def cond_step(
     slope: float = 0.5,
 ) -> tuple[torch.Tensor, CondState]:
     """One step (fused autograd node). ``x_exc``/``x_inh``: weighted presynaptic spike
-    sums (n, B) arriving this step. Returns spikes (surrogate gradients) and the new state."""
+    sums (n, B) arriving this step. Returns spikes (surrogate gradients), the new state and
+    the membrane before spike/reset (differentiable; for spike-time interpolation)."""
     active = state.ref <= 0
-    s, v, q = _CondStep.apply(x_exc, x_inh, state.v, state.q, active, k, surrogate, slope)
+    s, v, q, vt = _CondStep.apply(x_exc, x_inh, state.v, state.q, active, k, surrogate, slope)
     ref = torch.where(s > 0, k.ref_steps, (state.ref - 1.0).clamp_min(0.0)).detach()
-    return s, CondState(v, q, ref)
+    return s, CondState(v, q, ref), vt
 
 
 def cond_step_reference(
@@ -241,7 +245,7 @@ def cond_step_reference(
     slope: float = 0.5,
 ) -> tuple[torch.Tensor, CondState]:
     """The same step op by op (autograd records every operation): the tests check the
-    fused backward against it."""
+    fused backward against it. Same returns as ``cond_step``."""
     active = state.ref <= 0
     q1 = state.q * k.decay + kicks(x_exc, x_inh, k.g_bar)
     pre, _ = _pre_membrane(state.v, q1, k)
@@ -250,7 +254,7 @@ def cond_step_reference(
     sd = s.detach()
     v = vt * (1 - sd) + k.v_reset * sd
     ref = torch.where(sd > 0, k.ref_steps, (state.ref - 1.0).clamp_min(0.0))
-    return s, CondState(v, q1, ref)
+    return s, CondState(v, q1, ref), vt
 
 
 def init_state(k: CondConstants, batch: int, v0: torch.Tensor | None = None) -> CondState:

@@ -182,10 +182,12 @@ class NetState(NamedTuple):
 
 
 class Activity(NamedTuple):
-    """One chunk's record, (T, n, B). ``spikes`` carries surrogate gradients."""
+    """One chunk's record, (T, n, B). ``spikes`` carries surrogate gradients; ``v`` is the
+    membrane after reset, ``v_pre`` before spike/reset (for spike-time interpolation)."""
 
     spikes: torch.Tensor
     v: torch.Tensor
+    v_pre: torch.Tensor
 
 
 class EIAssemblyNetwork(nn.Module):
@@ -277,18 +279,20 @@ class EIAssemblyNetwork(nn.Module):
         n = self.n
         k = self.consts
         sur, slope = self.config.neuron.surrogate, self.config.neuron.slope_per_mv
-        spikes, vs = [], []
+        spikes, vs, vps = [], [], []
         cond, s = state
         for t in range(inputs.shape[0]):
             if self.config.detach_recurrent_spikes:
                 s = s.detach()
             x = self.rec.forward_t(s, rec_v, binary=True)  # (2n, B): last step's spikes
-            s, cond = cond_step(drive[t] + x[:n], x[n:], cond, k, sur, slope)
+            s, cond, vt = cond_step(drive[t] + x[:n], x[n:], cond, k, sur, slope)
             spikes.append(s)
             if record_v:
                 vs.append(cond.v)
-        v = torch.stack(vs) if record_v else torch.empty(0)
-        return Activity(torch.stack(spikes), v), NetState(cond, s)
+                vps.append(vt)
+        empty = torch.empty(0)
+        v, vp = (torch.stack(vs), torch.stack(vps)) if record_v else (empty, empty)
+        return Activity(torch.stack(spikes), v, vp), NetState(cond, s)
 
     def run_reference(self, inputs: torch.Tensor, state: NetState) -> tuple[Activity, NetState]:
         """The same simulation with dense masked weights and op-by-op autograd (tests,
@@ -301,14 +305,16 @@ class EIAssemblyNetwork(nn.Module):
         k = self.consts
         sur, slope = self.config.neuron.surrogate, self.config.neuron.slope_per_mv
         cond, s = state
-        spikes, vs = [], []
+        spikes, vs, vps = [], [], []
         for t in range(inputs.shape[0]):
             if self.config.detach_recurrent_spikes:
                 s = s.detach()
             x = w_rec @ s
-            s, cond = cond_step_reference(
+            s, cond, vt = cond_step_reference(
                 w_in @ inputs[t].float() + x[: self.n], x[self.n :], cond, k, sur, slope
             )
             spikes.append(s)
             vs.append(cond.v)
-        return Activity(torch.stack(spikes), torch.stack(vs)), NetState(cond, s)
+            vps.append(vt)
+        act = Activity(torch.stack(spikes), torch.stack(vs), torch.stack(vps))
+        return act, NetState(cond, s)

@@ -38,6 +38,7 @@ from flyenv.brains.ei_assembly_network import (
 )
 from flyenv.training.checkpoint import rng_state, set_rng_state
 from flyenv.training.firing_statistics_losses import (
+    NO_SPIKE,
     LossWeights,
     RunningStats,
     Targets,
@@ -151,8 +152,8 @@ class FiringStatisticsTrainer:
         b, n = cfg.batch_size, self.net.n
         self.state = self.net.init_state(b)
         self.teacher_state = self.teacher.init_state(b) if self.teacher else None
-        self.last_spike = torch.full((n, b), -1.0)
-        self.teacher_last = torch.full((n, b), -1.0)
+        self.last_spike = torch.full((n, b), NO_SPIKE)
+        self.teacher_last = torch.full((n, b), NO_SPIKE)
         self.t_abs = 0
         k = self.net.consts
         self.e_leak, self.theta = k.e_leak[:, 0], k.theta[:, 0]
@@ -185,9 +186,12 @@ class FiringStatisticsTrainer:
         n_chunks = cfg.chunks_per_epoch
         for _ in range(n_chunks):
             inputs = self.net.sample_inputs(cfg.steps_per_chunk, cfg.batch_size)
+            v_before = self.state.cond.v.detach()
             act, state = self.net.run(inputs, self.state.detach())
             t0 = self.t_abs
-            last = self.window.add(act.spikes, act.v, self.last_spike, t0)
+            last = self.window.add(
+                act.spikes, act.v, self.last_spike, t0, act.v_pre, v_before, self.theta
+            )
             teacher_spikes = None
             if self.teacher is not None:
                 with torch.no_grad():
@@ -201,7 +205,13 @@ class FiringStatisticsTrainer:
                 loss, terms = self._teacher_loss(act.spikes, teacher_spikes)
             else:
                 loss, terms = statistics_loss(
-                    self.window, self.rate_target, self.e_leak, self.theta, cfg.targets, cfg.weights
+                    self.window,
+                    self.rate_target,
+                    self.e_leak,
+                    self.theta,
+                    cfg.targets,
+                    cfg.weights,
+                    self.net.is_exc,
                 )
             (loss / (n_chunks * acc)).backward()
             self.window.detach()

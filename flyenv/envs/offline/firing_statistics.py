@@ -13,6 +13,7 @@ from gymnasium import spaces
 
 from flyenv.brains.ei_assembly_network import PATHWAYS, EIAssemblyConfig, EIAssemblyNetwork
 from flyenv.training.firing_statistics_losses import (
+    NO_SPIKE,
     LossWeights,
     RunningStats,
     Targets,
@@ -181,14 +182,19 @@ class FiringStatisticsEnv(gym.Env):
         """Simulate one chunk of student (and teacher) on the same input spikes."""
         b = self.config.batch_size
         inputs = self.net.sample_inputs(self._steps, b, self._gen)
-        act, self._state = self.net.run(inputs, self._state)
-        stats = RunningStats(self.net.n, b, self.net.dt_ms)
-        stats.add(act.spikes, act.v, torch.full((self.net.n, b), -1.0), 0)
+        none = torch.full((self.net.n, b), NO_SPIKE)
+
+        def run(net, state):
+            v0 = state.cond.v
+            act, state = net.run(inputs, state)
+            stats = RunningStats(net.n, b, net.dt_ms)
+            stats.add(act.spikes, act.v, none, 0, act.v_pre, v0, self._theta)
+            return act, state, stats
+
+        act, self._state, stats = run(self.net, self._state)
         t_act = t_stats = None
         if self.teacher is not None:
-            t_act, self._t_state = self.teacher.run(inputs, self._t_state)
-            t_stats = RunningStats(self.net.n, b, self.net.dt_ms)
-            t_stats.add(t_act.spikes, t_act.v, torch.full((self.net.n, b), -1.0), 0)
+            t_act, self._t_state, t_stats = run(self.teacher, self._t_state)
         return act, stats, t_act, t_stats
 
     def _summary_vec(self, stats) -> tuple[np.ndarray, dict]:
@@ -213,7 +219,13 @@ class FiringStatisticsEnv(gym.Env):
         if self.teacher is None:
             target = torch.where(self.net.is_exc, self._targets.rate_e_hz, self._targets.rate_i_hz)
             loss, terms = statistics_loss(
-                stats, target.float(), self._e_leak, self._theta, self._targets, cfg.weights
+                stats,
+                target.float(),
+                self._e_leak,
+                self._theta,
+                self._targets,
+                cfg.weights,
+                self.net.is_exc,
             )
             return float(loss), terms
         vr = van_rossum_distance(act.spikes, t_act.spikes, cfg.van_rossum_tau_ms, self.net.dt_ms)
