@@ -161,9 +161,12 @@ class RunningStats:
         return mean, var.sqrt()
 
 
-def firing_rate_loss(rates: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Mean over neurons of (r - r*)^2 / r* (r* per neuron, Hz)."""
-    return ((rates - target).square() / target).mean()
+def firing_rate_loss(
+    rates: torch.Tensor, target: torch.Tensor, floor_hz: float = 0.0
+) -> torch.Tensor:
+    """Mean over neurons of (r - r*)^2 / max(r*, floor) (r* per neuron, Hz); the floor
+    keeps a teacher's silent neurons (r* = 0) from dividing by zero."""
+    return ((rates - target).square() / target.clamp_min(floor_hz)).mean()
 
 
 def cv_loss(

@@ -247,8 +247,8 @@ class FiringStatisticsTrainer:
     def _teacher_loss(self, spikes, teacher_spikes):
         cfg = self.cfg
         vr = van_rossum_distance(spikes, teacher_spikes, cfg.van_rossum_tau_ms, self.net.dt_ms)
-        target = self.teacher_window.rates_hz().clamp_min(0.1)
-        fr = firing_rate_loss(self.window.rates_hz(), target)
+        target = self.teacher_window.rates_hz()
+        fr = firing_rate_loss(self.window.rates_hz(), target, floor_hz=0.1)
         loss = cfg.weights.van_rossum * vr + cfg.teacher_rate_weight * fr
         return loss, {"van_rossum": float(vr.detach()), "firing_rate": float(fr.detach())}
 
