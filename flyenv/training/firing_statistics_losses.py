@@ -169,6 +169,18 @@ def firing_rate_loss(
     return ((rates - target).square() / target.clamp_min(floor_hz)).mean()
 
 
+def teacher_rate_loss(
+    rates: torch.Tensor, teacher_rates: torch.Tensor, is_exc: torch.Tensor, floor_hz: float = 0.1
+) -> torch.Tensor:
+    """Mean over neurons of (r - r_teacher)^2 / (population-mean teacher rate). Not the
+    per-neuron r* of ``firing_rate_loss``: a neuron the teacher left silent in a short
+    window would get weight 1/floor and bias every update towards more inhibition."""
+    with torch.no_grad():
+        t = teacher_rates
+        norm = torch.where(is_exc, t[is_exc].mean(), t[~is_exc].mean()).clamp_min(floor_hz)
+    return ((rates - teacher_rates).square() / norm).mean()
+
+
 def cv_loss(
     cv: torch.Tensor,
     n_isi: torch.Tensor,

@@ -42,9 +42,9 @@ from flyenv.training.firing_statistics_losses import (
     LossWeights,
     RunningStats,
     Targets,
-    firing_rate_loss,
     statistics_loss,
     summarize,
+    teacher_rate_loss,
     van_rossum_distance,
 )
 
@@ -248,7 +248,7 @@ class FiringStatisticsTrainer:
         cfg = self.cfg
         vr = van_rossum_distance(spikes, teacher_spikes, cfg.van_rossum_tau_ms, self.net.dt_ms)
         target = self.teacher_window.rates_hz()
-        fr = firing_rate_loss(self.window.rates_hz(), target, floor_hz=0.1)
+        fr = teacher_rate_loss(self.window.rates_hz(), target, self.net.is_exc)
         loss = cfg.weights.van_rossum * vr + cfg.teacher_rate_weight * fr
         return loss, {"van_rossum": float(vr.detach()), "firing_rate": float(fr.detach())}
 

@@ -17,9 +17,9 @@ from flyenv.training.firing_statistics_losses import (
     LossWeights,
     RunningStats,
     Targets,
-    firing_rate_loss,
     statistics_loss,
     summarize,
+    teacher_rate_loss,
     van_rossum_distance,
 )
 
@@ -229,7 +229,7 @@ class FiringStatisticsEnv(gym.Env):
             )
             return float(loss), terms
         vr = van_rossum_distance(act.spikes, t_act.spikes, cfg.van_rossum_tau_ms, self.net.dt_ms)
-        fr = firing_rate_loss(stats.rates_hz(), t_stats.rates_hz(), floor_hz=0.1)
+        fr = teacher_rate_loss(stats.rates_hz(), t_stats.rates_hz(), self.net.is_exc)
         return float(vr + fr), {"van_rossum": float(vr), "firing_rate": float(fr)}
 
     def _info(self, s: dict, terms: dict | None) -> dict[str, Any]:
