@@ -299,7 +299,7 @@ def eval1(args, run: Path, data, model: WholeBrainLIF) -> np.ndarray:
 def train2(args, run: Path, data) -> None:
     sim = np.load(run / "simulated_neuropil_fr.npy")
     torch.manual_seed(args.seed + 2)
-    decoder = RateDecoder(len(data.neuropils), args.n_hidden, args.input_style)
+    decoder = RateDecoder(len(data.neuropils), args.n_hidden, args.input_style).to(args.device)
     opt = torch.optim.Adam(decoder.parameters(), lr=args.lr_round2)
     sched = torch.optim.lr_scheduler.StepLR(
         opt, step_size=max(1, args.epoch_round2 // 4), gamma=0.5
@@ -351,7 +351,7 @@ def evaluate(args, run: Path, data, model: WholeBrainLIF) -> dict:
     load_round1(run, model)
     decoder = RateDecoder(len(data.neuropils), args.n_hidden, args.input_style)
     decoder.load_state_dict(load_checkpoint(run / decoder_name(args, "checkpoint"))["decoder"])
-    decoder.eval()
+    decoder.to(args.device).eval()
     ar = LinearAR.fit(r, train_frames)
     preds = {
         "model (spiking + GRU)": closed_loop(model, decoder, r, start, end, w, seed, args.max_firing_rate, args.progress),

@@ -104,3 +104,34 @@ def test_config_errors_are_clear():
         WholeBrainConfig(delay_ms=0.1).validate()
     with pytest.raises(ValueError, match="square"):
         WholeBrainLIF(sp.csr_matrix((3, 4)), np.ones((2, 3)))
+
+
+def test_fast_inference_paths_match_the_autograd_path():
+    model = _model(frame_ms=30.0)
+    w = model.poisson_weights(torch.full((3, 4), 5.0)).detach()
+    cfg = model.config
+
+    def run(backend, fast):
+        model.config.backend = backend
+        with torch.no_grad():
+            return model._run(w, torch.Generator().manual_seed(5), cfg.n_steps, 10, fast=fast)
+
+    slow = run("torch", False)
+    assert slow.sum() > 0
+    torch.testing.assert_close(run("torch", True), slow, rtol=0, atol=0)  # in-place twin
+    # compiled kernel: same equations, same draws, same spikes
+    torch.testing.assert_close(run("numba", True), slow, rtol=0, atol=0)
+    assert model.backend() == "numba"
+
+
+def test_bernoulli_positions_are_exact_trials():
+    from flyenv.brains.whole_brain import bernoulli_positions
+
+    gen = torch.Generator().manual_seed(0)
+    counts = torch.zeros(1000)
+    for _ in range(400):
+        idx = bernoulli_positions(1000, 0.05, gen)
+        assert idx.unique().numel() == idx.numel() and idx.min() >= 0 and idx.max() < 1000
+        counts[idx] += 1
+    assert abs(float(counts.mean()) / 400 - 0.05) < 0.003  # the success rate
+    assert float(counts.std()) == pytest.approx((400 * 0.05 * 0.95) ** 0.5, rel=0.15)

@@ -216,10 +216,10 @@ class ConnectomeLinear(nn.Module):
         with torch.no_grad():
             v_pre = self.pre_major_values() if pre_major_values is None else pre_major_values
             v = v_pre
-            nz = spikes.nonzero()
+            flat = spikes.reshape(-1).nonzero().squeeze(1)  # 1-D nonzero is the fast one
             out = torch.zeros(self.n_post * batch, dtype=v.dtype, device=v.device)
-            if nz.numel():
-                neuron, b = nz[:, 0], nz[:, 1]
+            if flat.numel():
+                neuron, b = flat // batch, flat % batch
                 start = self._crow[neuron]
                 count = self._crow[neuron + 1] - start
                 total = int(count.sum())

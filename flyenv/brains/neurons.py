@@ -279,6 +279,44 @@ class LIFPopulation(nn.Module):
             ref = state.ref
         return s, LIFState(v, i, ref)
 
+    @torch.no_grad()
+    def step_inplace(
+        self,
+        syn_input: torch.Tensor | None,
+        state: LIFState,
+        coeffs: LIFCoefficients,
+        kick_index: torch.Tensor | None = None,
+        kick_mv: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """No-grad twin of :meth:`step` that updates ``state`` in place (long inference
+        runs of big populations, e.g. a 139k-neuron brain: ~5x fewer temporaries).
+
+        Same numbers as ``step(syn_input, state, current=e)`` where the external current
+        is zero except at the flat positions ``kick_index`` with ``(1 - alpha) e =
+        kick_mv`` (a kick into V). ``state`` must not share storage between v, i and ref
+        (clone the tensors of :meth:`init_state`). Returns the spikes (0/1 floats).
+        """
+        v, i, ref = state
+        if v.data_ptr() == i.data_ptr() or v.data_ptr() == ref.data_ptr():
+            raise ValueError("step_inplace needs separate v, i, ref tensors (clone init_state)")
+        # float masks instead of bool ones: comparisons and masked_fill producing/using
+        # bool tensors cost ~10x a float multiply on the CPU
+        active = 1.0 - ref.clamp(max=1.0)  # ref counts whole steps: 1 where ref == 0
+        j = i if syn_input is None else i.add_(syn_input)
+        v.mul_(coeffs.alpha).addcmul_(coeffs.c, j)
+        if kick_index is not None and kick_index.numel():
+            v.view(-1).index_add_(0, kick_index, kick_mv)
+        v.mul_(active)  # held at 0 while refractory
+        s = torch.sign(v - coeffs.theta).clamp_(min=0.0)  # 1 where v > theta
+        v.mul_(1.0 - s)  # reset to 0
+        j.mul_(coeffs.beta)  # j is i's storage: I' = beta J
+        n_ref = self.config.refractory_steps
+        if n_ref == 1:
+            ref.copy_(s)
+        elif n_ref > 1:
+            ref.sub_(1.0).clamp_min_(0.0).mul_(1.0 - s).add_(s, alpha=float(n_ref))
+        return s
+
     def forward(
         self, syn_inputs: torch.Tensor, state: LIFState | None = None
     ) -> tuple[torch.Tensor, LIFState]:

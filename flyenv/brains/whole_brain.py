@@ -62,6 +62,10 @@ class WholeBrainConfig:
     warmup_fraction: float = 0.1
     input_scale_hz: float = 10.0
     """Rates are divided by this before the input Linear (keeps its init scale sensible)."""
+    backend: str = "auto"
+    """Gradient-free frames: "numba" (compiled kernel, CPU), "torch" (in-place tensor
+    ops, any device) or "auto" (numba on the CPU when installed). Training always runs
+    the autograd torch path."""
 
     def validate(self) -> None:
         for name in ("dt_ms", "tau_m_ms", "tau_syn_ms", "threshold_mv", "frame_ms"):
@@ -73,6 +77,8 @@ class WholeBrainConfig:
             raise ValueError(f"warmup_fraction must be in [0, 1), got {self.warmup_fraction}")
         if self.n_rank < 0:
             raise ValueError(f"n_rank must be >= 0, got {self.n_rank}")
+        if self.backend not in ("auto", "numba", "torch"):
+            raise ValueError(f"backend must be 'auto', 'numba' or 'torch', got {self.backend!r}")
         if self.n_steps - self.n_warmup_steps < 1:
             raise ValueError("frame_ms is too short for dt_ms: no recorded step is left")
 
@@ -162,18 +168,31 @@ class WholeBrainLIF(nn.Module):
         n_warmup: int,
         window_steps: int | None = None,
         on_window: Callable[[torch.Tensor], None] | None = None,
+        fast: bool = False,
     ) -> torch.Tensor:
         """Simulate ``n_steps`` with kick weights ``w`` (N, B); return spike counts over the
         recorded steps. With ``on_window``, the recorded steps are cut into windows of
         ``window_steps``; each window's count (with graph) goes to ``on_window`` and V, I
-        are detached after it."""
+        are detached after it. ``fast`` (no gradient) uses the in-place LIF step; both
+        paths give the same spikes for the same generator state."""
         cfg, lif = self.config, self.lif
         n, batch = w.shape
         k = lif.coefficients()
-        kick_to_current = 1.0 / (1.0 - k.alpha)  # (1 - alpha) e = w: a kick of w into V
+        keep = 1.0 - k.alpha  # (1 - alpha) e = w: the current e that kicks V by w
         p_spike = cfg.poisson_rate_hz * cfg.dt_ms / 1000.0
         values = self.conn.pre_major_values()
+        nb = n * batch
+        # the Poisson kicks of the whole frame at once (flat positions step * nb + idx)
+        kicks = bernoulli_positions(n_steps * nb, p_spike, generator, w.device)
+        if fast and self.backend() == "numba":
+            return self._run_numba(w, kicks, n_steps, n_warmup, k, values)
+        bounds = torch.searchsorted(
+            kicks, torch.arange(n_steps + 1, device=w.device, dtype=kicks.dtype) * nb
+        ).tolist()
         state = lif.init_state(batch, w.device)
+        if fast:
+            state = LIFState(state.v.clone(), state.i.clone(), state.ref.clone())
+        w_flat = w.reshape(-1)
         ring = [torch.zeros(n, batch, device=w.device) for _ in range(cfg.delay_steps)]
         total = torch.zeros(n, batch, device=w.device)
         window = torch.zeros(n, batch, device=w.device)
@@ -181,9 +200,18 @@ class WholeBrainLIF(nn.Module):
         for step in range(n_steps):
             slot = step % cfg.delay_steps
             syn = self.conn.forward_t_events(ring[slot], values)
-            drive = torch.rand(n, batch, generator=generator, device=w.device) < p_spike
-            current = torch.where(drive, w * kick_to_current, 0.0)
-            s, state = lif.step(syn, state, current=current, coeffs=k)
+            idx = kicks[bounds[step] : bounds[step + 1]] - step * nb
+            e_vals = w_flat[idx] / keep.reshape(-1)
+            if fast:
+                s = lif.step_inplace(syn, state, k, idx, (keep.reshape(-1) * e_vals))
+                ring[slot] = s
+                if step >= n_warmup:
+                    total += ring[slot]
+                continue
+            current = torch.zeros(n * batch, dtype=w.dtype, device=w.device).index_put(
+                (idx,), e_vals
+            )
+            s, state = lif.step(syn, state, current=current.view(n, batch), coeffs=k)
             ring[slot] = s.detach()
             if step < n_warmup:
                 if step == n_warmup - 1:  # the warm-up never enters a gradient window
@@ -202,6 +230,51 @@ class WholeBrainLIF(nn.Module):
                 state = LIFState(state.v.detach(), state.i.detach(), state.ref)
         return total
 
+    def backend(self) -> str:
+        """ "numba" (compiled CPU kernel for gradient-free frames) or "torch"."""
+        choice = self.config.backend
+        if choice == "auto":
+            on_cpu = self.readout.device.type == "cpu"
+            return "numba" if on_cpu and _numba_available() else "torch"
+        return choice
+
+    def _run_numba(self, w, kicks, n_steps, n_warmup, k, values) -> torch.Tensor:
+        from flyenv.brains.whole_brain_kernels import simulate_frame_kernel
+
+        cfg = self.config
+        n, batch = w.shape
+        keep = (1.0 - k.alpha).reshape(-1)
+        kick_w = (keep * (w.reshape(-1) / keep)).detach().numpy().astype(np.float32)
+        zeros = np.zeros(n * batch, np.float32)
+        if self.conn.lora_rank > 0:
+            lora_a = self.conn.lora_a.detach().numpy().astype(np.float32)
+            lora_b = (self.conn.lora_b.detach() / self.conn.lora_rank).numpy().astype(np.float32)
+        else:
+            lora_a, lora_b = np.zeros((n, 0), np.float32), np.zeros((0, n), np.float32)
+        counts = simulate_frame_kernel(
+            n_steps,
+            n_warmup,
+            cfg.delay_steps,
+            batch,
+            zeros.copy(),
+            zeros.copy(),
+            zeros.copy(),
+            kicks.numpy(),
+            kick_w,
+            self.conn._crow.numpy(),
+            self.conn._col.numpy(),
+            values.numpy().astype(np.float32),
+            np.ascontiguousarray(lora_a),
+            np.ascontiguousarray(lora_b),
+            np.float32(k.alpha.item()),
+            np.float32(k.beta.item()),
+            np.float32(k.c.item()),
+            np.float32(k.theta.item()),
+            np.float32(self.lif.config.refractory_steps),
+            zeros.copy(),
+        )
+        return torch.from_numpy(counts).view(n, batch)
+
     # ------------------------------------------------------------------ API
     @torch.no_grad()
     def simulate_frame(
@@ -209,9 +282,8 @@ class WholeBrainLIF(nn.Module):
     ) -> torch.Tensor:
         """(B, P) rates of frame t -> (B, P) simulated neuropil rates of frame t+1."""
         cfg = self.config
-        counts = self._run(
-            self.poisson_weights(rates_hz), generator, cfg.n_steps, cfg.n_warmup_steps
-        )
+        w = self.poisson_weights(rates_hz)
+        counts = self._run(w, generator, cfg.n_steps, cfg.n_warmup_steps, fast=True)
         return self.neuropil_rates(counts, (cfg.n_steps - cfg.n_warmup_steps) * cfg.dt_ms)
 
     def train_frame(
@@ -258,6 +330,36 @@ class WholeBrainLIF(nn.Module):
             f"n_neurons={self.n_neurons}, n_neuropils={self.n_neuropils}, dt_ms={c.dt_ms}, "
             f"frame_ms={c.frame_ms:.1f}, n_rank={c.n_rank}"
         )
+
+
+def _numba_available() -> bool:
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def bernoulli_positions(
+    n: int, p: float, generator: torch.Generator | None, device: torch.device | str = "cpu"
+) -> torch.Tensor:
+    """Flat indices of the successes of ``n`` Bernoulli(p) trials, drawn exactly through
+    geometric gaps: O(n p) work instead of n uniform draws (0.03 vs 0.6 ms per step for
+    the 139k neurons of a whole brain at 20 Hz x 0.2 ms)."""
+    if p <= 0:
+        return torch.zeros(0, dtype=torch.long, device=device)
+    if p >= 1:
+        return torch.arange(n, device=device)
+    mean = n * p
+    m = int(mean + 6.0 * math.sqrt(mean) + 16)
+    chunks, end = [], -1.0
+    while end < n - 1:  # rarely needs a second round
+        gaps = torch.empty(m, dtype=torch.float64, device=device).geometric_(p, generator=generator)
+        pos = torch.cumsum(gaps, 0) + end  # first success of a run of trials after ``end``
+        chunks.append(pos)
+        end = float(pos[-1])
+    pos = torch.cat(chunks) if len(chunks) > 1 else chunks[0]
+    return pos[: int(torch.searchsorted(pos, float(n)))].long()  # pos is increasing
 
 
 def window_from_etrace_decay(etrace_decay: float) -> int:

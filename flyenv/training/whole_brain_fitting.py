@@ -128,6 +128,7 @@ def train_round1_epoch(
     """One epoch over shuffled frame pairs (t, t+1). Returns (mean loss, last batch's
     simulated rates, its targets)."""
     rng = np.random.default_rng(seed)
+    dev = model.readout.device
     order = rng.permutation(train_frames)
     n_batches = max(1, len(order) // batch_size)
     losses = []
@@ -135,8 +136,8 @@ def train_round1_epoch(
     params = [p for p in model.parameters() if p.requires_grad]
     for b in tqdm(range(n_batches), desc="round 1 batches", leave=False, disable=not progress):
         frames = order[b * batch_size : (b + 1) * batch_size]
-        x = torch.as_tensor(rates_hz[frames])
-        y = torch.as_tensor(rates_hz[frames + 1])
+        x = torch.as_tensor(rates_hz[frames], device=dev)
+        y = torch.as_tensor(rates_hz[frames + 1], device=dev)
         opt.zero_grad(set_to_none=True)
         loss, sim = model.train_frame(
             x, lambda r, y=y: rate_loss(r, y, loss_fn), window_steps, seed=int(rng.integers(2**31))
@@ -146,7 +147,7 @@ def train_round1_epoch(
         opt.step()
         losses.append(float(loss))
         tgt = y
-    return float(np.mean(losses)), sim.numpy(), tgt.numpy()
+    return float(np.mean(losses)), sim.cpu().numpy(), tgt.cpu().numpy()
 
 
 def simulate_teacher_forced(
@@ -157,12 +158,13 @@ def simulate_teacher_forced(
     progress: bool = True,
 ) -> np.ndarray:
     """(T - 1, P): row t is the net's prediction of frame t+1 from the true frame t."""
-    gen = torch.Generator().manual_seed(seed)
+    dev = model.readout.device
+    gen = torch.Generator(device=dev).manual_seed(seed)
     out = []
     starts = range(0, len(rates_hz) - 1, batch_size)
     for s in tqdm(starts, desc="stage 1b simulation", leave=False, disable=not progress):
-        x = torch.as_tensor(rates_hz[s : min(s + batch_size, len(rates_hz) - 1)])
-        out.append(model.simulate_frame(x, gen).numpy())
+        x = torch.as_tensor(rates_hz[s : min(s + batch_size, len(rates_hz) - 1)], device=dev)
+        out.append(model.simulate_frame(x, gen).cpu().numpy())
     return np.concatenate(out).astype(np.float32)
 
 
@@ -208,7 +210,9 @@ def train_round2_epoch(
     """One epoch over random train sub-sequences; inputs get Gaussian noise (``noise_hz``)
     so the decoder tolerates its own closed-loop errors."""
     rng = np.random.default_rng(seed)
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)  # noise drawn on the CPU, then moved
+    dev = next(decoder.parameters()).device
+    bins = bins.to(dev)
     t0, t1 = int(train_frames[0]), int(train_frames[-1]) + 1
     seq_len = min(seq_len, t1 - t0)
     starts = rng.permutation(np.arange(t0, t1 - seq_len + 1))
@@ -222,6 +226,7 @@ def train_round2_epoch(
         tgt = torch.as_tensor(rates_hz[idx + 1])
         sim = sim + noise_hz * torch.randn(sim.shape, generator=gen)
         cur = cur + noise_hz * torch.randn(cur.shape, generator=gen)
+        sim, cur, tgt = sim.to(dev), cur.to(dev), tgt.to(dev)
         pred, _ = decoder(decoder.features(sim, cur))
         loss = bin_interval_loss(pred, tgt, bins)
         opt.zero_grad(set_to_none=True)
@@ -251,13 +256,14 @@ def closed_loop(
     included), then its own predictions. Without a decoder the spiking net runs alone."""
     if warmup < 1 or start + warmup >= end:
         raise ValueError(f"need warmup >= 1 and start + warmup < end ({start}, {warmup}, {end})")
-    gen = torch.Generator().manual_seed(seed)
+    dev = model.readout.device
+    gen = torch.Generator(device=dev).manual_seed(seed)
     h = None
-    x = torch.as_tensor(rates_hz[start : start + 1])
+    x = torch.as_tensor(rates_hz[start : start + 1], device=dev)
     preds = []
     for t in tqdm(range(start, end - 1), desc="closed loop", leave=False, disable=not progress):
         if t < start + warmup:
-            x = torch.as_tensor(rates_hz[t : t + 1])
+            x = torch.as_tensor(rates_hz[t : t + 1], device=dev)
         sim = model.simulate_frame(x, gen)
         if decoder is not None:
             y, h = decoder(decoder.features(sim, x)[:, None, :], h)
@@ -266,7 +272,7 @@ def closed_loop(
             pred = sim
         pred = pred.clamp(0.0, max_firing_rate_hz)
         if t + 1 >= start + warmup:
-            preds.append(pred[0].numpy())
+            preds.append(pred[0].cpu().numpy())
         x = pred
     return np.stack(preds).astype(np.float32)
 
@@ -286,9 +292,12 @@ def teacher_forced(
     )
     if decoder is None:
         return sim
-    x = decoder.features(torch.as_tensor(sim), torch.as_tensor(rates_hz[frames]))
+    dev = next(decoder.parameters()).device
+    x = decoder.features(
+        torch.as_tensor(sim, device=dev), torch.as_tensor(rates_hz[frames], device=dev)
+    )
     y, _ = decoder(x[None])
-    return y[0].numpy()
+    return y[0].cpu().numpy()
 
 
 def persistence_closed_loop(rates_hz: np.ndarray, start: int, end: int, warmup: int) -> np.ndarray:
