@@ -69,6 +69,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--eval-every", type=int, default=None, help="timesteps between evaluations")
     p.add_argument("--eval-starts", type=int, default=None, help="held-out starts per evaluation")
     p.add_argument("--mujoco-eval-starts", type=int, default=None, help="0: skip MuJoCo")
+    p.add_argument("--final-starts", type=int, default=50, help="fresh twin starts at the end")
+    p.add_argument(
+        "--final-time-limit-s",
+        type=float,
+        default=None,
+        help="episode limit of the final evaluations (default: the env's, 10 s)",
+    )
     p.add_argument("--run-dir", default=None, help="default runs/ppo/<env>_<policy>_seed<seed>")
     p.add_argument("--no-video", action="store_true")
     p.add_argument("--threads", type=int, default=1, help="torch threads (1: busy 2-core CPU)")

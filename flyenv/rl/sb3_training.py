@@ -203,8 +203,9 @@ def latest_checkpoint(run_dir: Path, prefix: str) -> Path | None:
 def final_report(
     best, args, env_kwargs: dict, run_dir: Path, curve: CurveCallback, extra: dict
 ) -> dict:
-    """Evaluate the best model (50 fresh twin starts; ``args.mujoco_eval_starts`` MuJoCo
-    starts), write ``results.json`` and record the video with ``flyenv record``."""
+    """Evaluate the best model (``args.final_starts`` fresh twin starts,
+    ``args.mujoco_eval_starts`` MuJoCo starts; episode limit ``args.final_time_limit_s``
+    or the env's default), write ``results.json`` and record the video with ``flyenv record``."""
     from flyenv.rl import evaluation as ev
 
     result = {
@@ -219,12 +220,15 @@ def final_report(
         "env_kwargs": {k: list(v) if isinstance(v, tuple) else v for k, v in env_kwargs.items()},
     }
     eval_kwargs = {k: v for k, v in env_kwargs.items() if k != "time_limit_s"}
+    if args.final_time_limit_s is not None:
+        eval_kwargs["time_limit_s"] = args.final_time_limit_s
     if is_twin(args.env):
+        n = args.final_starts
         twin = ev.evaluate_twin(
-            ev.sb3_batch_policy(best), args.env, eval_kwargs, 50, seed=EVAL_SEED + 7
+            ev.sb3_batch_policy(best), args.env, eval_kwargs, n, seed=EVAL_SEED + 7
         )
         result["twin_50"] = twin.as_dict()
-        print(f"best model, 50 fresh twin starts: success {twin.success_rate:.0%}")
+        print(f"best model, {n} fresh twin starts: success {twin.success_rate:.0%}")
     if args.mujoco_eval_starts > 0:
         muj = ev.evaluate_mujoco(
             ev.sb3_policy(best), mujoco_id(args.env), eval_kwargs, args.mujoco_eval_starts
