@@ -71,6 +71,7 @@ import torch
 from torch import nn
 
 from flyenv.brains.connectome_layer import ConnectomeLinear
+from flyenv.brains.kc_apl_block import fused_supported, kc_apl_chunk
 from flyenv.brains.neurons import LIFConfig, LIFPopulation, LIFState
 
 POPULATIONS = ("PN", "KC", "APL", "MBON", "DN")
@@ -132,6 +133,10 @@ class OlfactoryBrainConfig:
     learn_kc_mbon: bool = True
     init_seed: int = 0
     """Seed of the random part of the DN-layer initialisation."""
+    fused_kernels: bool = True
+    """On CPU, run the KC <-> APL loop of each agent step as one compiled autograd node
+    (``flyenv.brains.kc_apl_block``: same equations and gradients, ~8x less memory).
+    False, or tensors on a GPU: the op-by-op torch path (the reference)."""
 
     def validate(self) -> None:
         if self.substeps < 1:
@@ -313,13 +318,7 @@ class OlfactoryBrain(nn.Module):
         )
         x_mbon = self.kc_mbon.forward_t(s_kc, p["kc_mbon"], binary=True)
         s_mbon, mbon_st = self.mbon.step(x_mbon, st.mbon, coeffs=p["mbon"])
-        x_dn = self.w_mbon_dn_ipsi @ s_mbon + self.w_mbon_dn_contra @ self._swap(s_mbon)
-        if self.config.lateral_horn:
-            x_dn = x_dn + self.w_pn_dn_ipsi @ s_pn + self.w_pn_dn_contra @ self._swap(s_pn)
-        x_dn = x_dn + self.dn_tonic * self.config.dt_ms
-        s_dn, dn_st = self.dn.step(x_dn, st.dn, coeffs=p["dn"])
-        d = p["decay"]
-        rate = d * st.rate + (1.0 - d) * s_dn * (10.0 / self.config.dt_ms)  # 100 Hz units
+        s_dn, dn_st, rate = self._dn_step(s_pn, s_mbon, st.dn, st.rate, p)
         if rec is not None:
             for name, s in zip(POPULATIONS, (s_pn, s_kc, s_apl, s_mbon, s_dn), strict=True):
                 rec[name].append(s.detach())
@@ -327,6 +326,59 @@ class OlfactoryBrain(nn.Module):
             for name, s in zip(POPULATIONS, (s_pn, s_kc, s_apl, s_mbon, s_dn), strict=True):
                 acc[name] = acc[name] + s if name in acc else s
         return BrainState(pn_st, kc_st, apl_st, mbon_st, dn_st, s_apl, rate)
+
+    def _use_fused(self, x: torch.Tensor) -> bool:
+        if not self.config.fused_kernels or any(
+            lay.lora_rank for lay in (self.pn_kc, self.apl_kc, self.kc_apl)
+        ):
+            return False
+        return fused_supported(self.kc, self.apl, x)
+
+    def _dn_step(self, s_pn, s_mbon, st_dn, rate, p):
+        """DN layer and readout rate for one brain step."""
+        x_dn = self.w_mbon_dn_ipsi @ s_mbon + self.w_mbon_dn_contra @ self._swap(s_mbon)
+        if self.config.lateral_horn:
+            x_dn = x_dn + self.w_pn_dn_ipsi @ s_pn + self.w_pn_dn_contra @ self._swap(s_pn)
+        x_dn = x_dn + self.dn_tonic * self.config.dt_ms
+        s_dn, dn_st = self.dn.step(x_dn, st_dn, coeffs=p["dn"])
+        d = p["decay"]
+        rate = d * rate + (1.0 - d) * s_dn * (10.0 / self.config.dt_ms)  # 100 Hz units
+        return s_dn, dn_st, rate
+
+    def _chunk_fused(self, x_pn: torch.Tensor, st: BrainState, p: dict, rec, acc) -> BrainState:
+        """``substeps`` brain steps, population by population: the circuit is
+        feed-forward except for the KC <-> APL loop, so PN runs first over the chunk,
+        then the fused KC/APL kernel, then one sparse KC->MBON product for the whole
+        chunk, then MBON and DN step by step. Same result as ``_brain_step`` repeated."""
+        n = self.config.substeps
+        s_pn_list, pn_st = [], st.pn
+        for _ in range(n):
+            s, pn_st = self.pn.step(x_pn, pn_st, coeffs=p["pn"])
+            s_pn_list.append(s)
+        s_pn = torch.stack(s_pn_list)  # (n, n_PN, C)
+        s_kc, s_apl, kc_st, apl_st = kc_apl_chunk(
+            s_pn, self.kc, self.apl, st.kc, st.apl, st.apl_spikes, p["kc"], p["apl"],
+            self.pn_kc, self.apl_kc, self.kc_apl, p["pn_kc"], p["apl_kc"], p["kc_apl"],
+        )  # fmt: skip
+        cols = s_kc.shape[2]
+        flat = s_kc.permute(1, 0, 2).reshape(self.n_kc, n * cols)
+        x_mbon = self.kc_mbon.forward_t(flat, p["kc_mbon"], binary=True)
+        x_mbon = x_mbon.reshape(self.n_mbon, n, cols).permute(1, 0, 2)
+        mbon_st, dn_st, rate = st.mbon, st.dn, st.rate
+        s_mbon_list, s_dn_list = [], []
+        for t in range(n):
+            s_mbon, mbon_st = self.mbon.step(x_mbon[t], mbon_st, coeffs=p["mbon"])
+            s_dn, dn_st, rate = self._dn_step(s_pn[t], s_mbon, dn_st, rate, p)
+            s_mbon_list.append(s_mbon)
+            s_dn_list.append(s_dn)
+        seqs = (s_pn, s_kc, s_apl, torch.stack(s_mbon_list), torch.stack(s_dn_list))
+        if rec is not None:
+            for name, s in zip(POPULATIONS, seqs, strict=True):
+                rec[name].extend(s.detach().unbind(0))
+        if acc is not None:
+            for name, s in zip(POPULATIONS, seqs, strict=True):
+                acc[name] = acc[name] + s.sum(0) if name in acc else s.sum(0)
+        return BrainState(pn_st, kc_st, apl_st, mbon_st, dn_st, s_apl[-1], rate)
 
     def step(
         self,
@@ -362,8 +414,11 @@ class OlfactoryBrain(nn.Module):
         x_pn = self.glom_to_pn @ (p["orn_gain"] * rates) * self.config.dt_ms
         rec = {k: [] for k in POPULATIONS} if record else None
         acc: dict | None = {} if summary else None
-        for _ in range(self.config.substeps):
-            state = self._brain_step(x_pn, state, p, rec, acc)
+        if self._use_fused(x_pn):
+            state = self._chunk_fused(x_pn, state, p, rec, acc)
+        else:
+            for _ in range(self.config.substeps):
+                state = self._brain_step(x_pn, state, p, rec, acc)
         r = state.rate
         feats = torch.cat([r[:, :batch], r[:, batch:]], dim=0)  # (2 n_dn, B)
         action = torch.tanh(self.readout.weight @ feats + self.readout.bias[:, None]).t()

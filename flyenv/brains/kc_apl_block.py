@@ -1,0 +1,291 @@
+"""The KC <-> APL loop over a chunk of brain steps as one autograd node (CPU, numba).
+
+``kc_apl_chunk`` is a drop-in for running ``substeps`` steps of
+
+    x_kc = PN->KC(s_pn) + APL->KC(s_apl_prev);  KC LIF;  APL LIF(KC->APL(s_kc))
+
+with ``LIFPopulation.step`` and ``ConnectomeLinear.forward_t`` (the reference path in
+``OlfactoryBrain``): same equations, same gradients (surrogate spikes, detached reset),
+checked against it in ``tests/test_kc_apl_block.py``. The forward pass runs the whole
+chunk in compiled code; the backward pass recomputes the chunk from its starting state
+(saved anyway, it is the previous chunk's output) and runs the adjoint recurrence
+backwards in time (``flyenv.brains.kc_apl_kernels``). Gradients reach the PN spikes,
+the initial KC/APL state, the KC and APL time constants and thresholds, and the edge
+values of the three layers (PN->KC only when it is learnable).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from flyenv.brains.connectome_layer import ConnectomeLinear
+from flyenv.brains.kc_apl_kernels import SURROGATE_CODES, kc_apl_backward, kc_apl_forward
+from flyenv.brains.neurons import LIFCoefficients, LIFPopulation, LIFState
+from flyenv.brains.surrogate import check_surrogate
+
+
+@dataclass(frozen=True)
+class _Wiring:
+    pn_kc: ConnectomeLinear
+    apl_kc: ConnectomeLinear
+    kc_apl: ConnectomeLinear
+    kc_ref_steps: int
+    apl_ref_steps: int
+    kc_sur: tuple[float, float, float]  # surrogate code, slope (1/mV), scale
+    apl_sur: tuple[float, float, float]
+
+
+def fused_supported(kc: LIFPopulation, apl: LIFPopulation, *tensors: torch.Tensor) -> bool:
+    """Whether the fused kernels apply: CPU float tensors, detached reset, no LoRA."""
+    if not (kc.config.detach_reset and apl.config.detach_reset):
+        return False
+    return all(
+        t.device.type == "cpu" and t.dtype in (torch.float32, torch.float64) for t in tensors
+    )
+
+
+def _np(t: torch.Tensor) -> np.ndarray:
+    return t.detach().contiguous().numpy()
+
+
+def _per_neuron(x: torch.Tensor, n: int) -> torch.Tensor:
+    return x.detach().reshape(-1).expand(n) if x.numel() == 1 else x.detach().reshape(n)
+
+
+def _reduce(g: np.ndarray, like: torch.Tensor) -> torch.Tensor:
+    """Per-neuron gradient (n,) -> the shape of the coefficient tensor it belongs to."""
+    out = torch.from_numpy(np.ascontiguousarray(g))
+    return (out.sum() if like.numel() == 1 else out).reshape(like.shape).to(like.dtype)
+
+
+_SCRATCH = threading.local()
+
+
+def _scratch(name: str, shape: tuple[int, ...], dtype) -> np.ndarray:
+    """A per-thread work array reused across backward calls: the recomputed chunk
+    (tens of MB) would otherwise be fresh memory, page-faulted in, on every call."""
+    cache = _SCRATCH.__dict__.setdefault("arrays", {})
+    arr = cache.get(name)
+    if arr is None or arr.shape != shape or arr.dtype != dtype:
+        arr = cache[name] = np.empty(shape, dtype)
+    return arr
+
+
+def _pn_kc_csr(layer: ConnectomeLinear, values: torch.Tensor):
+    """PN->KC as a CSR by presynaptic PN (outgoing edges): pointers, KCs, weights."""
+    return layer._crow.numpy(), layer._col.numpy(), _np(values[layer._perm])
+
+
+def _dense(layer: ConnectomeLinear, values: torch.Tensor, transpose: bool) -> np.ndarray:
+    """Small dense weight matrix of a layer with few pre or post neurons (the APL)."""
+    w = np.zeros((layer.n_pre, layer.n_post), dtype=_np(values).dtype)
+    w[layer.pre.numpy(), layer.post.numpy()] = _np(values)
+    return np.ascontiguousarray(w.T if transpose else w)
+
+
+class _KCAPLChunk(torch.autograd.Function):
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx,
+        s_pn: torch.Tensor,  # (T, P, C)
+        kc_v: torch.Tensor,
+        kc_i: torch.Tensor,
+        kc_ref: torch.Tensor,
+        apl_v: torch.Tensor,
+        apl_i: torch.Tensor,
+        apl_ref: torch.Tensor,
+        apl_prev: torch.Tensor,
+        kc_alpha: torch.Tensor,
+        kc_beta: torch.Tensor,
+        kc_c: torch.Tensor,
+        kc_theta: torch.Tensor,
+        apl_alpha: torch.Tensor,
+        apl_beta: torch.Tensor,
+        apl_c: torch.Tensor,
+        apl_theta: torch.Tensor,
+        pk_values: torch.Tensor,
+        ak_values: torch.Tensor,
+        ka_values: torch.Tensor,
+        wiring: _Wiring,
+    ):
+        n_steps, _, cols = s_pn.shape
+        n_kc, n_apl = kc_v.shape[0], apl_v.shape[0]
+        dtype = kc_v.dtype
+        kc_par = torch.stack([_per_neuron(x, n_kc) for x in (kc_alpha, kc_beta, kc_c, kc_theta)])
+        apl_par = torch.stack(
+            [_per_neuron(x, n_apl) for x in (apl_alpha, apl_beta, apl_c, apl_theta)]
+        )
+        out_kc_v, out_kc_i, out_kc_ref = (x.detach().clone() for x in (kc_v, kc_i, kc_ref))
+        out_apl_v, out_apl_i, out_apl_ref = (x.detach().clone() for x in (apl_v, apl_i, apl_ref))
+        s_kc = torch.empty(n_steps, n_kc, cols, dtype=dtype)
+        s_apl = torch.empty(n_steps, n_apl, cols, dtype=dtype)
+        dense = dict(
+            w_ak=_dense(wiring.apl_kc, ak_values, transpose=False),
+            w_ka=_dense(wiring.kc_apl, ka_values, transpose=False),
+        )
+        spn = _np(s_pn)
+        z = np.empty((0, 0, 0), dtype=spn.dtype)
+        zb = np.empty((0, 0, 0), dtype=np.bool_)
+        kc_apl_forward(
+            spn, *_pn_kc_csr(wiring.pn_kc, pk_values),
+            dense["w_ak"], dense["w_ka"],
+            out_kc_v.numpy(), out_kc_i.numpy(), out_kc_ref.numpy(),
+            out_apl_v.numpy(), out_apl_i.numpy(), out_apl_ref.numpy(), _np(apl_prev),
+            _np(kc_par), _np(apl_par), wiring.kc_ref_steps, wiring.apl_ref_steps,
+            s_kc.numpy(), s_apl.numpy(), z, z, zb, z, z, zb,
+        )  # fmt: skip
+        ctx.wiring = wiring
+        ctx.dense = dense
+        ctx.save_for_backward(
+            s_pn.detach().to(torch.bool),
+            kc_v, kc_i, kc_ref, apl_v, apl_i, apl_ref, apl_prev,
+            kc_alpha, kc_beta, kc_c, kc_theta, apl_alpha, apl_beta, apl_c, apl_theta,
+            pk_values,
+        )  # fmt: skip
+        ctx.mark_non_differentiable(out_kc_ref, out_apl_ref)
+        return s_kc, s_apl, out_kc_v, out_kc_i, out_kc_ref, out_apl_v, out_apl_i, out_apl_ref
+
+    @staticmethod
+    def backward(ctx, g_s_kc, g_s_apl, g_kc_v, g_kc_i, _g_kc_ref, g_apl_v, g_apl_i, _g_apl_ref):  # type: ignore[override]
+        (
+            s_pn_b, kc_v, kc_i, kc_ref, apl_v, apl_i, apl_ref, apl_prev,
+            kc_alpha, kc_beta, kc_c, kc_theta, apl_alpha, apl_beta, apl_c, apl_theta,
+            pk_values,
+        ) = ctx.saved_tensors  # fmt: skip
+        wiring: _Wiring = ctx.wiring
+        dtype = kc_v.dtype
+        npd = kc_v.detach().numpy().dtype
+        n_kc, cols = kc_v.shape
+        n_apl = apl_v.shape[0]
+        n_steps = s_pn_b.shape[0]
+        spn = s_pn_b.numpy().astype(npd)
+        kc_par = _np(
+            torch.stack([_per_neuron(x, n_kc) for x in (kc_alpha, kc_beta, kc_c, kc_theta)])
+        )
+        apl_par = _np(
+            torch.stack([_per_neuron(x, n_apl) for x in (apl_alpha, apl_beta, apl_c, apl_theta)])
+        )
+        pk_ptr, pk_post, pk_w = _pn_kc_csr(wiring.pn_kc, pk_values)
+        w_ak, w_ka = ctx.dense["w_ak"], ctx.dense["w_ka"]
+        # recompute the chunk, keeping what the adjoint needs
+        kc_shape, apl_shape = (n_steps, n_kc, cols), (n_steps, n_apl, cols)
+        rec = {
+            name: _scratch(name, shape, npd)
+            for name, shape in (
+                ("s_kc", kc_shape), ("kc_vprev", kc_shape), ("kc_j", kc_shape),
+                ("kc_refp", kc_shape), ("s_apl", apl_shape), ("apl_vprev", apl_shape),
+                ("apl_j", apl_shape), ("apl_refp", apl_shape),
+            )
+        }  # fmt: skip
+        state = [_np(x).copy() for x in (kc_v, kc_i, kc_ref, apl_v, apl_i, apl_ref)]
+        kc_apl_forward(
+            spn, pk_ptr, pk_post, pk_w, w_ak, w_ka, *state, _np(apl_prev), kc_par, apl_par,
+            wiring.kc_ref_steps, wiring.apl_ref_steps, rec["s_kc"], rec["s_apl"],
+            rec["kc_vprev"], rec["kc_j"], rec["kc_refp"],
+            rec["apl_vprev"], rec["apl_j"], rec["apl_refp"],
+        )  # fmt: skip
+
+        def grad_in(g: torch.Tensor | None, shape: tuple[int, ...], copy: bool = True):
+            if g is None:
+                return np.zeros(shape, npd)
+            out = g.detach().to(dtype).contiguous().numpy()
+            return out.copy() if copy else out  # the kernel updates gv, gi, gav, gai in place
+
+        gv = grad_in(g_kc_v, (n_kc, cols))
+        gi = grad_in(g_kc_i, (n_kc, cols))
+        gav = grad_in(g_apl_v, (n_apl, cols))
+        gai = grad_in(g_apl_i, (n_apl, cols))
+        g_skc = grad_in(g_s_kc, (n_steps, n_kc, cols), copy=False)
+        g_sapl = grad_in(g_s_apl, (n_steps, n_apl, cols), copy=False)
+        need = ctx.needs_input_grad
+        g_spn = np.zeros(spn.shape, npd)
+        g_pk = np.zeros(pk_w.shape, npd)
+        g_w_ak = np.zeros(w_ak.shape, npd)
+        g_w_ka = np.zeros(w_ka.shape, npd)
+        g_kc_par = np.zeros((4, n_kc), npd)
+        g_apl_par = np.zeros((4, n_apl), npd)
+        g_apl_prev = np.zeros((n_apl, cols), npd)
+        kc_apl_backward(
+            spn, pk_ptr, pk_post, pk_w, w_ak, w_ka, _np(apl_prev),
+            rec["s_kc"], rec["s_apl"], rec["kc_vprev"], rec["kc_j"], rec["kc_refp"],
+            rec["apl_vprev"], rec["apl_j"], rec["apl_refp"], kc_par, apl_par,
+            np.array(wiring.kc_sur, npd), np.array(wiring.apl_sur, npd),
+            g_skc, g_sapl, gv, gi, gav, gai, bool(need[0]), bool(need[16]),
+            g_spn, g_pk, g_w_ak, g_w_ka, g_kc_par, g_apl_par, g_apl_prev,
+        )  # fmt: skip
+
+        def t(x: np.ndarray, i: int) -> torch.Tensor | None:
+            return torch.from_numpy(x) if need[i] else None
+
+        if need[16]:  # back from the kernel's PN-major edge order to the layer's
+            g_layer = np.empty_like(g_pk)
+            g_layer[wiring.pn_kc._perm.numpy()] = g_pk
+            g_pk = g_layer
+        ak, ka = wiring.apl_kc, wiring.kc_apl
+        g_ak = torch.from_numpy(g_w_ak[ak.pre.numpy(), ak.post.numpy()]) if need[17] else None
+        g_ka = torch.from_numpy(g_w_ka[ka.pre.numpy(), ka.post.numpy()]) if need[18] else None
+        coeff = (kc_alpha, kc_beta, kc_c, kc_theta, apl_alpha, apl_beta, apl_c, apl_theta)
+        g_coeff = [
+            _reduce(g, like) if need[8 + n] else None
+            for n, (g, like) in enumerate(zip([*g_kc_par, *g_apl_par], coeff, strict=True))
+        ]
+        return (
+            t(g_spn, 0), t(gv, 1), t(gi, 2), None, t(gav, 4), t(gai, 5), None, t(g_apl_prev, 7),
+            *g_coeff, t(g_pk, 16), g_ak, g_ka, None,
+        )  # fmt: skip
+
+
+def kc_apl_chunk(
+    s_pn: torch.Tensor,
+    kc: LIFPopulation,
+    apl: LIFPopulation,
+    kc_state: LIFState,
+    apl_state: LIFState,
+    apl_prev: torch.Tensor,
+    kc_coeffs: LIFCoefficients,
+    apl_coeffs: LIFCoefficients,
+    pn_kc: ConnectomeLinear,
+    apl_kc: ConnectomeLinear,
+    kc_apl: ConnectomeLinear,
+    pk_values: torch.Tensor,
+    ak_values: torch.Tensor,
+    ka_values: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor, LIFState, LIFState]:
+    """Run ``T`` KC/APL steps on PN spikes ``s_pn`` (T, n_PN, C) (feature-major).
+
+    Returns KC spikes (T, n_KC, C), APL spikes (T, n_APL, C) and the final KC and APL
+    states. ``apl_prev`` (n_APL, C): APL spikes of the step before the chunk.
+    """
+    if pn_kc.lora_rank or apl_kc.lora_rank or kc_apl.lora_rank:
+        raise ValueError("kc_apl_chunk does not support LoRA terms; use the reference path")
+    dtype = kc_state.v.dtype
+
+    def sur(pop: LIFPopulation) -> tuple[float, float, float]:
+        cfg = pop.config
+        return (
+            float(SURROGATE_CODES[check_surrogate(cfg.surrogate)]),
+            cfg.slope_per_mv,
+            cfg.surrogate_scale,
+        )
+
+    wiring = _Wiring(
+        pn_kc, apl_kc, kc_apl, kc.config.refractory_steps, apl.config.refractory_steps,
+        sur(kc), sur(apl),
+    )  # fmt: skip
+    out = _KCAPLChunk.apply(
+        s_pn.to(dtype),
+        kc_state.v, kc_state.i, kc_state.ref.to(dtype),
+        apl_state.v, apl_state.i, apl_state.ref.to(dtype), apl_prev.to(dtype),
+        kc_coeffs.alpha, kc_coeffs.beta, kc_coeffs.c, kc_coeffs.theta,
+        apl_coeffs.alpha, apl_coeffs.beta, apl_coeffs.c, apl_coeffs.theta,
+        pk_values.to(dtype), ak_values.to(dtype), ka_values.to(dtype), wiring,
+    )  # fmt: skip
+    s_kc, s_apl, kv, ki, kref, av, ai, aref = out
+    return s_kc, s_apl, LIFState(kv, ki, kref), LIFState(av, ai, aref)
+
+
+__all__ = ["fused_supported", "kc_apl_chunk"]

@@ -1,0 +1,305 @@
+"""Numba kernels of the Kenyon-cell / APL loop of the olfactory brain, a chunk at a time.
+
+The KC population (2,597 neurons x 2 hemispheres x batch) is where the olfactory
+brain spends its time and memory. Written op by op in torch, one 1 ms step is ~30
+elementwise passes over (2597, 2B) tensors plus two sparse products, and autograd keeps
+two float tensors of that size per step for the backward pass (1.7 GB for 1,000 steps
+at batch 32). Here one call runs a whole chunk of steps (one agent step = 10 brain
+steps) in compiled loops, and the backward pass recomputes the chunk's forward from the
+chunk's starting state and the saved (bool) PN spikes instead of storing it, so the
+memory kept per step is the spikes only.
+
+Equations (those of ``flyenv.brains.neurons``, current-based LIF, exact propagator,
+spike -> reset to 0 -> ``n_ref`` steps held at 0, reset detached from the gradient)::
+
+    x_kc[k]  = sum_{PN p -> k} w_pk s_pn[p] + sum_a w_ak[a, k] s_apl_prev[a]
+    J = I + x;  V~ = active (alpha V + c J);  s = V~ > theta;  V' = (1 - s) V~;  I' = beta J
+    x_apl[a] = sum_k w_ka[k, a] s_kc[k]        (then the same LIF step for the APL)
+
+Arrays are float32 or float64 (numba compiles one version per dtype); populations are
+(n, columns) row-major, columns = 2 hemispheres x batch.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+FAST_SIGMOID, SIGMOID, TRIANGLE = 0, 1, 2
+SURROGATE_CODES = {"fast_sigmoid": FAST_SIGMOID, "sigmoid": SIGMOID, "triangle": TRIANGLE}
+
+
+@njit(cache=True, fastmath=False)
+def _lif_update(i_in, v, i, ref, s, par, nref):
+    """LIF step of rows (n, C) whose kicks are already summed into ``i_in`` (J = I + x).
+
+    Branch-free selects so that the loop over columns vectorises; ``nref``: refractory
+    steps, in the dtype of the state.
+    """
+    n, cols = v.shape
+    one = par[0, 0] / par[0, 0]
+    z = one - one
+    for k in range(n):
+        a, bt, c, th = par[0, k], par[1, k], par[2, k], par[3, k]
+        for b in range(cols):
+            j = i_in[k, b]
+            active = ref[k, b] <= z
+            vt = a * v[k, b] + c * j if active else z
+            spk = vt > th
+            v[k, b] = z if spk else vt
+            i[k, b] = bt * j
+            s[k, b] = one if spk else z
+            ref[k, b] = nref if spk else max(ref[k, b] - one, z)
+
+
+@njit(cache=True, fastmath=False)
+def _record(i_in, v, ref, vprev, j_rec, ref_rec):
+    """Keep V, J and the refractory countdown of a step for the backward pass (a
+    separate, vectorised pass: folding these stores into the update loop makes it 4x
+    slower; a bool "active" record instead of the countdown does not vectorise)."""
+    n, cols = v.shape
+    for k in range(n):
+        for b in range(cols):
+            vprev[k, b] = v[k, b]
+            j_rec[k, b] = i_in[k, b]
+            ref_rec[k, b] = ref[k, b]
+
+
+@njit(cache=True, fastmath=False)
+def _kc_apl_step(
+    spn, pk_ptr, pk_post, pk_w, w_ak, w_ka, kc_v, kc_i, kc_ref, apl_v, apl_i, apl_ref, prev,
+    kc_par, apl_par, kc_nref, apl_nref, xa, s_kc, s_apl,
+    kc_vprev, kc_j, kc_refp, apl_vprev, apl_j, apl_refp, keep,
+):  # fmt: skip
+    """One brain step: the synaptic kicks are added to the currents in place (J = I + x)
+    and the LIF update turns them into the next currents (I' = beta J)."""
+    n_pn, cols = spn.shape
+    n_kc = kc_v.shape[0]
+    n_apl = apl_v.shape[0]
+    # PN->KC, event-driven: PN spikes are sparse (~10 % of PN x columns per step).
+    # The reference sums a KC's inputs in PN order, then adds the APL term: same here.
+    for p in range(n_pn):
+        for b in range(cols):
+            if spn[p, b] != 0.0:
+                for e in range(pk_ptr[p], pk_ptr[p + 1]):
+                    kc_i[pk_post[e], b] += pk_w[e]
+    for a in range(n_apl):  # APL->KC from the previous step's APL spikes
+        for k in range(n_kc):
+            w = w_ak[a, k]
+            for b in range(cols):
+                kc_i[k, b] += w * prev[a, b]
+    if keep:
+        _record(kc_i, kc_v, kc_ref, kc_vprev, kc_j, kc_refp)
+    _lif_update(kc_i, kc_v, kc_i, kc_ref, s_kc, kc_par, kc_nref)
+    for a in range(n_apl):  # KC->APL
+        for b in range(cols):
+            xa[a, b] = apl_i[a, b]
+        for k in range(n_kc):
+            w = w_ka[k, a]
+            for b in range(cols):
+                xa[a, b] += w * s_kc[k, b]
+    if keep:
+        _record(xa, apl_v, apl_ref, apl_vprev, apl_j, apl_refp)
+    _lif_update(xa, apl_v, apl_i, apl_ref, s_apl, apl_par, apl_nref)
+
+
+@njit(cache=True, fastmath=False)
+def kc_apl_forward(
+    s_pn,  # (T, P, C) 0/1
+    pk_ptr,  # (P + 1,) CSR of PN->KC by PN (outgoing edges)
+    pk_post,  # (nnz,) postsynaptic KC of each edge
+    pk_w,  # (nnz,) signed weight, in this CSR's order
+    w_ak,  # (A, K) APL->KC
+    w_ka,  # (K, A) KC->APL
+    kc_v,
+    kc_i,
+    kc_ref,  # (K, C) state, updated in place
+    apl_v,
+    apl_i,
+    apl_ref,  # (A, C) state, updated in place
+    apl_prev,  # (A, C) APL spikes of the step before the chunk
+    kc_par,  # (4, K): alpha, beta, c, theta
+    apl_par,  # (4, A)
+    kc_ref_steps,
+    apl_ref_steps,
+    s_kc,  # (T, K, C) out
+    s_apl,  # (T, A, C) out
+    # backward-pass records (size-0 arrays to skip): (T, K, C) and (T, A, C)
+    kc_vprev,
+    kc_j,
+    kc_refp,
+    apl_vprev,
+    apl_j,
+    apl_refp,
+):
+    n_steps, _, cols = s_pn.shape
+    keep = kc_vprev.shape[0] > 0
+    xa = np.zeros((apl_v.shape[0], cols), dtype=kc_v.dtype)
+    kc_nref = np.full(1, kc_ref_steps, dtype=kc_v.dtype)[0]
+    apl_nref = np.full(1, apl_ref_steps, dtype=kc_v.dtype)[0]
+    for t in range(n_steps):
+        prev = s_apl[t - 1] if t > 0 else apl_prev
+        r = t if keep else 0
+        _kc_apl_step(
+            s_pn[t], pk_ptr, pk_post, pk_w, w_ak, w_ka, kc_v, kc_i, kc_ref, apl_v, apl_i,
+            apl_ref, prev, kc_par, apl_par, kc_nref, apl_nref, xa, s_kc[t],
+            s_apl[t], kc_vprev[r], kc_j[r], kc_refp[r], apl_vprev[r], apl_j[r], apl_refp[r], keep,
+        )  # fmt: skip
+
+
+# Backward kernels: reassociation lets the per-neuron gradient sums vectorise (the
+# gradient then depends on the summation order, not on anything else); "numpy" error
+# model: no zero-division checks, which would stop vectorisation.
+_FAST = dict(cache=True, fastmath={"reassoc", "contract", "nsz", "arcp"}, error_model="numpy")
+
+
+@njit(**_FAST)
+def _surrogate_row(vprev, j, a, c, th, code, slope, scale, out):
+    """``scale x surrogate'(V~ - theta)`` for one row of columns (the branch on the
+    surrogate kind stays outside the loops)."""
+    one = a / a
+    if code == FAST_SIGMOID:
+        for b in range(out.shape[0]):
+            d = slope * abs(a * vprev[b] + c * j[b] - th) + one
+            out[b] = scale / (d * d)
+    elif code == SIGMOID:
+        for b in range(out.shape[0]):
+            sig = one / (one + np.exp(-slope * (a * vprev[b] + c * j[b] - th)))
+            out[b] = scale * slope * sig * (one - sig)
+    else:
+        for b in range(out.shape[0]):
+            out[b] = scale * max(one - one, one - slope * abs(a * vprev[b] + c * j[b] - th))
+
+
+@njit(**_FAST)
+def _lif_row_backward(g_s, gv, gi, vprev, j, refp, s, a, bt, c, th, sur, sg, gp, g_par, k):
+    """Adjoint of the LIF update of one neuron over its columns.
+
+    In: ``g_s`` gradient on the spikes, ``gv``/``gi`` on the new V and I. Out, in place:
+    ``gv`` on the previous V, ``gi`` on the kicked current J (= on the summed kicks x
+    and on the previous I); (alpha, beta, c, theta) gradients accumulate into
+    ``g_par[:, k]``. ``sg``, ``gp``: work rows. Short separate loops, each with few
+    arrays, so that every one of them vectorises (one fused loop does not).
+    """
+    _surrogate_row(vprev, j, a, c, th, int(sur[0]), sur[1], sur[2], sg)
+    n = g_s.shape[0]
+    z = a - a
+    for b in range(n):
+        through = g_s[b] * sg[b]
+        gp[b] = (through if s[b] > z else gv[b] + through) if refp[b] <= z else z
+    ga = gb = gc = gt = z
+    for b in range(n):
+        ga += gp[b] * vprev[b]
+        gb += gi[b] * j[b]
+        gc += gp[b] * j[b]
+        gt -= g_s[b] * sg[b] if refp[b] <= z else z
+    for b in range(n):
+        gi[b] = c * gp[b] + bt * gi[b]
+    for b in range(n):
+        gv[b] = a * gp[b]
+    g_par[0, k] += ga
+    g_par[1, k] += gb
+    g_par[2, k] += gc
+    g_par[3, k] += gt
+
+
+@njit(**_FAST)
+def kc_apl_backward(
+    s_pn,  # (T, P, C) 0/1 (as in the forward)
+    pk_ptr,
+    pk_post,
+    pk_w,
+    w_ak,
+    w_ka,
+    apl_prev,  # (A, C) APL spikes before the chunk
+    s_kc,  # (T, K, C) recomputed forward records
+    s_apl,
+    kc_vprev,
+    kc_j,
+    kc_refp,
+    apl_vprev,
+    apl_j,
+    apl_refp,
+    kc_par,
+    apl_par,
+    kc_sur,  # (code, slope, scale) of the KC surrogate
+    apl_sur,
+    g_s_kc,  # (T, K, C) gradient on the KC spikes from downstream
+    g_s_apl,  # (T, A, C)
+    gv,
+    gi,  # (K, C) in: gradient on the final KC state; out: on the initial state
+    gav,
+    gai,  # (A, C) same for the APL
+    need_pn,
+    need_pk,
+    g_s_pn,  # (T, P, C) out (zeros in)
+    g_pk_w,  # (nnz,) out (zeros in), in the CSR order of pk_w
+    g_w_ak,  # (A, K) out
+    g_w_ka,  # (K, A) out
+    g_kc_par,  # (4, K) out
+    g_apl_par,  # (4, A) out
+    g_apl_prev,  # (A, C) out: gradient on the APL spikes before the chunk
+):
+    n_steps, n_pn, cols = s_pn.shape
+    n_kc = gv.shape[0]
+    n_apl = gav.shape[0]
+    carry = np.zeros((n_apl, cols), dtype=gv.dtype)  # d loss / d APL spikes via next x_kc
+    sg = np.empty(cols, dtype=gv.dtype)  # work rows
+    gp = np.empty(cols, dtype=gv.dtype)
+    g_s = np.empty(cols, dtype=gv.dtype)
+    for t in range(n_steps - 1, -1, -1):
+        # APL step t: its spikes feed x_kc of step t + 1 (carry) and the outside (g_s_apl)
+        for a in range(n_apl):
+            for b in range(cols):
+                g_s[b] = g_s_apl[t, a, b] + carry[a, b]
+                carry[a, b] = 0.0
+            _lif_row_backward(
+                g_s, gav[a], gai[a], apl_vprev[t, a], apl_j[t, a], apl_refp[t, a], s_apl[t, a],
+                apl_par[0, a], apl_par[1, a], apl_par[2, a], apl_par[3, a], apl_sur, sg, gp,
+                g_apl_par, a,
+            )  # fmt: skip
+        g_xa = gai  # after the adjoint step: the gradient on the APL's summed kicks
+        # KC step t: spikes go downstream and to the APL; x_kc comes from PNs and the APL
+        prev = s_apl[t - 1] if t > 0 else apl_prev
+        skc = s_kc[t]
+        for k in range(n_kc):
+            ak, bk, ck, tk = kc_par[0, k], kc_par[1, k], kc_par[2, k], kc_par[3, k]
+            # separate short passes over the row keep the main loop free of inner loops
+            for b in range(cols):
+                g_s[b] = g_s_kc[t, k, b]
+            for a in range(n_apl):
+                w = w_ka[k, a]
+                acc = 0.0
+                for b in range(cols):
+                    g_s[b] += w * g_xa[a, b]
+                    acc += skc[k, b] * g_xa[a, b]
+                g_w_ka[k, a] += acc
+            _lif_row_backward(
+                g_s, gv[k], gi[k], kc_vprev[t, k], kc_j[t, k], kc_refp[t, k], skc[k],
+                ak, bk, ck, tk, kc_sur, sg, gp, g_kc_par, k,
+            )  # fmt: skip
+            for a in range(n_apl):
+                w = w_ak[a, k]
+                acc = 0.0
+                for b in range(cols):
+                    carry[a, b] += w * gi[k, b]
+                    acc += gi[k, b] * prev[a, b]
+                g_w_ak[a, k] += acc
+        g_x = gi  # after the adjoint step: the gradient on the KCs' summed kicks
+        if need_pn or need_pk:
+            spn = s_pn[t]
+            gpn = g_s_pn[t]
+            for p in range(n_pn):
+                for e in range(pk_ptr[p], pk_ptr[p + 1]):
+                    k = pk_post[e]
+                    if need_pn:
+                        w = pk_w[e]
+                        for b in range(cols):
+                            gpn[p, b] += w * g_x[k, b]
+                    if need_pk:
+                        acc = 0.0
+                        for b in range(cols):
+                            if spn[p, b] != 0.0:
+                                acc += g_x[k, b]
+                        g_pk_w[e] += acc
+    g_apl_prev[:, :] = carry
