@@ -136,6 +136,8 @@ class CondConstants(NamedTuple):
     norm: torch.Tensor  # (6, 1, 1): +n_k for decay traces, -n_k for rise traces
     e_rev: torch.Tensor  # (6, 1, 1)
     g_bar: torch.Tensor  # (3,)
+    kick: torch.Tensor  # (6, 2): trace kick per unit (excitatory, inhibitory) input
+    mix: torch.Tensor  # (2, 6): rows sum_k g_k and sum_k g_k E_k over the traces
 
 
 def make_constants(cfg: ConductanceLIFConfig, is_exc: torch.Tensor) -> CondConstants:
@@ -165,6 +167,10 @@ def make_constants(cfg: ConductanceLIFConfig, is_exc: torch.Tensor) -> CondConst
         norm=col(norm),
         e_rev=col(e_rev),
         g_bar=torch.tensor(s.g_bar_ns, dtype=torch.float32),
+        kick=torch.tensor(
+            [[s.g_bar_ns[0], 0.0]] * 2 + [[s.g_bar_ns[1], 0.0]] * 2 + [[0.0, s.g_bar_ns[2]]] * 2
+        ),
+        mix=torch.stack([col(norm).view(6), (col(norm) * col(e_rev)).view(6)]),
     )
 
 
@@ -175,48 +181,67 @@ def kicks(x_exc: torch.Tensor, x_inh: torch.Tensor, g_bar: torch.Tensor) -> torc
     return torch.stack([a, a, n, n, g, g])
 
 
+def _conductances(q1: torch.Tensor, k: CondConstants) -> tuple[torch.Tensor, torch.Tensor]:
+    """sum_k g_k and sum_k g_k E_k, (n, B) each, in one (2, 6) x (6, n B) product."""
+    return (k.mix @ q1.reshape(6, -1)).view(2, *q1.shape[1:]).unbind(0)
+
+
 def _pre_membrane(v, q1, k: CondConstants):
     """Membrane before spike/reset and the total conductance it used."""
-    g_tot = (k.norm * q1).sum(0)  # (n, B)
-    g_rev = (k.norm * k.e_rev * q1).sum(0)
+    g_tot, g_rev = _conductances(q1, k)
     pre = k.e_leak + (v - k.e_leak) * k.beta - k.dt_over_c * (g_tot * v - g_rev)
     return pre, g_tot
+
+
+def step_forward(x_exc, x_inh, v, q, active, k: CondConstants):
+    """Forward kernel (no autograd): spikes (bool), V after reset, traces, V before reset."""
+    x2 = torch.stack([x_exc, x_inh]).view(2, -1)
+    q1 = torch.addcmul((k.kick @ x2).view(q.shape), q, k.decay)
+    pre, _ = _pre_membrane(v, q1, k)
+    vt = torch.where(active, pre, k.v_reset)
+    s = vt > k.theta
+    return s, torch.where(s, k.v_reset, vt), q1, vt
+
+
+def step_backward(v, q1, vt, active, k: CondConstants, surrogate, slope, g_s, g_v, g_q1, g_vt):
+    """Hand-written backward of ``step_forward`` from the saved ``v``, ``q1``, ``vt`` (all
+    tensors that exist anyway), ``active``: gradients w.r.t. x_exc, x_inh, v, q."""
+    g_tot = (k.mix[0] @ q1.reshape(6, -1)).view(vt.shape)
+    s = vt > k.theta
+    sg = surrogate_derivative(vt - k.theta, surrogate, slope)
+    # reset detached: V' = V_t (1 - s) + V_reset s with s treated as a constant
+    g_pre = g_s * sg
+    if g_v is not None:
+        g_pre = g_pre + torch.where(s, 0.0, g_v)
+    if g_vt is not None:
+        g_pre = g_pre + g_vt
+    g_pre = torch.where(active, g_pre, 0.0)
+    g_vin = g_pre * (k.beta - k.dt_over_c * g_tot)
+    # d pre / d q1_j = -dt/C norm_j (V - E_j)
+    g_q1 = -(k.dt_over_c * g_pre) * (k.norm * (v - k.e_rev)) + (0.0 if g_q1 is None else g_q1)
+    g_q = g_q1 * k.decay
+    g_xe, g_xi = (k.kick.t() @ g_q1.reshape(6, -1)).view(2, *vt.shape).unbind(0)
+    return g_xe, g_xi, g_vin, g_q
+
+
+def refractory_update(s: torch.Tensor, ref: torch.Tensor, k: CondConstants) -> torch.Tensor:
+    """Steps left of the refractory period after this step's spikes ``s`` (bool)."""
+    return torch.where(s, k.ref_steps, (ref - 1.0).clamp_min(0.0))
 
 
 class _CondStep(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x_exc, x_inh, v, q, active, k: CondConstants, surrogate, slope):  # type: ignore[override]
-        q1 = q * k.decay + kicks(x_exc, x_inh, k.g_bar)
-        pre, _ = _pre_membrane(v, q1, k)
-        vt = torch.where(active, pre, k.v_reset)
-        s = vt > k.theta
-        v_new = torch.where(s, k.v_reset, vt)
-        ctx.save_for_backward(v, q1, active)
+        s, v_new, q1, vt = step_forward(x_exc, x_inh, v, q, active, k)
+        ctx.save_for_backward(v, q1, vt, active)
         ctx.k, ctx.sur = k, (surrogate, slope)
         return s.to(v.dtype), v_new, q1, vt
 
     @staticmethod
     def backward(ctx, g_s, g_v, g_q1, g_vt):  # type: ignore[override]
-        v, q1, active = ctx.saved_tensors
-        k: CondConstants = ctx.k
-        surrogate, slope = ctx.sur
-        pre, g_tot = _pre_membrane(v, q1, k)
-        vt = torch.where(active, pre, k.v_reset)
-        s = vt > k.theta
-        sg = surrogate_derivative(vt - k.theta, surrogate, slope)
-        # reset detached: V' = V_t (1 - s) + V_reset s with s treated as a constant
-        g_pre = torch.where(s, 0.0, g_v) + g_s * sg
-        if g_vt is not None:
-            g_pre = g_pre + g_vt
-        g_pre = torch.where(active, g_pre, 0.0)
-        g_vin = g_pre * (k.beta - k.dt_over_c * g_tot)
-        # d pre / d q1_j = -dt/C norm_j (V - E_j)
-        g_q1 = g_q1 - (k.dt_over_c * g_pre) * (k.norm * (v - k.e_rev))
-        g_q = g_q1 * k.decay
-        ga, gn, gg = k.g_bar[0], k.g_bar[1], k.g_bar[2]
-        g_xe = ga * (g_q1[0] + g_q1[1]) + gn * (g_q1[2] + g_q1[3])
-        g_xi = gg * (g_q1[4] + g_q1[5])
-        return g_xe, g_xi, g_vin, g_q, None, None, None, None
+        v, q1, vt, active = ctx.saved_tensors
+        grads = step_backward(v, q1, vt, active, ctx.k, *ctx.sur, g_s, g_v, g_q1, g_vt)
+        return (*grads, None, None, None, None)
 
 
 def cond_step(
@@ -232,7 +257,7 @@ def cond_step(
     the membrane before spike/reset (differentiable; for spike-time interpolation)."""
     active = state.ref <= 0
     s, v, q, vt = _CondStep.apply(x_exc, x_inh, state.v, state.q, active, k, surrogate, slope)
-    ref = torch.where(s > 0, k.ref_steps, (state.ref - 1.0).clamp_min(0.0)).detach()
+    ref = refractory_update(s.detach() > 0, state.ref, k)
     return s, CondState(v, q, ref), vt
 
 
