@@ -51,12 +51,12 @@ KNOWN = {
         "batch_size", "epoch_ms", "chunk_ms", "warmup_ms", "seed", "mode", "dt_ms",
     },
     "targets": {"firing_rates", "cvs", "alpha", "threshold_ratio", "min_isis"},
-    "hyperparameters": {"learning_rate", "loss_weight", "surrogate_slope_per_mv"},
+    "hyperparameters": {"learning_rate", "lr_decay", "loss_weight", "surrogate_slope_per_mv"},
     "network": {
         "size", "n_neurons", "n_assemblies", "n_inputs", "input_rate_hz", "weight_mode",
         "init_pathway_scales", "seed",
     },
-    "teacher": {"pathway_scales", "van_rossum_tau_ms", "rate_weight"},
+    "teacher": {"pathway_scales", "van_rossum_tau_ms", "rate_weight", "teacher_forcing"},
 }  # fmt: skip
 
 
@@ -127,6 +127,7 @@ def load_config(path: Path) -> TrainConfig:
         seed=int(sim.get("seed", 0)),
         mode=str(sim.get("mode", "statistics")),
         learning_rate=float(hp.get("learning_rate", 0.03)),
+        lr_decay=float(hp.get("lr_decay", 1.0)),
         targets=Targets(
             rate_e_hz=float(rates[0]),
             rate_i_hz=float(rates[1]),
@@ -140,6 +141,7 @@ def load_config(path: Path) -> TrainConfig:
         teacher_scales=tuple(te.get("pathway_scales", (1.0,) * 6)),
         van_rossum_tau_ms=float(te.get("van_rossum_tau_ms", 20.0)),
         teacher_rate_weight=float(te.get("rate_weight", 1.0)),
+        teacher_forcing=bool(te.get("teacher_forcing", True)),
     )
     cfg.validate()
     return cfg

@@ -345,10 +345,24 @@ class EIAssemblyNetwork(nn.Module):
         return y.reshape(self.n, t, b).permute(1, 0, 2)
 
     def run(
-        self, inputs: torch.Tensor, state: NetState, record_v: bool = True
+        self,
+        inputs: torch.Tensor,
+        state: NetState,
+        record_v: bool = True,
+        presyn: torch.Tensor | None = None,
     ) -> tuple[Activity, NetState]:
         """Simulate one chunk. ``inputs`` (T, n_in, B) bool. Gradients flow through the
-        whole chunk (detach ``state`` between chunks for truncated BPTT)."""
+        whole chunk (detach ``state`` between chunks for truncated BPTT).
+
+        ``presyn`` (T, n, B), optional: teacher forcing. The recurrent synapses of step t
+        are kicked by ``presyn[t]`` (e.g. a teacher's spikes of step t-1) instead of this
+        network's own last spikes, so every neuron sees known presynaptic trains and its
+        output can be compared spike for spike with the teacher's."""
+        if presyn is not None and presyn.shape != (inputs.shape[0], self.n, inputs.shape[2]):
+            raise ValueError(
+                f"presyn must be (T, n, B) = {(inputs.shape[0], self.n, inputs.shape[2])}, "
+                f"got {tuple(presyn.shape)}"
+            )
         rec_v, inp_v = self.edge_values()
         drive = self.input_drive(inputs, inp_v)
         n = self.n
@@ -366,7 +380,9 @@ class EIAssemblyNetwork(nn.Module):
         csr = self.rec._csr_t(rec_v.detach()) if fused else None
         # unbind once: indexing drive[t] would make every step's backward allocate and
         # zero a full (T, n, B) gradient (measured: 2/3 of the backward time)
-        for d_t in drive.unbind(0):
+        for t, d_t in enumerate(drive.unbind(0)):
+            if presyn is not None:
+                s = presyn[t].to(d_t.dtype)
             if fused:
                 s = s.detach()
                 x = torch.sparse.mm(csr, s)  # (2n, B): last step's spikes, no grad here

@@ -62,6 +62,9 @@ class TrainConfig:
     warmup_ms: float = 300.0
     """Simulated once before the first epoch, without learning (leaves the rest state)."""
     learning_rate: float = 0.03
+    lr_decay: float = 1.0
+    """Learning rate x this after every weight update (1 = constant); a function of the
+    epoch only, so resuming needs no scheduler state."""
     seed: int = 0
     mode: str = "statistics"
     targets: Targets = field(default_factory=Targets)
@@ -70,6 +73,11 @@ class TrainConfig:
     teacher_scales: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0, 1.0, 1.0)
     van_rossum_tau_ms: float = 20.0
     teacher_rate_weight: float = 1.0
+    teacher_forcing: bool = True
+    """Teacher mode: drive the student's recurrent synapses with the teacher's spikes
+    (``EIAssemblyNetwork.run(presyn=...)``), so each student neuron sees the teacher's
+    presynaptic trains and the same inputs: spike-for-spike comparison is well posed
+    (free-running, the chaotic nets decorrelate within tens of ms)."""
 
     def validate(self) -> None:
         for name in ("epochs", "accumulation_interval", "checkpoint_interval", "batch_size"):
@@ -92,6 +100,8 @@ class TrainConfig:
             raise ValueError("epoch_ms must be a whole number of chunk_ms")
         if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
+        if not 0 < self.lr_decay <= 1:
+            raise ValueError(f"lr_decay must be in (0, 1], got {self.lr_decay}")
         if len(self.teacher_scales) != 6 or min(self.teacher_scales) <= 0:
             raise ValueError("teacher_scales needs 6 positive numbers (order: PATHWAYS)")
         self.network.validate()
@@ -186,15 +196,11 @@ class FiringStatisticsTrainer:
         n_chunks = cfg.chunks_per_epoch
         for _ in range(n_chunks):
             inputs = self.net.sample_inputs(cfg.steps_per_chunk, cfg.batch_size)
-            v_before = self.state.cond.v.detach()
-            act, state = self.net.run(inputs, self.state.detach())
             t0 = self.t_abs
-            last = self.window.add(
-                act.spikes, act.v, self.last_spike, t0, act.v_pre, v_before, self.theta
-            )
-            teacher_spikes = None
+            teacher_spikes = presyn = None
             if self.teacher is not None:
                 with torch.no_grad():
+                    t_prev = self.teacher_state.spikes
                     tact, self.teacher_state = self.teacher.run(
                         inputs, self.teacher_state, record_v=False
                     )
@@ -202,6 +208,14 @@ class FiringStatisticsTrainer:
                 self.teacher_last = self.teacher_window.add(
                     tact.spikes, None, self.teacher_last, t0
                 )
+                if cfg.teacher_forcing:
+                    presyn = torch.cat([t_prev[None], teacher_spikes[:-1]])
+            v_before = self.state.cond.v.detach()
+            act, state = self.net.run(inputs, self.state.detach(), presyn=presyn)
+            last = self.window.add(
+                act.spikes, act.v, self.last_spike, t0, act.v_pre, v_before, self.theta
+            )
+            if self.teacher is not None:
                 loss, terms = self._teacher_loss(act.spikes, teacher_spikes)
             else:
                 loss, terms = statistics_loss(
@@ -221,6 +235,7 @@ class FiringStatisticsTrainer:
         self.epoch += 1
         if self.epoch % acc == 0:
             self.optimizer.step()
+            self._set_lr()
         cv, n_isi = self.window.cv()
         record = EpochRecord(
             summary=summarize(
@@ -251,6 +266,11 @@ class FiringStatisticsTrainer:
         fr = teacher_rate_loss(self.window.rates_hz(), target, self.net.is_exc)
         loss = cfg.weights.van_rossum * vr + cfg.teacher_rate_weight * fr
         return loss, {"van_rossum": float(vr.detach()), "firing_rate": float(fr.detach())}
+
+    def _set_lr(self) -> None:
+        n_updates = self.epoch // self.cfg.accumulation_interval
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.cfg.learning_rate * self.cfg.lr_decay**n_updates
 
     def scale_errors(self) -> list[float]:
         """Relative error of each learned pathway scale vs the teacher's."""

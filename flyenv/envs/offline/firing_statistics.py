@@ -79,7 +79,9 @@ class FiringStatisticsEnv(gym.Env):
     rate E 0.5 Hz, I 2 Hz, CV of inter-spike intervals 1, no silent neurons, membrane
     fluctuations reaching ``threshold_ratio`` of the way to threshold) or reproduces a
     teacher network's spike trains (mode ``"teacher"``: same wiring, unknown pathway
-    scales, same input spikes). The agent controls six per-pathway weight scales
+    scales, same input spikes; the student's recurrent synapses are driven by the
+    teacher's spikes, teacher forcing, so spike trains can be compared one to one). The
+    agent controls six per-pathway weight scales
     multiplicatively; each step the env simulates ``chunk_ms`` of activity of
     ``batch_size`` independent trials (state carried over) and reports per-population
     statistics of that chunk. Black-box/RL agents here solve the task the gradient agent
@@ -184,17 +186,20 @@ class FiringStatisticsEnv(gym.Env):
         inputs = self.net.sample_inputs(self._steps, b, self._gen)
         none = torch.full((self.net.n, b), NO_SPIKE)
 
-        def run(net, state):
+        def run(net, state, presyn=None):
             v0 = state.cond.v
-            act, state = net.run(inputs, state)
+            act, state = net.run(inputs, state, presyn=presyn)
             stats = RunningStats(net.n, b, net.dt_ms)
             stats.add(act.spikes, act.v, none, 0, act.v_pre, v0, self._theta)
             return act, state, stats
 
-        act, self._state, stats = run(self.net, self._state)
-        t_act = t_stats = None
+        t_act = t_stats = presyn = None
         if self.teacher is not None:
+            t_prev = self._t_state.spikes
             t_act, self._t_state, t_stats = run(self.teacher, self._t_state)
+            # teacher forcing: the student's recurrent synapses see the teacher's spikes
+            presyn = torch.cat([t_prev[None], t_act.spikes[:-1]])
+        act, self._state, stats = run(self.net, self._state, presyn)
         return act, stats, t_act, t_stats
 
     def _summary_vec(self, stats) -> tuple[np.ndarray, dict]:
