@@ -165,3 +165,36 @@ def test_teacher_mode_trains_pathway_scales_towards_the_teacher():
     assert rec.teacher_spikes is not None
     err = tr.scale_errors()
     assert err[2] < err0[2]  # too much I->E in the student: scaled back towards 1
+
+
+@pytest.mark.slow
+def test_sigkilled_process_resumes_to_identical_weights(agent, tmp_path):
+    """A real kill (SIGKILL mid-run, after the first checkpoint), then --resume-from."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    cfg = tmp_path / "p.toml"
+    cfg.write_text(
+        TINY_TOML.replace("epochs = 4", "epochs = 12").replace(
+            "epoch_ms = 60.0", "epoch_ms = 120.0"
+        )
+    )
+    _run(agent, cfg, tmp_path / "full", "--no-plots")
+    cmd = [sys.executable, str(ROOT / "agents/firing_statistics.py"), str(cfg)]
+    cmd += ["--output-dir", str(tmp_path / "cut"), "--no-plots", "--no-tensorboard"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ck = tmp_path / "cut/checkpoints/checkpoint_latest.pt"
+    deadline = time.time() + 300
+    while not ck.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert ck.exists()
+    _run(agent, cfg, tmp_path / "cut", "--no-plots", "--resume-from", str(ck))
+    a = load_checkpoint(tmp_path / "full/checkpoints/checkpoint_latest.pt")
+    b = load_checkpoint(ck)
+    assert a["epoch"] == b["epoch"] == 12
+    for k, v in a["model"].items():
+        assert torch.equal(v, b["model"][k]), k
