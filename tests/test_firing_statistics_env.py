@@ -123,3 +123,15 @@ def test_bad_input_raises_clear_errors():
         env.step(np.zeros(6, np.float32))
     with pytest.raises(RuntimeError, match="ended"):
         env.step(np.zeros(6, np.float32))
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_make_vec(mode):
+    envs = gym.make_vec(
+        "flyenv/FiringStatistics-v0", num_envs=2, vectorization_mode=mode, config=TINY
+    )
+    obs, _ = envs.reset(seed=0)
+    assert obs.shape == (2, 22)
+    obs, r, term, trunc, _ = envs.step(np.zeros((2, 6), np.float32))
+    assert r.shape == (2,) and np.all(np.isfinite(r))
+    envs.close()
