@@ -33,6 +33,8 @@ class _Wiring:
     pn_kc: ConnectomeLinear
     apl_kc: ConnectomeLinear
     kc_apl: ConnectomeLinear
+    kc_mbon: ConnectomeLinear
+    want_kc_spikes: bool  # return the KC spikes (records, activity losses) or not
     kc_ref_steps: int
     apl_ref_steps: int
     kc_sur: tuple[float, float, float]  # surrogate code, slope (1/mV), scale
@@ -75,8 +77,9 @@ def _scratch(name: str, shape: tuple[int, ...], dtype) -> np.ndarray:
     return arr
 
 
-def _pn_kc_csr(layer: ConnectomeLinear, values: torch.Tensor):
-    """PN->KC as a CSR by presynaptic PN (outgoing edges): pointers, KCs, weights."""
+def _csr_by_pre(layer: ConnectomeLinear, values: torch.Tensor):
+    """A layer as a CSR by presynaptic neuron (outgoing edges): pointers, targets,
+    weights (the kernels' edge order; ``layer._perm`` maps it to the layer's)."""
     return layer._crow.numpy(), layer._col.numpy(), _np(values[layer._perm])
 
 
@@ -110,6 +113,7 @@ class _KCAPLChunk(torch.autograd.Function):
         pk_values: torch.Tensor,
         ak_values: torch.Tensor,
         ka_values: torch.Tensor,
+        km_values: torch.Tensor,
         wiring: _Wiring,
     ):
         n_steps, _, cols = s_pn.shape
@@ -121,22 +125,28 @@ class _KCAPLChunk(torch.autograd.Function):
         )
         out_kc_v, out_kc_i, out_kc_ref = (x.detach().clone() for x in (kc_v, kc_i, kc_ref))
         out_apl_v, out_apl_i, out_apl_ref = (x.detach().clone() for x in (apl_v, apl_i, apl_ref))
-        s_kc = torch.empty(n_steps, n_kc, cols, dtype=dtype)
+        if wiring.want_kc_spikes:
+            s_kc = torch.empty(n_steps, n_kc, cols, dtype=dtype)
+            s_kc_np = s_kc.numpy()
+        else:  # the KC spikes stay inside: one reused buffer, no tensor
+            s_kc = torch.empty(0, dtype=dtype)
+            s_kc_np = _scratch("forward_s_kc", (n_steps, n_kc, cols), kc_v.numpy().dtype)
         s_apl = torch.empty(n_steps, n_apl, cols, dtype=dtype)
+        x_mbon = torch.zeros(n_steps, wiring.kc_mbon.n_post, cols, dtype=dtype)
         dense = dict(
             w_ak=_dense(wiring.apl_kc, ak_values, transpose=False),
             w_ka=_dense(wiring.kc_apl, ka_values, transpose=False),
         )
         spn = _np(s_pn)
         z = np.empty((0, 0, 0), dtype=spn.dtype)
-        zb = np.empty((0, 0, 0), dtype=np.bool_)
         kc_apl_forward(
-            spn, *_pn_kc_csr(wiring.pn_kc, pk_values),
+            spn, *_csr_by_pre(wiring.pn_kc, pk_values),
             dense["w_ak"], dense["w_ka"],
             out_kc_v.numpy(), out_kc_i.numpy(), out_kc_ref.numpy(),
             out_apl_v.numpy(), out_apl_i.numpy(), out_apl_ref.numpy(), _np(apl_prev),
             _np(kc_par), _np(apl_par), wiring.kc_ref_steps, wiring.apl_ref_steps,
-            s_kc.numpy(), s_apl.numpy(), z, z, zb, z, z, zb,
+            *_csr_by_pre(wiring.kc_mbon, km_values), s_kc_np, s_apl.numpy(), x_mbon.numpy(),
+            z, z, z, z, z, z,
         )  # fmt: skip
         ctx.wiring = wiring
         ctx.dense = dense
@@ -144,17 +154,30 @@ class _KCAPLChunk(torch.autograd.Function):
             s_pn.detach().to(torch.bool),
             kc_v, kc_i, kc_ref, apl_v, apl_i, apl_ref, apl_prev,
             kc_alpha, kc_beta, kc_c, kc_theta, apl_alpha, apl_beta, apl_c, apl_theta,
-            pk_values,
+            pk_values, km_values,
         )  # fmt: skip
         ctx.mark_non_differentiable(out_kc_ref, out_apl_ref)
-        return s_kc, s_apl, out_kc_v, out_kc_i, out_kc_ref, out_apl_v, out_apl_i, out_apl_ref
+        ctx.set_materialize_grads(False)
+        return (
+            s_kc,
+            x_mbon,
+            s_apl,
+            out_kc_v,
+            out_kc_i,
+            out_kc_ref,
+            out_apl_v,
+            out_apl_i,
+            out_apl_ref,
+        )
 
     @staticmethod
-    def backward(ctx, g_s_kc, g_s_apl, g_kc_v, g_kc_i, _g_kc_ref, g_apl_v, g_apl_i, _g_apl_ref):  # type: ignore[override]
+    def backward(  # type: ignore[override]
+        ctx, g_s_kc, g_x_mbon, g_s_apl, g_kc_v, g_kc_i, _g_kc_ref, g_apl_v, g_apl_i, _g_apl_ref
+    ):
         (
             s_pn_b, kc_v, kc_i, kc_ref, apl_v, apl_i, apl_ref, apl_prev,
             kc_alpha, kc_beta, kc_c, kc_theta, apl_alpha, apl_beta, apl_c, apl_theta,
-            pk_values,
+            pk_values, km_values,
         ) = ctx.saved_tensors  # fmt: skip
         wiring: _Wiring = ctx.wiring
         dtype = kc_v.dtype
@@ -169,7 +192,9 @@ class _KCAPLChunk(torch.autograd.Function):
         apl_par = _np(
             torch.stack([_per_neuron(x, n_apl) for x in (apl_alpha, apl_beta, apl_c, apl_theta)])
         )
-        pk_ptr, pk_post, pk_w = _pn_kc_csr(wiring.pn_kc, pk_values)
+        pk_ptr, pk_post, pk_w = _csr_by_pre(wiring.pn_kc, pk_values)
+        km_ptr, km_post, km_w = _csr_by_pre(wiring.kc_mbon, km_values)
+        n_mbon = wiring.kc_mbon.n_post
         w_ak, w_ka = ctx.dense["w_ak"], ctx.dense["w_ka"]
         # recompute the chunk, keeping what the adjoint needs
         kc_shape, apl_shape = (n_steps, n_kc, cols), (n_steps, n_apl, cols)
@@ -184,7 +209,8 @@ class _KCAPLChunk(torch.autograd.Function):
         state = [_np(x).copy() for x in (kc_v, kc_i, kc_ref, apl_v, apl_i, apl_ref)]
         kc_apl_forward(
             spn, pk_ptr, pk_post, pk_w, w_ak, w_ka, *state, _np(apl_prev), kc_par, apl_par,
-            wiring.kc_ref_steps, wiring.apl_ref_steps, rec["s_kc"], rec["s_apl"],
+            wiring.kc_ref_steps, wiring.apl_ref_steps, km_ptr, km_post, km_w,
+            rec["s_kc"], rec["s_apl"], np.zeros((n_steps, n_mbon, cols), npd),
             rec["kc_vprev"], rec["kc_j"], rec["kc_refp"],
             rec["apl_vprev"], rec["apl_j"], rec["apl_refp"],
         )  # fmt: skip
@@ -199,11 +225,14 @@ class _KCAPLChunk(torch.autograd.Function):
         gi = grad_in(g_kc_i, (n_kc, cols))
         gav = grad_in(g_apl_v, (n_apl, cols))
         gai = grad_in(g_apl_i, (n_apl, cols))
-        g_skc = grad_in(g_s_kc, (n_steps, n_kc, cols), copy=False)
+        has_g_s_kc = g_s_kc is not None and g_s_kc.numel() > 0
+        g_skc = grad_in(g_s_kc, (0, 0, 0), copy=False) if has_g_s_kc else np.zeros((0, 0, 0), npd)
+        g_xm = grad_in(g_x_mbon, (n_steps, n_mbon, cols), copy=False)
         g_sapl = grad_in(g_s_apl, (n_steps, n_apl, cols), copy=False)
         need = ctx.needs_input_grad
         g_spn = np.zeros(spn.shape, npd)
         g_pk = np.zeros(pk_w.shape, npd)
+        g_km = np.zeros(km_w.shape, npd)
         g_w_ak = np.zeros(w_ak.shape, npd)
         g_w_ka = np.zeros(w_ka.shape, npd)
         g_kc_par = np.zeros((4, n_kc), npd)
@@ -214,17 +243,21 @@ class _KCAPLChunk(torch.autograd.Function):
             rec["s_kc"], rec["s_apl"], rec["kc_vprev"], rec["kc_j"], rec["kc_refp"],
             rec["apl_vprev"], rec["apl_j"], rec["apl_refp"], kc_par, apl_par,
             np.array(wiring.kc_sur, npd), np.array(wiring.apl_sur, npd),
-            g_skc, g_sapl, gv, gi, gav, gai, bool(need[0]), bool(need[16]),
-            g_spn, g_pk, g_w_ak, g_w_ka, g_kc_par, g_apl_par, g_apl_prev,
+            km_ptr, km_post, km_w, g_skc, g_xm, g_sapl, gv, gi, gav, gai,
+            bool(need[0]), bool(need[16]), bool(need[19]),
+            g_spn, g_pk, g_km, g_w_ak, g_w_ka, g_kc_par, g_apl_par, g_apl_prev,
         )  # fmt: skip
 
         def t(x: np.ndarray, i: int) -> torch.Tensor | None:
             return torch.from_numpy(x) if need[i] else None
 
-        if need[16]:  # back from the kernel's PN-major edge order to the layer's
-            g_layer = np.empty_like(g_pk)
-            g_layer[wiring.pn_kc._perm.numpy()] = g_pk
-            g_pk = g_layer
+        def layer_order(g: np.ndarray, layer: ConnectomeLinear) -> np.ndarray:
+            out = np.empty_like(g)  # from the kernel's presynaptic-major edge order
+            out[layer._perm.numpy()] = g
+            return out
+
+        g_pk = layer_order(g_pk, wiring.pn_kc) if need[16] else g_pk
+        g_km = layer_order(g_km, wiring.kc_mbon) if need[19] else g_km
         ak, ka = wiring.apl_kc, wiring.kc_apl
         g_ak = torch.from_numpy(g_w_ak[ak.pre.numpy(), ak.post.numpy()]) if need[17] else None
         g_ka = torch.from_numpy(g_w_ka[ka.pre.numpy(), ka.post.numpy()]) if need[18] else None
@@ -235,7 +268,7 @@ class _KCAPLChunk(torch.autograd.Function):
         ]
         return (
             t(g_spn, 0), t(gv, 1), t(gi, 2), None, t(gav, 4), t(gai, 5), None, t(g_apl_prev, 7),
-            *g_coeff, t(g_pk, 16), g_ak, g_ka, None,
+            *g_coeff, t(g_pk, 16), g_ak, g_ka, t(g_km, 19), None,
         )  # fmt: skip
 
 
@@ -251,16 +284,21 @@ def kc_apl_chunk(
     pn_kc: ConnectomeLinear,
     apl_kc: ConnectomeLinear,
     kc_apl: ConnectomeLinear,
+    kc_mbon: ConnectomeLinear,
     pk_values: torch.Tensor,
     ak_values: torch.Tensor,
     ka_values: torch.Tensor,
-) -> tuple[torch.Tensor, torch.Tensor, LIFState, LIFState]:
+    km_values: torch.Tensor,
+    want_kc_spikes: bool = False,
+) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor, LIFState, LIFState]:
     """Run ``T`` KC/APL steps on PN spikes ``s_pn`` (T, n_PN, C) (feature-major).
 
-    Returns KC spikes (T, n_KC, C), APL spikes (T, n_APL, C) and the final KC and APL
-    states. ``apl_prev`` (n_APL, C): APL spikes of the step before the chunk.
+    Returns the KC spikes (T, n_KC, C) if ``want_kc_spikes`` (else None: they never
+    leave the kernel), the KC->MBON kicks (T, n_MBON, C), the APL spikes (T, n_APL, C)
+    and the final KC and APL states. ``apl_prev`` (n_APL, C): APL spikes of the step
+    before the chunk.
     """
-    if pn_kc.lora_rank or apl_kc.lora_rank or kc_apl.lora_rank:
+    if any(lay.lora_rank for lay in (pn_kc, apl_kc, kc_apl, kc_mbon)):
         raise ValueError("kc_apl_chunk does not support LoRA terms; use the reference path")
     dtype = kc_state.v.dtype
 
@@ -273,8 +311,8 @@ def kc_apl_chunk(
         )
 
     wiring = _Wiring(
-        pn_kc, apl_kc, kc_apl, kc.config.refractory_steps, apl.config.refractory_steps,
-        sur(kc), sur(apl),
+        pn_kc, apl_kc, kc_apl, kc_mbon, want_kc_spikes,
+        kc.config.refractory_steps, apl.config.refractory_steps, sur(kc), sur(apl),
     )  # fmt: skip
     out = _KCAPLChunk.apply(
         s_pn.to(dtype),
@@ -282,10 +320,12 @@ def kc_apl_chunk(
         apl_state.v, apl_state.i, apl_state.ref.to(dtype), apl_prev.to(dtype),
         kc_coeffs.alpha, kc_coeffs.beta, kc_coeffs.c, kc_coeffs.theta,
         apl_coeffs.alpha, apl_coeffs.beta, apl_coeffs.c, apl_coeffs.theta,
-        pk_values.to(dtype), ak_values.to(dtype), ka_values.to(dtype), wiring,
+        pk_values.to(dtype), ak_values.to(dtype), ka_values.to(dtype), km_values.to(dtype),
+        wiring,
     )  # fmt: skip
-    s_kc, s_apl, kv, ki, kref, av, ai, aref = out
-    return s_kc, s_apl, LIFState(kv, ki, kref), LIFState(av, ai, aref)
+    s_kc, x_mbon, s_apl, kv, ki, kref, av, ai, aref = out
+    s_kc = s_kc if want_kc_spikes else None
+    return s_kc, x_mbon, s_apl, LIFState(kv, ki, kref), LIFState(av, ai, aref)
 
 
 __all__ = ["fused_supported", "kc_apl_chunk"]

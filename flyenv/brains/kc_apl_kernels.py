@@ -122,8 +122,12 @@ def kc_apl_forward(
     apl_par,  # (4, A)
     kc_ref_steps,
     apl_ref_steps,
+    km_ptr,  # (K + 1,) CSR of KC->MBON by KC (outgoing edges)
+    km_post,  # (nnz,) postsynaptic MBON of each edge
+    km_w,  # (nnz,) signed weight, in this CSR's order
     s_kc,  # (T, K, C) out
     s_apl,  # (T, A, C) out
+    x_mbon,  # (T, M, C) out, zeros in: the summed KC->MBON kicks of each step
     # backward-pass records (size-0 arrays to skip): (T, K, C) and (T, A, C)
     kc_vprev,
     kc_j,
@@ -133,6 +137,7 @@ def kc_apl_forward(
     apl_refp,
 ):
     n_steps, _, cols = s_pn.shape
+    n_kc = kc_v.shape[0]
     keep = kc_vprev.shape[0] > 0
     xa = np.zeros((apl_v.shape[0], cols), dtype=kc_v.dtype)
     kc_nref = np.full(1, kc_ref_steps, dtype=kc_v.dtype)[0]
@@ -145,6 +150,14 @@ def kc_apl_forward(
             apl_ref, prev, kc_par, apl_par, kc_nref, apl_nref, xa, s_kc[t],
             s_apl[t], kc_vprev[r], kc_j[r], kc_refp[r], apl_vprev[r], apl_j[r], apl_refp[r], keep,
         )  # fmt: skip
+        # KC->MBON, event-driven (a few % of KCs spike). Each MBON sums its inputs in KC
+        # order, as the reference's sparse product does.
+        skc, xm = s_kc[t], x_mbon[t]
+        for k in range(n_kc):
+            for b in range(cols):
+                if skc[k, b] != 0.0:
+                    for e in range(km_ptr[k], km_ptr[k + 1]):
+                        xm[km_post[e], b] += km_w[e]
 
 
 # Backward kernels: reassociation lets the per-neuron gradient sums vectorise (the
@@ -224,7 +237,11 @@ def kc_apl_backward(
     apl_par,
     kc_sur,  # (code, slope, scale) of the KC surrogate
     apl_sur,
-    g_s_kc,  # (T, K, C) gradient on the KC spikes from downstream
+    km_ptr,
+    km_post,
+    km_w,
+    g_s_kc,  # (T, K, C) gradient on the KC spikes from outside (size 0: none)
+    g_x_mbon,  # (T, M, C) gradient on the KC->MBON kicks
     g_s_apl,  # (T, A, C)
     gv,
     gi,  # (K, C) in: gradient on the final KC state; out: on the initial state
@@ -232,8 +249,10 @@ def kc_apl_backward(
     gai,  # (A, C) same for the APL
     need_pn,
     need_pk,
+    need_km,
     g_s_pn,  # (T, P, C) out (zeros in)
     g_pk_w,  # (nnz,) out (zeros in), in the CSR order of pk_w
+    g_km_w,  # (nnz,) out (zeros in), in the CSR order of km_w
     g_w_ak,  # (A, K) out
     g_w_ka,  # (K, A) out
     g_kc_par,  # (4, K) out
@@ -244,6 +263,7 @@ def kc_apl_backward(
     n_kc = gv.shape[0]
     n_apl = gav.shape[0]
     carry = np.zeros((n_apl, cols), dtype=gv.dtype)  # d loss / d APL spikes via next x_kc
+    has_g_s_kc = g_s_kc.shape[0] > 0
     sg = np.empty(cols, dtype=gv.dtype)  # work rows
     gp = np.empty(cols, dtype=gv.dtype)
     g_s = np.empty(cols, dtype=gv.dtype)
@@ -265,8 +285,21 @@ def kc_apl_backward(
         for k in range(n_kc):
             ak, bk, ck, tk = kc_par[0, k], kc_par[1, k], kc_par[2, k], kc_par[3, k]
             # separate short passes over the row keep the main loop free of inner loops
-            for b in range(cols):
-                g_s[b] = g_s_kc[t, k, b]
+            if has_g_s_kc:
+                for b in range(cols):
+                    g_s[b] = g_s_kc[t, k, b]
+            else:
+                for b in range(cols):
+                    g_s[b] = 0.0
+            for e in range(km_ptr[k], km_ptr[k + 1]):  # KC->MBON
+                gm = g_x_mbon[t, km_post[e]]
+                w = km_w[e]
+                acc = 0.0
+                for b in range(cols):
+                    g_s[b] += w * gm[b]
+                    acc += skc[k, b] * gm[b]
+                if need_km:
+                    g_km_w[e] += acc
             for a in range(n_apl):
                 w = w_ka[k, a]
                 acc = 0.0

@@ -329,7 +329,7 @@ class OlfactoryBrain(nn.Module):
 
     def _use_fused(self, x: torch.Tensor) -> bool:
         if not self.config.fused_kernels or any(
-            lay.lora_rank for lay in (self.pn_kc, self.apl_kc, self.kc_apl)
+            lay.lora_rank for lay in (self.pn_kc, self.apl_kc, self.kc_apl, self.kc_mbon)
         ):
             return False
         return fused_supported(self.kc, self.apl, x)
@@ -348,22 +348,20 @@ class OlfactoryBrain(nn.Module):
     def _chunk_fused(self, x_pn: torch.Tensor, st: BrainState, p: dict, rec, acc) -> BrainState:
         """``substeps`` brain steps, population by population: the circuit is
         feed-forward except for the KC <-> APL loop, so PN runs first over the chunk,
-        then the fused KC/APL kernel, then one sparse KC->MBON product for the whole
-        chunk, then MBON and DN step by step. Same result as ``_brain_step`` repeated."""
+        then the fused KC/APL kernel (which also sums the KC->MBON kicks), then MBON and
+        DN step by step. Same result as ``_brain_step`` repeated."""
         n = self.config.substeps
         s_pn_list, pn_st = [], st.pn
         for _ in range(n):
             s, pn_st = self.pn.step(x_pn, pn_st, coeffs=p["pn"])
             s_pn_list.append(s)
         s_pn = torch.stack(s_pn_list)  # (n, n_PN, C)
-        s_kc, s_apl, kc_st, apl_st = kc_apl_chunk(
+        s_kc, x_mbon, s_apl, kc_st, apl_st = kc_apl_chunk(
             s_pn, self.kc, self.apl, st.kc, st.apl, st.apl_spikes, p["kc"], p["apl"],
-            self.pn_kc, self.apl_kc, self.kc_apl, p["pn_kc"], p["apl_kc"], p["kc_apl"],
+            self.pn_kc, self.apl_kc, self.kc_apl, self.kc_mbon,
+            p["pn_kc"], p["apl_kc"], p["kc_apl"], p["kc_mbon"],
+            want_kc_spikes=rec is not None or acc is not None,
         )  # fmt: skip
-        cols = s_kc.shape[2]
-        flat = s_kc.permute(1, 0, 2).reshape(self.n_kc, n * cols)
-        x_mbon = self.kc_mbon.forward_t(flat, p["kc_mbon"], binary=True)
-        x_mbon = x_mbon.reshape(self.n_mbon, n, cols).permute(1, 0, 2)
         mbon_st, dn_st, rate = st.mbon, st.dn, st.rate
         s_mbon_list, s_dn_list = [], []
         for t in range(n):
@@ -372,7 +370,7 @@ class OlfactoryBrain(nn.Module):
             s_mbon_list.append(s_mbon)
             s_dn_list.append(s_dn)
         seqs = (s_pn, s_kc, s_apl, torch.stack(s_mbon_list), torch.stack(s_dn_list))
-        if rec is not None:
+        if rec is not None:  # (s_kc is None only when neither is asked for)
             for name, s in zip(POPULATIONS, seqs, strict=True):
                 rec[name].extend(s.detach().unbind(0))
         if acc is not None:
