@@ -72,6 +72,7 @@ from flyenv.training.whole_brain_fitting import (  # noqa: E402
     LinearAR,
     RateDecoder,
     closed_loop,
+    fit_spiking_surrogate,
     load_whole_brain_data,
     persistence_closed_loop,
     simulate_teacher_forced,
@@ -87,7 +88,7 @@ SETTINGS = (
     "flywire_version", "neural_activity_id", "data_dir", "synthetic_scale", "bin_size",
     "max_firing_rate", "scale_factor", "n_rank", "dt", "sim_ms_per_frame",
     "sim_before_train", "seed", "split", "loss_fn", "etrace_decay", "tbptt_window",
-    "input_style", "n_hidden", "warmup_frames",
+    "input_style", "n_hidden", "warmup_frames", "noise_sigma", "seq_len", "rollout_frames",
 )  # fmt: skip
 
 
@@ -149,7 +150,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="simulated ms per frame (default: synthetic brain's, else 1000/fps)",
     )
     a("--warmup_frames", type=int, default=10, help="teacher-forced frames before closed loop")
-    a("--seq_len", type=int, default=32, help="stage-2 training sub-sequence length")
+    a("--seq_len", type=int, default=32, help="stage-2 teacher-forced sub-sequence length")
+    a(
+        "--rollout_frames",
+        type=int,
+        default=0,
+        help="stage 2: frames of closed loop after each sub-sequence (through a linear "
+        "surrogate of the spiking net)",
+    )
     a("--threads", type=int, default=1)
     a("--no-progress", dest="progress", action="store_false")
     args = ap.parse_args(argv)
@@ -316,12 +324,14 @@ def train2(args, run: Path, data) -> None:
         start, best = st["epoch"] + 1, st["best_loss"]
         print(f"resuming round 2 at epoch {start}")
     train_frames, _ = data.split(args.split)
+    surrogate = fit_spiking_surrogate(sim, data.rates_hz, train_frames)
     bins = torch.as_tensor(rate_bins(data.rates_hz.max(), args.bin_size, args.max_firing_rate),
                            dtype=torch.float32)  # fmt: skip
     for epoch in tqdm(range(start, args.epoch_round2), desc="round 2", disable=not args.progress):
         loss = train_round2_epoch(
             decoder, opt, sim, data.rates_hz, train_frames, bins, args.batch_size, args.seq_len,
             args.noise_sigma * 10.0, args.grad_clip, seed=args.seed * 1000 + epoch,
+            rollout=args.rollout_frames, surrogate=surrogate,
         )  # fmt: skip
         sched.step()
         log(losses_path, f"epoch = {epoch}, bin-interval loss = {loss:.5f}, "
@@ -380,6 +390,10 @@ def evaluate(args, run: Path, data, model: WholeBrainLIF) -> dict:
         stats["teacher_recovery_closed_loop"] = {
             k: all_metrics(v, clean, bins) for k, v in preds.items()
         }
+        clean_next = data.teacher_rates_hz[one_step_frames + 1]
+        stats["teacher_recovery_one_step"] = {
+            k: all_metrics(v, clean_next, bins) for k, v in one_step.items()
+        }
     main = preds["model (spiking + GRU)"]
 
     def write(tmp: Path) -> None:
@@ -388,7 +402,9 @@ def evaluate(args, run: Path, data, model: WholeBrainLIF) -> dict:
 
     atomic_write(run / "neuropil_fr_predictions.npy", write)
     lines = [f"# closed loop after {w} teacher-forced frames; frames {frames[0]}..{frames[-1]}"]
-    for section in ("closed_loop", "teacher_forced_one_step", "teacher_recovery_closed_loop"):
+    sections = ("closed_loop", "teacher_forced_one_step", "teacher_recovery_closed_loop",
+                "teacher_recovery_one_step")  # fmt: skip
+    for section in sections:
         if section not in stats:
             continue
         lines.append(f"[{section}]")

@@ -9,8 +9,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from flyenv.connectome.synthetic_whole_brain import SCALES, generate
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """One torch thread: on a busy 2-core machine more threads are many times slower."""
+    torch.set_num_threads(1)
+
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = replace(SCALES["tiny"], n_neurons=120, n_neuropils=5, n_frames=40, frame_ms=10.0)

@@ -9,6 +9,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
+import torch
 from scipy import signal
 
 from flyenv.connectome import whole_brain_formats as fmt
@@ -21,6 +22,13 @@ from flyenv.connectome.recordings import (
 )
 from flyenv.connectome.synthetic_whole_brain import SCALES, build_connectome, generate
 from flyenv.training.whole_brain_fitting import load_whole_brain_data
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """One torch thread: on a busy 2-core machine more threads are many times slower."""
+    torch.set_num_threads(1)
+
 
 TINY = replace(SCALES["tiny"], n_neurons=120, n_neuropils=5, n_frames=40, frame_ms=10.0)
 

@@ -7,11 +7,19 @@ from dataclasses import replace
 import gymnasium as gym
 import numpy as np
 import pytest
+import torch
 from gymnasium.utils.env_checker import check_env
 
 import flyenv  # noqa: F401
 from flyenv.connectome.synthetic_whole_brain import SCALES, generate
 from flyenv.envs.offline.whole_brain_activity import WholeBrainActivityEnv, export_minari
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """One torch thread: on a busy 2-core machine more threads are many times slower."""
+    torch.set_num_threads(1)
+
 
 TINY = replace(SCALES["tiny"], n_neurons=120, n_neuropils=5, n_frames=40, frame_ms=10.0)
 

@@ -22,6 +22,12 @@ from flyenv.training.whole_brain_fitting import (
 )
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """One torch thread: on a busy 2-core machine more threads are many times slower."""
+    torch.set_num_threads(1)
+
+
 def test_bins_follow_the_seed_definition():
     bins = rate_bins(2.3, 0.5, 100.0)
     np.testing.assert_allclose(bins, [0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 100.0])
@@ -100,3 +106,46 @@ def test_persistence_holds_the_last_warmup_frame():
     r = np.arange(20.0)[:, None]
     out = persistence_closed_loop(r, 10, 20, 3)
     assert out.shape == (7, 1) and np.all(out == 12.0)  # frames 13..19 predicted by frame 12
+
+
+def test_stage2_epoch_trains_teacher_forced_and_through_the_surrogate_closed_loop():
+    from flyenv.training.whole_brain_fitting import (
+        RateDecoder,
+        fit_spiking_surrogate,
+        train_round2_epoch,
+    )
+
+    rng = np.random.default_rng(0)
+    t = np.arange(80)
+    rates = (5 + 3 * np.sin(2 * np.pi * t / 11.0)[:, None] + rng.uniform(0, 1, (80, 3))).astype(
+        np.float32
+    )
+    simulated = (0.8 * rates[:-1] + 1.0).astype(np.float32)  # a net that predicts frame t+1
+    train = np.arange(0, 60)
+    sur = fit_spiking_surrogate(simulated, rates, train)
+    np.testing.assert_allclose(sur.a, 0.8 * np.eye(3), atol=1e-2)  # recovers the linear map
+    bins = torch.as_tensor(rate_bins(rates.max(), 0.25), dtype=torch.float32)
+    torch.manual_seed(0)
+    dec = RateDecoder(3, n_hidden=8)
+    opt = torch.optim.Adam(dec.parameters(), lr=1e-2)
+    losses = [
+        train_round2_epoch(
+            dec,
+            opt,
+            simulated,
+            rates,
+            train,
+            bins,
+            8,
+            10,
+            0.1,
+            1.0,
+            seed=e,
+            rollout=5,
+            surrogate=sur,
+        )  # fmt: skip
+        for e in range(15)
+    ]
+    assert losses[-1] < 0.5 * losses[0]
+    with pytest.raises(ValueError, match="surrogate"):
+        train_round2_epoch(dec, opt, simulated, rates, train, bins, 8, 10, 0.1, 1.0, 0, rollout=3)

@@ -12,6 +12,12 @@ from flyenv.brains.whole_brain import WholeBrainConfig, WholeBrainLIF, window_fr
 from flyenv.training.whole_brain_fitting import rate_loss
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """One torch thread: on a busy 2-core machine more threads are many times slower."""
+    torch.set_num_threads(1)
+
+
 def _model(n=60, p=4, frame_ms=6.0, seed=0, scale=0.05):
     rng = np.random.default_rng(seed)
     m = sp.random(n, n, density=0.15, random_state=seed, format="csr")

@@ -191,10 +191,18 @@ class ConnectomeLinear(nn.Module):
         return y
 
     def pre_major_values(self) -> torch.Tensor:
-        """Signed edge weights in presynaptic-major order (for ``forward_t_events``);
-        compute once per sequence, no gradient."""
+        """Signed edge weights in presynaptic-major order (for ``forward_t_events``), no
+        gradient. Fixed magnitudes (``learnable=False``) are computed once and cached
+        (a gather of 15M edges costs ~0.2 s) until ``log_magnitude`` changes."""
+        key = (self.log_magnitude._version, self.log_magnitude.data_ptr())
+        cached = getattr(self, "_pre_major_cache", None)
+        if cached is not None and cached[0] == key and not self.learnable:
+            return cached[1]
         with torch.no_grad():
-            return self.values()[self._perm].contiguous()
+            values = self.values()[self._perm].contiguous()
+        if not self.learnable:
+            self._pre_major_cache = (key, values)
+        return values
 
     def forward_t_events(
         self, spikes: torch.Tensor, pre_major_values: torch.Tensor | None = None

@@ -263,7 +263,7 @@ class WholeBrainLIF(nn.Module):
             kick_w,
             self.conn._crow.numpy(),
             self.conn._col.numpy(),
-            values.numpy().astype(np.float32),
+            values.numpy(),
             np.ascontiguousarray(lora_a),
             np.ascontiguousarray(lora_b),
             np.float32(k.alpha.item()),

@@ -206,29 +206,49 @@ def train_round2_epoch(
     noise_hz: float,
     grad_clip: float,
     seed: int,
+    rollout: int = 0,
+    surrogate: LinearAR | None = None,
 ) -> float:
     """One epoch over random train sub-sequences; inputs get Gaussian noise (``noise_hz``)
-    so the decoder tolerates its own closed-loop errors."""
+    so the decoder tolerates its own closed-loop errors.
+
+    ``rollout`` > 0 trains the closed loop too: after ``seq_len`` teacher-forced frames
+    the decoder runs ``rollout`` more frames on its own predictions, with the spiking net
+    replaced by ``surrogate`` (its linear fit, :func:`fit_spiking_surrogate`; simulating
+    the net inside every stage-2 step would cost a frame simulation per step)."""
     rng = np.random.default_rng(seed)
     gen = torch.Generator().manual_seed(seed)  # noise drawn on the CPU, then moved
     dev = next(decoder.parameters()).device
     bins = bins.to(dev)
+    if rollout > 0 and surrogate is None:
+        raise ValueError("rollout > 0 needs the spiking net's linear surrogate")
     t0, t1 = int(train_frames[0]), int(train_frames[-1]) + 1
-    seq_len = min(seq_len, t1 - t0)
-    starts = rng.permutation(np.arange(t0, t1 - seq_len + 1))
+    total = min(seq_len + rollout, t1 - t0)
+    warm = max(1, total - rollout)
+    starts = rng.permutation(np.arange(t0, t1 - total + 1))
     n_batches = max(1, len(starts) // batch_size)
+    if surrogate is not None:
+        sa = torch.as_tensor(surrogate.a, dtype=torch.float32, device=dev)
+        sb = torch.as_tensor(surrogate.b, dtype=torch.float32, device=dev)
     losses = []
     for b in range(n_batches):
         st = starts[b * batch_size : (b + 1) * batch_size]
-        idx = st[:, None] + np.arange(seq_len)[None, :]  # (B, L) frames t
-        sim = torch.as_tensor(simulated[idx])
-        cur = torch.as_tensor(rates_hz[idx])
-        tgt = torch.as_tensor(rates_hz[idx + 1])
+        idx = st[:, None] + np.arange(total)[None, :]  # (B, L) frames t
+        sim = torch.as_tensor(simulated[idx[:, :warm]])
+        cur = torch.as_tensor(rates_hz[idx[:, :warm]])
+        tgt = torch.as_tensor(rates_hz[idx + 1]).to(dev)
         sim = sim + noise_hz * torch.randn(sim.shape, generator=gen)
         cur = cur + noise_hz * torch.randn(cur.shape, generator=gen)
-        sim, cur, tgt = sim.to(dev), cur.to(dev), tgt.to(dev)
-        pred, _ = decoder(decoder.features(sim, cur))
-        loss = bin_interval_loss(pred, tgt, bins)
+        sim, cur = sim.to(dev), cur.to(dev)
+        pred, h = decoder(decoder.features(sim, cur))
+        preds = [pred]
+        x = pred[:, -1]
+        for _ in range(total - warm):  # closed loop through the surrogate
+            sim_hat = torch.relu(x @ sa.T + sb)
+            y, h = decoder(decoder.features(sim_hat, x)[:, None, :], h)
+            x = y[:, 0]
+            preds.append(y)
+        loss = bin_interval_loss(torch.cat(preds, 1), tgt, bins)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if grad_clip > 0:
@@ -236,6 +256,18 @@ def train_round2_epoch(
         opt.step()
         losses.append(loss.item())
     return float(np.mean(losses))
+
+
+def fit_spiking_surrogate(
+    simulated: np.ndarray, rates_hz: np.ndarray, train_frames: np.ndarray
+) -> LinearAR:
+    """Linear least-squares map frame t -> the spiking net's prediction (row t of
+    ``simulated_neuropil_fr.npy``), on the training frames."""
+    x, y = rates_hz[train_frames], simulated[train_frames]
+    xm, ym = x.mean(0), y.mean(0)
+    xc, yc = x - xm, y - ym
+    a = np.linalg.solve(xc.T @ xc + 1e-3 * len(x) * np.eye(x.shape[1]), xc.T @ yc)
+    return LinearAR(a.T, ym - a.T @ xm)
 
 
 # --------------------------------------------------------------------------- evaluation
