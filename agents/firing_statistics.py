@@ -48,7 +48,7 @@ from flyenv.training.firing_statistics_trainer import (  # noqa: E402
 KNOWN = {
     "simulation": {
         "epochs", "accumulation_interval", "checkpoint_interval", "plot_interval",
-        "batch_size", "epoch_ms", "chunk_ms", "warmup_ms", "seed", "mode", "dt_ms",
+        "batch_size", "epoch_ms", "chunk_ms", "warmup_ms", "seed", "mode", "dt_ms", "eval_ms",
     },
     "targets": {"firing_rates", "cvs", "alpha", "threshold_ratio", "min_isis"},
     "hyperparameters": {"learning_rate", "lr_decay", "loss_weight", "surrogate_slope_per_mv"},
@@ -223,6 +223,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--threads", type=int, default=1, help="torch threads (1 is fastest on a busy 2-core CPU)"
     )
+    p.add_argument(
+        "--eval-ms",
+        type=float,
+        default=None,
+        help="evaluation before/after training, ms per trial ([simulation] eval_ms, default 8000; 0 = none)",
+    )
     return p.parse_args(argv)
 
 
@@ -230,6 +236,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
     cfg = load_config(args.config)
+    eval_ms = args.eval_ms
+    if eval_ms is None:
+        eval_ms = float(
+            tomllib.loads(args.config.read_text()).get("simulation", {}).get("eval_ms", 8000.0)
+        )
     out = args.output_dir or Path("runs/firing_statistics") / args.config.stem
     out.mkdir(parents=True, exist_ok=True)
     ckpt_dir = out / "checkpoints"
@@ -259,6 +270,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     from flyenv.viz.firing_statistics_plots import save_epoch_figures
 
     t = cfg.targets
+    results_path = out / "results.json"
+    results: dict[str, Any] = {}
+    if args.resume_from is not None and results_path.exists():
+        results = json.loads(results_path.read_text())
+    if eval_ms > 0 and "initial_evaluation" not in results:
+        results["initial_evaluation"] = trainer.evaluate(eval_ms)
+        atomic_write_json(results_path, results)
+        print("Initial network:", _fmt_eval(results["initial_evaluation"]))
     print(f"Starting training from epoch {trainer.epoch}... mode={cfg.mode}")
     print(f"Target firing rates: E {t.rate_e_hz} Hz, I {t.rate_i_hz} Hz; target CV: {t.cv}")
     plot_every = cfg.plot_interval or cfg.accumulation_interval
@@ -313,15 +332,27 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         if args.stop_after_epoch is not None and ep >= args.stop_after_epoch:
             break
     loggers.close()
-    result = {
-        "epochs_done": trainer.epoch,
-        "wall_s": time.time() - t0,
-        "first": trainer.history[0] if trainer.history else None,
-        "last": trainer.history[-1] if trainer.history else None,
-    }
     atomic_write_json(out / "history.json", trainer.history)
-    print(json.dumps({k: result[k] for k in ("epochs_done", "wall_s")}))
-    return result
+    results["epochs_done"] = trainer.epoch
+    results["train_wall_s_this_process"] = time.time() - t0
+    if eval_ms > 0 and trainer.epoch >= cfg.epochs:
+        results["final_evaluation"] = trainer.evaluate(eval_ms)
+        print("Trained network:", _fmt_eval(results["final_evaluation"]))
+    atomic_write_json(results_path, results)
+    print(json.dumps({"epochs_done": trainer.epoch, "wall_s": round(time.time() - t0, 1)}))
+    return results
+
+
+def _fmt_eval(e: dict[str, Any]) -> str:
+    s = (
+        f"E {e['rate_E_hz']:.3f} Hz, I {e['rate_I_hz']:.3f} Hz, CV {e['cv_mean']:.3f}, "
+        f"silent {e['silent_fraction']:.1%} ({e['duration_ms'] / 1000:.0f} s x trials)"
+    )
+    if "scale_error" in e:
+        s += "; scale error " + ", ".join(
+            f"{p} {x:.1%}" for p, x in zip(PATHWAYS, e["scale_error"], strict=True)
+        )
+    return s
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 import importlib.util
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -62,14 +63,20 @@ def _one_thread():
 
 
 def _run(agent, cfg: Path, out: Path, *extra: str):
-    return agent.main([str(cfg), "--output-dir", str(out), "--no-tensorboard", *extra])
+    return agent.main(
+        [str(cfg), "--output-dir", str(out), "--no-tensorboard", "--eval-ms", "0", *extra]
+    )
 
 
 def test_outputs_checkpoints_and_plots(agent, tmp_path):
     cfg = tmp_path / "p.toml"
     cfg.write_text(TINY_TOML.replace("epochs = 4", "epochs = 2"))
     out = tmp_path / "run"
-    agent.main([str(cfg), "--output-dir", str(out)])  # tensorboard on (default)
+    res = agent.main([str(cfg), "--output-dir", str(out), "--eval-ms", "60"])  # tensorboard on
+    saved = json.loads((out / "results.json").read_text())
+    for key in ("initial_evaluation", "final_evaluation"):
+        assert saved[key]["duration_ms"] == 60.0 and "rate_E_hz" in saved[key]
+        assert res[key]["cv_mean"] == saved[key]["cv_mean"] or math.isnan(saved[key]["cv_mean"])
     assert (out / "parameters.toml").read_text() == cfg.read_text()
     meta = json.loads((out / "metadata.json").read_text())
     assert meta["n_neurons"] == 50 and meta["start_epoch"] == 0
@@ -183,7 +190,14 @@ def test_sigkilled_process_resumes_to_identical_weights(agent, tmp_path):
     )
     _run(agent, cfg, tmp_path / "full", "--no-plots")
     cmd = [sys.executable, str(ROOT / "agents/firing_statistics.py"), str(cfg)]
-    cmd += ["--output-dir", str(tmp_path / "cut"), "--no-plots", "--no-tensorboard"]
+    cmd += [
+        "--output-dir",
+        str(tmp_path / "cut"),
+        "--no-plots",
+        "--no-tensorboard",
+        "--eval-ms",
+        "0",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     ck = tmp_path / "cut/checkpoints/checkpoint_latest.pt"
     deadline = time.time() + 300

@@ -267,6 +267,42 @@ class FiringStatisticsTrainer:
         loss = cfg.weights.van_rossum * vr + cfg.teacher_rate_weight * fr
         return loss, {"van_rossum": float(vr.detach()), "firing_rate": float(fr.detach())}
 
+    def evaluate(self, duration_ms: float, seed: int = 12345) -> dict[str, float]:
+        """Statistics of the current network over ``duration_ms`` x ``batch_size`` trials
+        from rest (after the warm-up), without learning, on its own random stream (the
+        training state and RNG are untouched). Longer than a training window: the window
+        statistics of this net fluctuate by ~20 % between consecutive 2 s windows."""
+        cfg = self.cfg
+        gen = torch.Generator().manual_seed(seed)
+        b, steps = cfg.batch_size, cfg.steps_per_chunk
+        with torch.no_grad():
+            state = self.net.init_state(b)
+            warm = int(round(cfg.warmup_ms / self.net.dt_ms))
+            if warm > 0:
+                _, state = self.net.run(self.net.sample_inputs(warm, b, gen), state, False)
+            stats = RunningStats(self.net.n, b, self.net.dt_ms)
+            last = torch.full((self.net.n, b), NO_SPIKE)
+            for c in range(max(1, int(round(duration_ms / cfg.chunk_ms)))):
+                v0 = state.cond.v
+                act, state = self.net.run(self.net.sample_inputs(steps, b, gen), state)
+                last = stats.add(act.spikes, act.v, last, c * steps, act.v_pre, v0, self.theta)
+            _, terms = statistics_loss(
+                stats,
+                self.rate_target,
+                self.e_leak,
+                self.theta,
+                cfg.targets,
+                cfg.weights,
+                self.net.is_exc,
+            )
+            out = summarize(stats, self.net.is_exc, self.e_leak, self.theta, cfg.targets.min_isis)
+        out["duration_ms"] = float(duration_ms)
+        out["loss_terms"] = terms
+        out["pathway_scales"] = self.net.pathway_scales.detach().tolist()
+        if self.teacher is not None:
+            out["scale_error"] = self.scale_errors()
+        return out
+
     def _set_lr(self) -> None:
         n_updates = self.epoch // self.cfg.accumulation_interval
         for group in self.optimizer.param_groups:
