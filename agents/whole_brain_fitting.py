@@ -220,7 +220,7 @@ def prepare_data(args: argparse.Namespace):
         args.data_dir, args.flywire_version, args.neural_activity_id, args.max_firing_rate
     )
     if args.sim_ms_per_frame is None:
-        args.sim_ms_per_frame = float(data.meta.get("frame_ms", 1000.0 / 1.2))
+        args.sim_ms_per_frame = float(data.meta.get("frame_ms", 1000.0 / data.fps))
     if args.tbptt_window is None:
         args.tbptt_window = window_from_etrace_decay(args.etrace_decay)
     return data

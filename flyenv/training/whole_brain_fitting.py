@@ -39,6 +39,7 @@ class WholeBrainData:
     neuropils: tuple[str, ...]
     teacher_rates_hz: np.ndarray | None  # clean rates of a synthetic brain's teacher
     meta: dict
+    fps: float = 1.2  # frames per second of the recording
 
     @property
     def n_frames(self) -> int:
@@ -83,7 +84,7 @@ def load_whole_brain_data(
     teacher = np.load(teacher_path)["rates"][:, keep] if teacher_path.exists() else None
     meta_path = data_dir / "synthetic_meta.json"
     meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
-    return WholeBrainData(signed, readout, rec.rates_hz[:, keep], areas, teacher, meta)
+    return WholeBrainData(signed, readout, rec.rates_hz[:, keep], areas, teacher, meta, rec.fps)
 
 
 # --------------------------------------------------------------------------- losses
