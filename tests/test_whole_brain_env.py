@@ -123,3 +123,18 @@ def test_minari_export(data_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path))
     ds = export_minari("flyenv/wb-test/tiny-v0", cfg)
     assert ds.total_episodes == 2
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_make_vec(data_dir, mode):
+    envs = gym.make_vec(
+        "flyenv/WholeBrainActivity-v0", num_envs=2, vectorization_mode=mode, data_dir=data_dir
+    )
+    try:
+        obs, _ = envs.reset(seed=0)
+        assert obs.shape == (2, TINY.n_neuropils)
+        obs, reward, term, trunc, info = envs.step(np.full((2, TINY.n_neuropils), 3.0, np.float32))
+        assert reward.shape == (2,) and np.all(reward <= 0)
+        assert "bin_accuracy" in info
+    finally:
+        envs.close()
