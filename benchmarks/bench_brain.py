@@ -4,6 +4,11 @@ Workload: forward + backward of the bilateral ``OlfactoryBrain`` over ``--steps`
 steps (default 1,000 = 100 agent steps x 10 substeps of 1 ms) at batch ``--batch``
 (default 32 flies, i.e. 64 hemispheres), loss = mean squared action.
 
+Ours: ``OlfactoryBrain`` as shipped (CPU: the KC <-> APL loop and the KC->MBON kicks of
+each 10-step agent step run as one numba autograd node, ``flyenv.brains.kc_apl_block``;
+PN, MBON and DN are per-step torch ops). ``--reference`` times our op-by-op torch path
+instead (``fused_kernels=False``, what runs on a GPU).
+
 Peer: the usual snntorch way. ``snn.Synaptic(reset_mechanism="zero")`` neurons
 (learnable alpha, beta, threshold; fast-sigmoid surrogate with the same slope) and
 dense weight matrices masked by the connectome (``magnitude * signed_mask``, formed
@@ -18,7 +23,7 @@ before it, which counts torch's CPU allocations (tracemalloc does not see them).
 Time = wall clock of forward+backward, best of ``--repeats``. Outputs are compared:
 actions and per-population spike counts.
 
-Usage: python benchmarks/bench_brain.py [--steps 1000] [--batch 32] [--threads 1]
+Usage: python benchmarks/bench_brain.py [--steps 1000] [--batch 32] [--threads 1] [--reference]
 Last line: ratio=<snntorch time / ours>.
 """
 
@@ -145,12 +150,14 @@ def _ours_counts(brain, obs):
     return a, {p: float(rec[p].sum()) for p in POPS}
 
 
-def _worker(impl: str, steps: int, batch: int, threads: int, repeats: int, q) -> None:
+def _worker(
+    impl: str, steps: int, batch: int, threads: int, repeats: int, reference: bool, q
+) -> None:
     warnings.filterwarnings("ignore")
     torch.set_num_threads(threads)
     from flyenv.brains.olfactory import OlfactoryBrain, OlfactoryBrainConfig
 
-    cfg = OlfactoryBrainConfig()
+    cfg = OlfactoryBrainConfig(fused_kernels=not reference)
     for pop in ("pn", "kc", "apl", "mbon", "dn"):
         # snntorch's surrogates have no dampening factor: compare like with like
         getattr(cfg, pop).surrogate_scale = 1.0
@@ -194,7 +201,8 @@ def run(impl: str, args) -> dict:
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
     p = ctx.Process(
-        target=_worker, args=(impl, args.steps, args.batch, args.threads, args.repeats, q)
+        target=_worker,
+        args=(impl, args.steps, args.batch, args.threads, args.repeats, args.reference, q),
     )
     p.start()
     out = q.get()
@@ -208,6 +216,9 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--repeats", type=int, default=1)
+    ap.add_argument(
+        "--reference", action="store_true", help="time our torch reference path (no numba)"
+    )
     args = ap.parse_args()
     ours = run("ours", args)
     peer = run("snntorch", args)
