@@ -93,3 +93,19 @@ def test_filepath_reloads_settings_and_resumes_at_the_next_epoch(data_dir, tmp_p
     assert json.loads(lines[0][len("# settings = ") :])["n_rank"] == 4
     epochs = [ln.split(",")[0] for ln in lines[1:]]
     assert epochs == ["epoch = 0", "epoch = 1"]  # epoch 0 not repeated
+
+
+@pytest.mark.slow
+def test_fitting_beats_the_untrained_net_on_the_tiny_brain(data_dir, tmp_path):
+    """A few epochs of stage 1 already predict the next frame (and the teacher's clean
+    rates) better than the untrained net."""
+    agent = _agent()
+    run = tmp_path / "run"
+    stats = agent.main(
+        ["--mode", "all", "--epoch_round1", "8", "--epoch_round2", "20", "--data-dir", data_dir,
+         "--neural_activity_id", "synthetic", "--filepath", str(run), *FAST]
+    )  # fmt: skip
+    one = stats["teacher_forced_one_step"]
+    assert one["spiking net alone"]["mse"] < one["untrained spiking net"]["mse"]
+    rec = stats["teacher_recovery_one_step"]
+    assert rec["spiking net alone"]["pearson"] > rec["untrained spiking net"]["pearson"]
