@@ -15,6 +15,7 @@ from flyenv.training.firing_statistics_losses import (
     firing_rate_loss,
     membrane_ratio,
     membrane_variance_loss,
+    population_rate_loss,
     silent_penalty,
     spike_times,
     van_rossum_distance,
@@ -30,6 +31,10 @@ def test_rate_silent_and_membrane_terms_by_hand():
     r = torch.tensor([0.0, 0.5, 2.0, 4.0])
     target = torch.tensor([0.5, 0.5, 2.0, 2.0])
     assert firing_rate_loss(r, target).item() == pytest.approx((0.25 / 0.5 + 0 + 0 + 4 / 2) / 4)
+    groups = torch.tensor([True, True, False, False])
+    assert population_rate_loss(r, target, groups).item() == pytest.approx(
+        (0.25 - 0.5) ** 2 / 0.5 + (3.0 - 2.0) ** 2 / 2.0
+    )
     assert silent_penalty(r, 1.0).item() == pytest.approx(np.mean(np.exp(-r.numpy())))
     ratio = membrane_ratio(torch.tensor([-50.0]), torch.tensor([2.0]), -60.0, -38.0)
     assert ratio.item() == pytest.approx(12.0 / 22.0)

@@ -169,6 +169,23 @@ def firing_rate_loss(
     return ((rates - target).square() / target.clamp_min(floor_hz)).mean()
 
 
+def population_rate_loss(
+    rates: torch.Tensor, target: torch.Tensor, groups: torch.Tensor
+) -> torch.Tensor:
+    """Sum over populations (E = ``groups``, I = rest) of (mean r - r*)^2 / r*.
+
+    Added to the per-neuron term because surrogate gradients reach neurons near threshold
+    (the active ones) far more than silent ones, so the per-neuron term alone pulls active
+    neurons down harder than it lifts quiet ones and the population mean settles below
+    target (measured: E 0.40 Hz for 0.5, I 1.5 Hz for 2 at the end of training)."""
+    out = rates.new_zeros(())
+    for sel in (groups, ~groups):
+        if sel.any():
+            t = target[sel].mean()
+            out = out + (rates[sel].mean() - t).square() / t
+    return out
+
+
 def teacher_rate_loss(
     rates: torch.Tensor, teacher_rates: torch.Tensor, is_exc: torch.Tensor, floor_hz: float = 0.1
 ) -> torch.Tensor:
@@ -254,7 +271,8 @@ def statistics_loss(
     r = stats.rates_hz()
     cv, n_isi = stats.cv()
     terms = {
-        "firing_rate": firing_rate_loss(r, rate_target),
+        "firing_rate": firing_rate_loss(r, rate_target)
+        + (population_rate_loss(r, rate_target, groups) if groups is not None else 0.0),
         "cv": cv_loss(cv, n_isi, targets.cv, targets.min_isis, groups),
         "silent_penalty": silent_penalty(r, targets.alpha_per_hz),
     }

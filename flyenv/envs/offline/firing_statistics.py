@@ -118,7 +118,8 @@ class FiringStatisticsEnv(gym.Env):
     ## Rewards
     ``reward = -loss``. Statistics mode: the SPEC's weighted sum (``LossWeights``: 1 x
     rate + 0.5 x CV + 1 x silent + 10 x membrane variance; terms as in
-    ``flyenv.training.firing_statistics_losses``). Teacher mode: van Rossum distance
+    ``flyenv.training.firing_statistics_losses``, the rate term per neuron plus per
+    population mean). Teacher mode: van Rossum distance
     (tau 20 ms) to the teacher's spikes + rate loss to the teacher's per-neuron rates.
 
     ## Starting State
