@@ -112,17 +112,23 @@ def test_bad_input_is_named(env):
         gym.make("flyenv/WholeBrainActivity-v0", split=1.5)
 
 
+@pytest.mark.filterwarnings("ignore:`author_email` is set to None")
 def test_minari_export(data_dir, tmp_path, monkeypatch):
-    cfg = WholeBrainActivityEnv(data_dir=data_dir).config
     try:
-        import minari  # noqa: F401
+        import minari
     except ImportError:  # the optional extra is absent: the error says how to get it
         with pytest.raises(ImportError, match="flyenv\\[minari\\]"):
-            export_minari(config=cfg)
+            export_minari(data_dir=data_dir)
         return
     monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path))
-    ds = export_minari("flyenv/wb-test/tiny-v0", cfg)
+    ds = export_minari("flyenv/wb-test/tiny-v0", data_dir=data_dir)
     assert ds.total_episodes == 2
+    back = minari.load_dataset("flyenv/wb-test/tiny-v0")
+    ep = next(back.iterate_episodes())
+    env = WholeBrainActivityEnv(data_dir=data_dir)
+    np.testing.assert_array_equal(ep.observations[0], env.rates[0])
+    np.testing.assert_array_equal(ep.actions[0], env.rates[1])  # oracle: the next frame
+    assert len(ep.actions) == len(env.train_frames)
 
 
 @pytest.mark.parametrize("mode", ["sync", "async"])

@@ -206,31 +206,55 @@ class WholeBrainActivityEnv(gym.Env):
 
 def export_minari(
     dataset_id: str = "flyenv/whole-brain-activity/synthetic-v0",
-    config: WholeBrainActivityConfig | None = None,
     splits: tuple[str, ...] = ("train", "test"),
+    **env_kwargs: Any,
 ):
     """Write the recording as a Minari dataset: one teacher-forced episode per split, the
-    action being the true next frame (an oracle "expert"). Needs the optional extra
-    ``pip install 'flyenv[minari]'`` (minari==0.5.4)."""
+    action being the true next frame (an oracle "expert"); ``env_kwargs`` go to
+    ``gym.make("flyenv/WholeBrainActivity-v0", ...)`` and are stored in the dataset's env
+    spec. Needs the optional extra ``pip install 'flyenv[minari]'`` (minari==0.5.4; the
+    episodes are built directly, so minari's jax-based collector is not needed)."""
     try:
         import minari
-        from minari import DataCollector
+        from minari.data_collector import EpisodeBuffer
     except ImportError as exc:
         raise ImportError(
             "export_minari needs minari: pip install 'flyenv[minari]' (minari==0.5.4)"
         ) from exc
-    env = DataCollector(WholeBrainActivityEnv(config))
-    for split in splits:
-        env.reset(seed=0, options={"split": split})
+    env = gym.make("flyenv/WholeBrainActivity-v0", **env_kwargs)
+    inner: WholeBrainActivityEnv = env.unwrapped
+    buffers = []
+    for k, split in enumerate(splits):
+        obs, _ = env.reset(seed=k, options={"split": split})
+        observations, actions, rewards = [obs], [], []
         done = False
-        inner: WholeBrainActivityEnv = env.unwrapped
         while not done:
-            t = int(inner._frames[inner._k])
-            _, _, term, trunc, _ = env.step(inner.rates[t + 1])
+            action = inner.rates[int(inner._frames[inner._k]) + 1]
+            obs, reward, term, trunc, _ = env.step(action)
+            observations.append(obs)
+            actions.append(action)
+            rewards.append(reward)
             done = term or trunc
-    return minari.create_dataset_from_collector_env(
+        n = len(actions)
+        buffers.append(
+            EpisodeBuffer(
+                id=k,
+                seed=k,
+                options={"split": split},
+                observations=np.asarray(observations, np.float32),
+                actions=np.asarray(actions, np.float32),
+                rewards=list(map(float, rewards)),
+                terminations=[False] * (n - 1) + [True],
+                truncations=[False] * n,
+                infos={},
+            )
+        )
+    return minari.create_dataset_from_buffers(
         dataset_id=dataset_id,
-        collector_env=env,
+        buffer=buffers,
+        env=env,
+        eval_env=env.spec,
+        author="flyenv",
         algorithm_name="oracle next frame",
-        description="flyenv WholeBrainActivity-v0: neuropil rates, action = true next frame",
+        description="flyenv WholeBrainActivity-v0: neuropil rates; action = true next frame",
     )
