@@ -15,6 +15,9 @@ As in the seed, the delayed recurrent spikes carry no gradient (stop-gradient): 
 reaches the LoRA factors and the input Linear, and gradients flow through time only
 inside each neuron's own V and I. The sparse term is event-driven
 (:meth:`ConnectomeLinear.forward_t_events`): its cost follows the spike count.
+Gradient-free frames (:meth:`simulate_frame`) run on a numba kernel on the CPU
+(:mod:`flyenv.brains.whole_brain_kernels`) or on the in-place LIF step elsewhere; all
+paths draw the same Poisson kicks and give the same spikes as the autograd path.
 
 One data frame: simulate ``frame_ms`` with the input fixed at the frame's rates, discard
 the first ``warmup_fraction`` (unrecorded warm-up, the seed's ``sim_before_train``), and
