@@ -132,7 +132,7 @@ def _epoch(model, net, chunks, batch):
         stats.detach()
         t0 += inputs.shape[0]
         total = float(loss.detach())
-        n_spikes += float(act.spikes.sum())
+        n_spikes += float(act.spikes.detach().sum())
     opt.step()
     return total, n_spikes
 

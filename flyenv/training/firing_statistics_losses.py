@@ -59,6 +59,18 @@ class Targets:
 NO_SPIKE = -1e9  # "no previous spike" marker of the carried last spike time
 
 
+def _spike_events(spikes: torch.Tensor):
+    """Spikes of a (T, n, B) chunk as events sorted by (neuron, trial, time): flat index
+    into (T, n, B), time step, (neuron, trial) key. Spikes are sparse (a few per 1,000
+    entries), so all interval work happens on the events, not on (T, n, B) tensors."""
+    n_t, n, b = spikes.shape
+    flat = (spikes.detach() > 0).reshape(-1).nonzero().squeeze(1)
+    t = flat // (n * b)
+    key = flat % (n * b)  # neuron * B + trial
+    order = torch.argsort(key * n_t + t)
+    return flat[order], t[order], key[order]
+
+
 def spike_times(
     spikes: torch.Tensor,
     v_pre: torch.Tensor,
@@ -66,34 +78,47 @@ def spike_times(
     v_before: torch.Tensor,
     theta: torch.Tensor,
     t0: int,
+    events=None,
 ) -> torch.Tensor:
-    """Threshold-crossing time (in steps, absolute) at every step of a (T, n, B) chunk,
-    meaningful where a spike occurred. ``v_before`` (n, B): membrane before the chunk."""
-    v_prev = torch.cat([v_before[None], v[:-1]])
-    frac = (theta[:, None] - v_prev) / (v_pre - v_prev).clamp_min(1e-3)
-    t = torch.arange(t0, t0 + spikes.shape[0], dtype=v.dtype)[:, None, None]
-    return t - 1.0 + frac.clamp(0.0, 1.0)
+    """Threshold-crossing time (in steps, absolute) of every spike event of a (T, n, B)
+    chunk (``_spike_events`` order), interpolated between the step before (V after reset,
+    ``v_before`` (n, B) before the chunk) and the step of the spike (``v_pre``)."""
+    flat, t, key = _spike_events(spikes) if events is None else events
+    nb = v.shape[1] * v.shape[2]
+    prev = torch.where(
+        t > 0,
+        v.reshape(-1)[(flat - nb).clamp_min(0)],
+        v_before.reshape(-1)[key],
+    )
+    th = theta[key // v.shape[2]]
+    frac = (th - prev) / (v_pre.reshape(-1)[flat] - prev).clamp_min(1e-3)
+    return (t0 + t).to(v.dtype) - 1.0 + frac.clamp(0.0, 1.0)
 
 
 def isi_moments(
-    spikes: torch.Tensor, tau: torch.Tensor, last_time: torch.Tensor
+    spikes: torch.Tensor, tau: torch.Tensor, last_time: torch.Tensor, events=None
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Per-neuron (N, S1, S2) of the intervals (steps) ending in this chunk, and the
-    updated last spike time (n, B; ``NO_SPIKE`` = none yet)."""
-    fired = spikes.detach() > 0
-    n_t = spikes.shape[0]
-    idx = torch.arange(n_t)[:, None, None].expand_as(fired)
-    last_idx = torch.where(fired, idx, -1).cummax(0).values  # last spike at or before t
-    prev_idx = torch.cat([torch.full_like(last_idx[:1], -1), last_idx[:-1]])
-    prev_tau = torch.where(
-        prev_idx >= 0, tau.gather(0, prev_idx.clamp_min(0)), last_time.expand_as(tau)
-    )
-    valid = fired & (prev_tau > NO_SPIKE / 2)
+    """Per-neuron (N, S1, S2) of the intervals (steps) ending in this chunk from the spike
+    times ``tau`` of the events, and the updated last spike time (n, B; ``NO_SPIKE`` =
+    none yet)."""
+    n_t, n, b = spikes.shape
+    flat, t, key = _spike_events(spikes) if events is None else events
+    last_flat = last_time.reshape(-1)
+    first = torch.ones_like(key, dtype=torch.bool)
+    first[1:] = key[1:] != key[:-1]
+    prev_tau = torch.where(first, last_flat[key], torch.cat([tau[:1], tau[:-1]]))
+    valid = prev_tau > NO_SPIKE / 2
     isi = torch.where(valid, tau - prev_tau, torch.zeros(()))
-    new_last = torch.where(
-        last_idx[-1] >= 0, tau.detach().gather(0, last_idx[-1:].clamp_min(0))[0], last_time
-    )
-    return valid.float().sum((0, 2)), isi.sum((0, 2)), isi.square().sum((0, 2)), new_last
+    neuron = key // b
+    zeros = torch.zeros(n, dtype=tau.dtype)
+    n_isi = zeros.index_add(0, neuron, valid.to(tau.dtype))
+    s1 = zeros.index_add(0, neuron, isi)
+    s2 = zeros.index_add(0, neuron, isi.square())
+    last = torch.ones_like(first)
+    last[:-1] = key[1:] != key[:-1]
+    new_last = last_flat.clone()
+    new_last[key[last]] = tau.detach()[last]
+    return n_isi, s1, s2, new_last.view_as(last_time)
 
 
 class RunningStats:
@@ -124,12 +149,12 @@ class RunningStats:
         """Add a (T, n, B) chunk; returns the updated last spike time (steps). With
         ``v_pre``, ``v_before`` and ``theta`` the intervals are differentiable (module
         docstring); without, spikes sit on the grid (no gradient through the CV)."""
+        events = _spike_events(spikes)
         if v_pre is not None and v_pre.numel():
-            tau = spike_times(spikes, v_pre, v, v_before, theta, t0)
+            tau = spike_times(spikes, v_pre, v, v_before, theta, t0, events)
         else:
-            t = torch.arange(t0, t0 + spikes.shape[0], dtype=torch.float32)[:, None, None]
-            tau = t.expand_as(spikes)
-        n_isi, s1, s2, last = isi_moments(spikes, tau, last_spike_time)
+            tau = (t0 + events[1]).float()
+        n_isi, s1, s2, last = isi_moments(spikes, tau, last_spike_time, events)
         dt = self.dt_ms
         self.sums["count"] = self.sums["count"] + spikes.sum((0, 2))
         self.sums["n_isi"] = self.sums["n_isi"] + n_isi

@@ -25,7 +25,7 @@ def _save(fig, path: Path) -> Path:
 
 def _raster(ax, spikes: np.ndarray, dt_ms: float, split: int | None = None) -> None:
     t, i = np.nonzero(spikes)
-    ax.scatter(t * dt_ms, i, s=1.0, c=np.where(i < (split or 0), "tab:red", "tab:blue"), lw=0)
+    ax.scatter(t * dt_ms, i, s=3.0, c=np.where(i < (split or 0), "tab:red", "tab:blue"), lw=0)
     ax.set_xlabel("time (ms)")
     ax.set_ylabel("neuron")
 
