@@ -193,10 +193,10 @@ def _pre_membrane(v, q1, k: CondConstants):
     return pre, g_tot
 
 
-def step_forward(x_exc, x_inh, v, q, active, k: CondConstants):
-    """Forward kernel (no autograd): spikes (bool), V after reset, traces, V before reset."""
-    x2 = torch.stack([x_exc, x_inh]).view(2, -1)
-    q1 = torch.addcmul((k.kick @ x2).view(q.shape), q, k.decay)
+def step_forward(x2, v, q, active, k: CondConstants):
+    """Forward kernel (no autograd): spikes (bool), V after reset, traces, V before reset.
+    ``x2`` (2, n, B): excitatory and inhibitory kicks."""
+    q1 = torch.addcmul((k.kick @ x2.reshape(2, -1)).view(q.shape), q, k.decay)
     pre, _ = _pre_membrane(v, q1, k)
     vt = torch.where(active, pre, k.v_reset)
     s = vt > k.theta
@@ -232,7 +232,7 @@ def refractory_update(s: torch.Tensor, ref: torch.Tensor, k: CondConstants) -> t
 class _CondStep(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x_exc, x_inh, v, q, active, k: CondConstants, surrogate, slope):  # type: ignore[override]
-        s, v_new, q1, vt = step_forward(x_exc, x_inh, v, q, active, k)
+        s, v_new, q1, vt = step_forward(torch.stack([x_exc, x_inh]), v, q, active, k)
         ctx.save_for_backward(v, q1, vt, active)
         ctx.k, ctx.sur = k, (surrogate, slope)
         return s.to(v.dtype), v_new, q1, vt

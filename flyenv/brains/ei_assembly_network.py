@@ -245,7 +245,8 @@ class _NetStep(torch.autograd.Function):
     def forward(ctx, drive, anchor, v, q, ref, x_rec, k: CondConstants, sur, slope, tape):  # type: ignore[override]
         n = v.shape[0]
         active = ref <= 0
-        s, v_new, q1, vt = step_forward(drive + x_rec[:n], x_rec[n:], v, q, active, k)
+        x_rec[:n] += drive  # x_rec is this step's own no-grad tensor
+        s, v_new, q1, vt = step_forward(x_rec.view(2, n, -1), v, q, active, k)
         ref_new = refractory_update(s, ref, k)
         ctx.save_for_backward(v, q1, vt, active)
         ctx.k, ctx.sur, ctx.tape = k, (sur, slope), tape
