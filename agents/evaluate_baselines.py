@@ -45,6 +45,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--out", default="runs/baselines/odor_taxis_table.json")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--curves-png", default=None, help="also plot the runs' learning curves here")
     return p.parse_args(argv)
 
 
@@ -234,6 +235,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
             rows.append(build(args))
     for run in args.runs:
         rows.append(run_row(Path(run), args))
+    if args.curves_png and args.runs:
+        from flyenv.rl.sb3_training import plot_runs
+
+        plot_runs([Path(r) for r in args.runs], Path(args.curves_png))
     table = markdown(rows)
     out = Path(args.out)
     atomic_write_json(out, {"twin_seed": TWIN_SEED, "mujoco_seed": MUJOCO_SEED, "rows": rows})

@@ -148,8 +148,8 @@ def record_with_cli(model_path: Path, env_id: str, env_kwargs: dict, out: Path, 
     kwargs = {k: v for k, v in env_kwargs.items() if k != "time_limit_s"}
     cmd = [
         sys.executable, "-m", "flyenv.cli", "record", "--env", env_id, "--agent", str(model_path),
-        "--seed", str(seed), "--play-speed", "0.25", "--out", str(out),
-        "--env-kwargs", json.dumps({**kwargs, "time_limit_s": 6.0}),
+        "--seed", str(seed), "--play-speed", "1.0", "--out", str(out),
+        "--env-kwargs", json.dumps({**kwargs, "time_limit_s": 3.0}),
     ]  # fmt: skip
     print("video:", " ".join(cmd))
     subprocess.run(cmd, check=False)
@@ -242,3 +242,26 @@ def final_report(
         best_path = run_dir / "best_model.zip"
         record_with_cli(best_path, mujoco_id(args.env), env_kwargs, run_dir / "video.mp4", 10_000)
     return result
+
+
+def plot_runs(run_dirs: list[Path], out: Path) -> None:
+    """Held-out success against timesteps and wall time for several runs (curve.json)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(1, 2, figsize=(9, 3.2))
+    for run in run_dirs:
+        rows = json.loads((Path(run) / "curve.json").read_text())["rows"]
+        success = [100 * r["success_rate"] for r in rows]
+        ax[0].plot([r["timesteps"] for r in rows], success, "o-", ms=3, label=Path(run).name)
+        ax[1].plot([r["wall_s"] / 60 for r in rows], success, "o-", ms=3)
+    for a, xlabel in zip(ax, ("timesteps", "wall time (min, shared 2-core CPU)"), strict=True):
+        a.axhline(80, color="grey", ls="--", lw=0.8)
+        a.set(xlabel=xlabel, ylabel="held-out twin success (%)", ylim=(-2, 102))
+    ax[0].legend(fontsize=7)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=80)
+    plt.close(fig)
