@@ -329,6 +329,14 @@ def seed_summary(r: dict[str, Any]) -> dict[str, Any]:
 # (flag, NetworkParams field, type, transform) for every scalar override of the original.
 _POS = lambda x: max(1, int(x))  # noqa: E731
 _NN = lambda x: float(max(0.0, x))  # noqa: E731
+
+
+def _POSF(x: float) -> float:
+    if not x > 0:
+        raise ValueError(f"expected a value > 0 (ms or TS indices), got {x}")
+    return float(x)
+
+
 _P01 = lambda x: float(np.clip(x, 0.0, 1.0))  # noqa: E731
 OVERRIDES: list[tuple[str, str, type, Any, str]] = [
     ("--n-ll", "n_ll", int, _POS, "Number of LL afferents (one per neuromast)."),
@@ -528,6 +536,20 @@ OVERRIDES: list[tuple[str, str, type, Any, str]] = [
         _POS,
         "MON->TS homeostasis period (trials).",
     ),
+    (
+        "--mon-ts-homeo-max-step",
+        "mon_ts_homeo_max_step",
+        float,
+        _NN,
+        "Largest relative change of one MON->TS homeostatic step (original 0.1).",
+    ),
+    (
+        "--mon-ts-stdp-tau-ms",
+        "mon_ts_stdp_tau_ms",
+        float,
+        _POSF,
+        "MON->TS STDP trace time constant (ms; original 20).",
+    ),
     ("--mon-ts-gain-mv", "mon_ts_gain_mV", float, _NN, "MON->TS EPSP gain (mV per unit weight)."),
     ("--mon-global-inh-p", "mon_to_global_inh_p", float, _P01, "MON->inhibitory cell probability."),
     (
@@ -551,6 +573,20 @@ OVERRIDES: list[tuple[str, str, type, Any, str]] = [
         float,
         _NN,
         "TS lateral inhibition peak (mV).",
+    ),
+    (
+        "--ts-lateral-exc-peak-mv",
+        "ts_lateral_exc_peak_mV",
+        float,
+        _NN,
+        "TS-TS short-range excitation peak (mV; 0 = off, as the original).",
+    ),
+    (
+        "--ts-lateral-exc-sigma",
+        "ts_lateral_exc_sigma",
+        float,
+        _POSF,
+        "TS-TS excitation spread (Gaussian sigma, TS indices).",
     ),
     (
         "--ts-feedback-p",

@@ -157,8 +157,8 @@ def run_brian2(
         on_post="""apost += Apost
         w = clip(w + apre, 0, wmax)""",
         namespace={
-            "taupre": 20 * b2.ms,
-            "taupost": 20 * b2.ms,
+            "taupre": p.mon_ts_stdp_tau_ms * b2.ms,
+            "taupost": p.mon_ts_stdp_tau_ms * b2.ms,
             "Apre": p.mon_ts_apre,
             "Apost": p.mon_ts_apost,
             "wmax": p.mon_ts_wmax,

@@ -96,6 +96,14 @@ def test_cli_overrides_control_and_bad_input():
     assert n.mon_ts_apre == n.mon_ts_apost == n.mon_ts_homeo_eta == n.ll_mon_homeo_eta == 0.0
     f = agent.params_from_args(ap.parse_args(["--mon-ts-homeo-fixed-target"]))
     assert f.mon_ts_homeo_fixed_target
+    m = agent.params_from_args(
+        ap.parse_args(["--ts-lateral-exc-peak-mv", "3", "--ts-lateral-exc-sigma", "5",
+                       "--mon-ts-stdp-tau-ms", "40", "--mon-ts-homeo-max-step", "0.2"])
+    )  # fmt: skip
+    assert (m.ts_lateral_exc_peak_mV, m.ts_lateral_exc_sigma) == (3.0, 5.0)
+    assert (m.mon_ts_stdp_tau_ms, m.mon_ts_homeo_max_step) == (40.0, 0.2)
+    with pytest.raises(ValueError, match="> 0"):
+        agent.params_from_args(ap.parse_args(["--mon-ts-stdp-tau-ms", "0"]))
     for bad in (
         ["--mode", "ll_slow"],
         ["--distance-cm", "0"],

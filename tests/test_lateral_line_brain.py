@@ -11,6 +11,7 @@ from flyenv.brains.lateral_line import (
     apply_model_mode,
     build_connectivity,
     ring_inhibition_kernel_mV,
+    ts_lateral_kernel_mV,
 )
 
 SMALL = NetworkParams(
@@ -51,7 +52,7 @@ def test_connectivity_degrees_and_topography():
     assert np.all(np.bincount(c.ll_mon_j, minlength=p.n_mon) == p.ll_to_mon_in_degree)
     assert c.mon_ts_mult.sum() == c.mon_ts_i.size
     # Fully topographic wiring follows the diagonal; fully random does not.
-    topo = build_connectivity(replace(p, mon_to_ts_topography_strength=1.0))
+    topo = build_connectivity(replace(p, mon_to_ts_topography_strength=1.0, mon_to_ts_sigma=10.0))
     rnd = build_connectivity(replace(p, mon_to_ts_topography_strength=0.0))
     expected = topo.mon_ts_i / (p.n_mon - 1) * (p.n_ts - 1)
     assert np.abs(topo.mon_ts_j - expected).mean() < 15
@@ -64,6 +65,43 @@ def test_ring_kernel_is_triangular_symmetric_and_periodic():
     assert np.all(np.diag(k) == 0)
     assert k[0, 1] == pytest.approx(0.75) and k[0, 19] == pytest.approx(0.75)
     assert k[0, 4] == 0 and k[0, 5] == 0
+
+
+def test_mexican_hat_kernel_excites_near_inhibits_far():
+    n, radius, inh, exc, sig = 60, 20, 1.0, 2.0, 4.0
+    k = ts_lateral_kernel_mV(n, radius, inh, exc, sig)
+    np.testing.assert_allclose(k, k.T)
+    assert np.all(np.diag(k) == 0)
+    np.testing.assert_allclose(k, np.roll(np.roll(k, 7, 0), 7, 1))  # ring-invariant
+    d = np.arange(1, n // 2)
+    expected = inh * np.clip(1 - d / radius, 0, None) - exc * np.exp(-0.5 * (d / sig) ** 2)
+    np.testing.assert_allclose(k[0, d], expected, rtol=1e-6, atol=1e-6)
+    assert k[0, 1] < 0 and k[0, 2] < 0  # neighbours excite (negative = excitatory)
+    assert k[0, 15] > 0  # further out: net inhibition (Mexican hat)
+    assert np.all(k[0, radius + 1 : n - radius] == pytest.approx(0.0, abs=1e-5))
+    np.testing.assert_array_equal(
+        ts_lateral_kernel_mV(n, radius, inh, 0.0, sig), ring_inhibition_kernel_mV(n, radius, inh)
+    )
+    with pytest.raises(ValueError, match="ts_lateral_exc_sigma"):
+        ts_lateral_kernel_mV(n, radius, inh, 1.0, 0.0)
+
+
+def test_fixed_target_normalisation_is_exact_with_a_large_step():
+    p = replace(
+        SMALL,
+        mon_ts_apre=0.01,
+        mon_ts_apost=-0.006,
+        mon_ts_wmax=0.5,
+        mon_ts_homeo_eta=1.0,
+        mon_ts_homeo_fixed_target=True,
+        mon_ts_homeo_max_step=10.0,
+    )
+    net = LateralLineNetwork(p)
+    before = net._mt_incoming().copy()
+    net.run(_rates(), plastic=True)
+    assert not np.allclose(net._mt_incoming(), before)  # STDP changed the totals
+    net.homeostasis()
+    np.testing.assert_allclose(net._mt_incoming(), net.mt_homeo_target, rtol=1e-4)
 
 
 def test_membrane_relaxes_to_rest_without_input():
@@ -161,6 +199,9 @@ def test_numba_kernel_matches_numpy_reference_spike_for_spike(feedback):
         use_ts_feedback_inh=feedback,
         ts_to_global_inh_p=0.3,
         global_inh_to_ts_mV=2.0,
+        # the Mexican-hat kernel and a non-default STDP time constant on one of the two
+        ts_lateral_exc_peak_mV=1.5 if feedback else 0.0,
+        mon_ts_stdp_tau_ms=30.0 if feedback else 20.0,
     )
     rates = np.random.default_rng(0).uniform(0.0, 200.0, (250, p.n_ll))
     a = LateralLineNetwork(p, backend="numpy")
