@@ -12,12 +12,18 @@ prediction of every frame -> simulated_neuropil_fr.npy), train2 (LayerNorm -> GR
 Linear -> ReLU decoder, bin-interval loss), evaluate (closed loop after a teacher-forced
 warm-up on the test frames, beside persistence and linear-AR baselines).
 
+Stage 2 also trains the closed loop (``--rollout_frames 30``, an addition to the seed):
+after each teacher-forced sub-sequence the decoder runs 30 frames on its own predictions,
+with the spiking net replaced by its linear fit (simulating the net inside every stage-2
+step would cost a frame simulation per step). Without it (``--rollout_frames 0``, the
+seed's stage 2) the decoder drifts in closed loop (exposure bias).
+
 Data: ``--data-dir`` holds real FlyWire files + ``ito_{id}.npz``. Without it, the
 synthetic brain of ``--synthetic_scale`` is generated once (cached) and used
 (``neural_activity_id`` = "synthetic"); its hidden teacher gives the known answer.
 
 CPU scale-downs (documented deviations from the seed's defaults, all overridable):
-``--batch_size 32`` (seed 128), ``--epoch_round1 20`` (500), ``--epoch_round2 200`` (1000),
+``--batch_size 32`` (seed 128), ``--epoch_round1 20`` (500), ``--epoch_round2 400`` (1000),
 and ``--sim_ms_per_frame``: the synthetic default simulates 100 ms per frame (the seed's
 1/1.2 Hz = 833 ms frame is used for real data). ``--etrace_decay`` sets the truncated-BPTT
 window to 1/(1 - decay) steps (0.99 -> 100 steps = 20 ms; memory does not grow with the
@@ -118,7 +124,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     a("--filepath", default=None, help="run folder (default: auto-generated)")
     # training
     a("--epoch_round1", type=int, default=20, help="seed default 500 (CPU scale-down)")
-    a("--epoch_round2", type=int, default=200, help="seed default 1000 (CPU scale-down)")
+    a("--epoch_round2", type=int, default=400, help="seed default 1000 (CPU scale-down)")
     a("--batch_size", type=int, default=32, help="seed default 128 (CPU scale-down)")
     a("--lr", type=float, default=0.01)
     a("--lr_round2", type=float, default=0.001)
@@ -147,14 +153,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--sim_ms_per_frame",
         type=float,
         default=None,
-        help="simulated ms per frame (default: synthetic brain's, else 1000/fps)",
+        help="simulated ms per frame (default: the synthetic brain's 100 ms, else 1000/fps "
+        "of the recording, 833 ms at 1.2 Hz)",
     )
     a("--warmup_frames", type=int, default=10, help="teacher-forced frames before closed loop")
     a("--seq_len", type=int, default=32, help="stage-2 teacher-forced sub-sequence length")
     a(
         "--rollout_frames",
         type=int,
-        default=0,
+        default=30,
         help="stage 2: frames of closed loop after each sub-sequence (through a linear "
         "surrogate of the spiking net)",
     )
