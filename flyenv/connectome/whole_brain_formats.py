@@ -78,7 +78,8 @@ def connections_path(data_dir: str | Path, version: str | int) -> Path:
     return _find(Path(data_dir), [f"{v}_connections_processed.csv"])
 
 
-def _read_csv(path: Path, columns: list[str]) -> dict[str, np.ndarray]:
+def _read_csv(path: Path, columns: list[str]):
+    """pyarrow Table with ``columns`` (checked), read with pyarrow's threaded reader."""
     import pyarrow.csv as pacsv
 
     try:
@@ -91,7 +92,7 @@ def _read_csv(path: Path, columns: list[str]) -> dict[str, np.ndarray]:
             f"{path} lacks column(s) {missing}; it has {table.column_names}. Expected the "
             f"FlyWire format ({', '.join(columns)})."
         )
-    return {c: table.column(c).to_numpy() for c in columns}
+    return table
 
 
 def read_completeness(data_dir: str | Path, version: str | int = "630") -> np.ndarray:
@@ -165,14 +166,19 @@ def read_neuropil_connections(
     data_dir: str | Path, version: str | int = "630"
 ) -> NeuropilConnections:
     path = connections_path(data_dir, version)
-    cols = _read_csv(path, ["pre_index", "post_index", "neuropil", "syn_count"])
-    names, ids = np.unique(cols["neuropil"].astype(str), return_inverse=True)
+    table = _read_csv(path, ["pre_index", "post_index", "neuropil", "syn_count"])
+    # dictionary-encode the 16.8M neuropil strings instead of sorting them
+    enc = table.column("neuropil").cast("string").dictionary_encode().combine_chunks()
+    names = np.asarray(enc.dictionary.to_pylist(), dtype=object)
+    order = np.argsort(names.astype(str))  # neuropils in sorted order, ids to match
+    remap = np.empty(len(order), np.int64)
+    remap[order] = np.arange(len(order))
     return NeuropilConnections(
-        pre_index=cols["pre_index"].astype(np.int64),
-        post_index=cols["post_index"].astype(np.int64),
-        neuropil_id=ids.astype(np.int64),
-        syn_count=cols["syn_count"].astype(np.float64),
-        neuropils=tuple(str(n) for n in names),
+        pre_index=table.column("pre_index").to_numpy().astype(np.int64),
+        post_index=table.column("post_index").to_numpy().astype(np.int64),
+        neuropil_id=remap[enc.indices.to_numpy()],
+        syn_count=table.column("syn_count").to_numpy().astype(np.float64),
+        neuropils=tuple(str(n) for n in names[order]),
     )
 
 
