@@ -19,6 +19,7 @@ history.json (every epoch's losses and statistics).
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import platform
 import shutil
@@ -234,6 +235,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
+    if args.wandb and importlib.util.find_spec("wandb") is None:  # fail before any work
+        raise SystemExit(
+            "--wandb was given but wandb is not installed; `pip install wandb` or drop --wandb"
+        )
     torch.set_num_threads(args.threads)
     cfg = load_config(args.config)
     eval_ms = args.eval_ms

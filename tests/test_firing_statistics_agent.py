@@ -212,3 +212,16 @@ def test_sigkilled_process_resumes_to_identical_weights(agent, tmp_path):
     assert a["epoch"] == b["epoch"] == 12
     for k, v in a["model"].items():
         assert torch.equal(v, b["model"][k]), k
+
+
+def test_wandb_is_optional_and_missing_wandb_is_a_clear_error(agent, tmp_path):
+    cfg = tmp_path / "p.toml"
+    cfg.write_text(TINY_TOML.replace("epochs = 4", "epochs = 1"))
+    if importlib.util.find_spec("wandb") is not None:
+        pytest.skip("wandb is installed here; the missing-package path cannot be exercised")
+    with pytest.raises(SystemExit, match="wandb is not installed"):
+        _run(agent, cfg, tmp_path / "run", "--no-plots", "--wandb")
+    _run(agent, cfg, tmp_path / "run2", "--no-plots")  # without --wandb: never imported
+    import sys
+
+    assert "wandb" not in sys.modules
