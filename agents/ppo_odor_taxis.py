@@ -122,7 +122,6 @@ def main(argv: list[str] | None = None) -> dict:
     model.flyenv_env_kwargs = env_kwargs  # saved in the zip: `flyenv record` rebuilds the env
 
     # Step 0: the untrained policy (the connectome's wiring alone) on the held-out starts.
-    t0 = time.time()
     initial = None
     if model.num_timesteps == 0:
         rets, success = rl.evaluate_success(model, eval_env, n_eval)
@@ -149,7 +148,7 @@ def main(argv: list[str] | None = None) -> dict:
         reset_num_timesteps=False,
         tb_log_name="ppo",
     )
-    train_wall = time.time() - t0
+    train_wall = time.time() - curve.t0  # includes earlier sessions of a resumed run
     model.save(run_dir / "final_model.zip")
 
     best_path = run_dir / "best_model.zip"
@@ -158,7 +157,7 @@ def main(argv: list[str] | None = None) -> dict:
         "algo": "PPO",
         "total_timesteps": model.num_timesteps,
         "train_wall_s": train_wall,
-        "step0_success": initial["success_rate"] if initial else None,
+        "step0_success": next((r["success_rate"] for r in curve.rows if r["timesteps"] == 0), None),
     }
     return rl.final_report(best, args, env_kwargs, run_dir, curve, extra)
 

@@ -126,7 +126,6 @@ def main(argv: list[str] | None = None) -> dict:
 
     # Step 0: the untrained actor on the held-out starts (the spiking one is the bare
     # connectome wiring; SAC's first steps are random exploration, not this policy).
-    t0 = time.time()
     initial = None
     if model.num_timesteps == 0:
         rets, success = rl.evaluate_success(model, eval_env, n_eval)
@@ -155,7 +154,7 @@ def main(argv: list[str] | None = None) -> dict:
         reset_num_timesteps=False,
         tb_log_name="sac",
     )
-    train_wall = time.time() - t0
+    train_wall = time.time() - curve.t0  # includes earlier sessions of a resumed run
     model.save(run_dir / "final_model.zip")
 
     best_path = run_dir / "best_model.zip"
@@ -164,7 +163,7 @@ def main(argv: list[str] | None = None) -> dict:
         "algo": "SAC",
         "total_timesteps": model.num_timesteps,
         "train_wall_s": train_wall,
-        "step0_success": initial["success_rate"] if initial else None,
+        "step0_success": next((r["success_rate"] for r in curve.rows if r["timesteps"] == 0), None),
     }
     return rl.final_report(best, args, env_kwargs, run_dir, curve, extra)
 
