@@ -41,6 +41,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--twin-starts", type=int, default=50)
     p.add_argument("--mujoco-starts", type=int, default=10, help="0: twin only")
     p.add_argument(
+        "--mujoco-min-twin",
+        type=float,
+        default=0.5,
+        help="skip MuJoCo for runs below this twin success (failed episodes cost the full "
+        "10 s of slow physics each); their MuJoCo cells read 'not run'",
+    )
+    p.add_argument(
         "--skip", nargs="*", default=[], help="rows to leave out: braitenberg bptt untrained"
     )
     p.add_argument("--out", default="runs/baselines/odor_taxis_table.json")
@@ -176,7 +183,7 @@ def run_row(run_dir: Path, args) -> dict:
         row["twin"] = ev.evaluate_twin(
             ev.sb3_batch_policy(model), twin_id, kwargs, args.twin_starts, TWIN_SEED
         ).as_dict()
-    if args.mujoco_starts > 0:
+    if args.mujoco_starts > 0 and row["twin"]["success_rate"] >= args.mujoco_min_twin:
         if done_muj.get("seed") == MUJOCO_SEED and done_muj.get("starts") == args.mujoco_starts:
             row["mujoco"] = done_muj
         else:
