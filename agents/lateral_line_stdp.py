@@ -643,6 +643,11 @@ BOOL_OPT = [
         "mon_ts_homeo_fixed_target",
         "MON->TS homeostasis towards the initial total (normalisation) instead of the mean.",
     ),
+    (
+        "--mon-ts-homeo-per-cell",
+        "mon_ts_homeo_per_cell",
+        "With a fixed target: each TS cell towards its own initial total.",
+    ),
 ]
 
 

@@ -91,12 +91,23 @@ def run_ours(
     return {"wall_s": wall, "ts_t": rec.ts_t, "ts_i": rec.ts_i, "w": net.mon_ts_weights()}
 
 
-def homeostasis(w: np.ndarray, post: np.ndarray, p: NetworkParams) -> np.ndarray:
-    """The original's MON->TS homeostatic scaling (same rule as the flyenv network)."""
+def homeostasis(
+    w: np.ndarray, post: np.ndarray, p: NetworkParams, init_total: np.ndarray
+) -> np.ndarray:
+    """MON->TS homeostatic scaling, the same rule as the flyenv network: towards the
+    current population mean (the original), the initial mean, or each cell's initial
+    total, with the relative step clipped to mon_ts_homeo_max_step."""
     inc = np.bincount(post, w, minlength=p.n_ts)
     nz = inc > 1e-12
+    if p.mon_ts_homeo_fixed_target and p.mon_ts_homeo_per_cell:
+        target = init_total[nz]
+    elif p.mon_ts_homeo_fixed_target:
+        target = init_total.mean()
+    else:
+        target = inc[nz].mean()
+    step = max(0.0, p.mon_ts_homeo_max_step)
     scale = np.ones(p.n_ts)
-    scale[nz] = np.clip(1 + p.mon_ts_homeo_eta * (inc[nz].mean() / inc[nz] - 1), 0.9, 1.1)
+    scale[nz] = np.clip(1 + p.mon_ts_homeo_eta * (target / inc[nz] - 1), 1 - step, 1 + step)
     return np.clip(w * scale[post], 0, p.mon_ts_wmax)
 
 
@@ -167,6 +178,7 @@ def run_brian2(
     )
     s_mt.connect(i=conn.mon_ts_i, j=conn.mon_ts_j)
     s_mt.w = ref.mon_ts_weights()
+    init_total = np.bincount(conn.mon_ts_j, ref.mon_ts_weights(), minlength=p.n_ts)
     bg_mon = b2.PoissonGroup(p.n_mon, rates=p.bg_rate_mon_hz * b2.Hz)
     bg_ts = b2.PoissonGroup(p.n_ts, rates=p.bg_rate_ts_hz * b2.Hz)
     s_bgm = b2.Synapses(bg_mon, mon, on_pre=f"ge_post += {p.bg_w_mon_mV}*mV")
@@ -198,7 +210,7 @@ def run_brian2(
     for k in range(n_train // trial_steps):  # trial by trial, as the original
         net.run(p.trial_duration_s * b2.second)
         if p.mon_ts_homeo_eta > 0 and (k + 1) % p.mon_ts_homeo_every_trials == 0:
-            s_mt.w = homeostasis(np.asarray(s_mt.w[:]), conn.mon_ts_j, p)
+            s_mt.w = homeostasis(np.asarray(s_mt.w[:]), conn.mon_ts_j, p, init_total)
     s_mt.namespace["Apre"] = 0.0
     s_mt.namespace["Apost"] = 0.0
     net.run(test["x_cm"].size * p.dt_s * b2.second)

@@ -102,6 +102,12 @@ def test_fixed_target_normalisation_is_exact_with_a_large_step():
     assert not np.allclose(net._mt_incoming(), before)  # STDP changed the totals
     net.homeostasis()
     np.testing.assert_allclose(net._mt_incoming(), net.mt_homeo_target, rtol=1e-4)
+    # per cell: each TS cell back to its own initial total (homeostasis alone is a no-op)
+    cell = LateralLineNetwork(replace(p, mon_ts_homeo_per_cell=True))
+    cell.run(_rates(), plastic=True)
+    cell.homeostasis()
+    np.testing.assert_allclose(cell._mt_incoming(), before, rtol=1e-4)
+    assert np.ptp(before) > 0.01 * before.mean()  # the two targets differ
 
 
 def test_membrane_relaxes_to_rest_without_input():

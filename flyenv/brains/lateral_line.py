@@ -120,6 +120,9 @@ class NetworkParams:
     # original); True: towards the initial mean (total incoming weight per TS cell held
     # fixed, i.e. synaptic normalisation: synapses compete instead of all growing).
     mon_ts_homeo_fixed_target: bool = False
+    # With a fixed target: each TS cell towards its own initial total (True) instead of
+    # the initial population mean (False), so homeostasis alone changes no weight.
+    mon_ts_homeo_per_cell: bool = False
     # Largest relative change of one homeostatic scaling step (the original clips the
     # scale to [0.9, 1.1]); a large value with eta 1 and a fixed target makes the
     # scaling an exact normalisation of each TS cell's total incoming weight.
@@ -208,9 +211,14 @@ def apply_model_mode(params: NetworkParams, mode: str) -> NetworkParams:
        EPSP potentiate random synapses as much as the map ones).
     2. So the preset has a weak wired-in map the control cannot decode well: 1 of the 16
        MON->TS synapses of each MON cell topographic (strength 0.0625) with a broad
-       spread (sigma 30 TS cells), the rest random.
-    3. Learning: small STDP steps (0.001 / -0.0006, wmax 0.06, so the ceiling never
-       clips), and exact synaptic normalisation after every trial (homeostasis towards
+       spread (sigma 30 TS cells), the rest random. Tried (LTD -0.0006, 300 trials,
+       learned vs control, seeds 123 / 124 / 125): sigma 60: 0.74 / 0.57 / 0.62 vs
+       1.07 / 0.84 / 0.68; sigma 45: 0.92 / 0.54 / 0.51 vs 0.79 / 0.73 / 0.54; sigma 30:
+       0.52 / 0.47 / 0.49 vs 0.69 / 0.59 / 0.43. These choices were made on seeds 123-125
+       (the test metric); seeds 126-128 were kept aside as a check (README).
+    3. Learning: small STDP steps (0.001 / -0.0003, wmax 0.06, so the ceiling never
+       clips; LTD -0.0006 learned less: 0.52 / 0.47 / 0.49 instead of 0.52 / 0.46 / 0.39),
+       and exact synaptic normalisation after every trial (homeostasis towards
        the initial total with eta 1 and no step limit: ``mon_ts_homeo_fixed_target``,
        ``mon_ts_homeo_max_step`` 10): each TS cell keeps its total input, so its
        synapses compete and the relative profile, not the sum, is learned.
@@ -219,12 +227,21 @@ def apply_model_mode(params: NetworkParams, mode: str) -> NetworkParams:
        (2.5 mV, radius 60), so a stimulus evokes a local TS bump and neighbouring TS cells
        learn neighbouring places (a self-organising map). Without the excitation, or with
        stronger inhibition only, STDP did not beat the control (seed 123, sigma 60,
-       300 trials: inhibition 2.5 / r 60 with excitation 2 mV (net inhibitory
+       LTD -0.0006, 300 trials: inhibition 2.5 / r 60 with excitation 2 mV (net inhibitory
        everywhere) 1.02 vs control 1.05; inhibition 4.0 with excitation 2 mV 1.37 vs
        1.21; excitation 4 mV 0.74 vs 1.07). Longer STDP traces (80 ms) did not help.
 
     Trials: 300 (1000 gave no further gain: seed 123, sigma 30: 0.52 at 300, 0.55 at
-    1000). Results of this preset: see the README row and scenarios/lateral_line_thesis.toml.
+    1000). Result, seeds 123 / 124 / 125: STDP 0.52 / 0.45 / 0.39 rad, no plasticity
+    0.69 / 0.59 / 0.43, homeostasis only (``--disable-all-stdp``) 0.68 / 0.42 / 0.45;
+    held-out seeds 126 / 127 / 128: STDP 0.50 / 0.41 / 0.56, no plasticity 0.58 / 0.48 /
+    0.53, homeostasis only 0.51 / 0.43 / 0.40. Caveat: much of the gain over no plasticity
+    comes from the normalisation equalising the TS cells' input totals (to the initial
+    population mean), which the homeostasis-only control also does; with each cell held
+    at its own initial total (``mon_ts_homeo_per_cell``: homeostasis alone then changes
+    nothing) STDP gives 0.59 / 0.43 / 0.59 / 0.49 / 0.51 / 0.69 on seeds 123-128, the
+    same on average as no plasticity (0.55): STDP adds little topography to the weights
+    (weight-distance correlation 0.02-0.07).
     """
     key = str(mode).strip().lower()
     if key == "ll_thesis":
@@ -238,7 +255,7 @@ def apply_model_mode(params: NetworkParams, mode: str) -> NetworkParams:
             checkpoint_trials=5,
             # Small STDP steps, a ceiling that never clips (see 1. and 3. above).
             mon_ts_apre=0.001,
-            mon_ts_apost=-0.0006,
+            mon_ts_apost=-0.0003,
             mon_ts_wmax=0.06,
             mon_ts_w_init=0.020,
             mon_ts_w_jitter=0.005,
@@ -549,7 +566,8 @@ class LateralLineNetwork:
         self.x_post_mon = np.zeros(p.n_mon, np.float32)
         self.rng = np.random.default_rng([p.seed, 71])
         self.ll_homeo_target = self._ll_incoming().mean() if p.ll_mon_use_stdp else 0.0
-        self.mt_homeo_target = float(self._mt_incoming().mean())
+        self.mt_homeo_target_cell = self._mt_incoming()
+        self.mt_homeo_target = float(self.mt_homeo_target_cell.mean())
         self.step_count = 0
         self._llm_csr: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
@@ -594,7 +612,12 @@ class LateralLineNetwork:
             nz = inc > 1e-12
             if np.any(nz):
                 scale = np.ones(p.n_ts)
-                target = self.mt_homeo_target if p.mon_ts_homeo_fixed_target else inc[nz].mean()
+                if p.mon_ts_homeo_fixed_target and p.mon_ts_homeo_per_cell:
+                    target = self.mt_homeo_target_cell[nz]
+                elif p.mon_ts_homeo_fixed_target:
+                    target = self.mt_homeo_target
+                else:
+                    target = inc[nz].mean()
                 step = max(0.0, p.mon_ts_homeo_max_step)
                 scale[nz] = np.clip(
                     1 + p.mon_ts_homeo_eta * (target / inc[nz] - 1), 1 - step, 1 + step
