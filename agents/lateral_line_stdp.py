@@ -648,6 +648,11 @@ BOOL_OPT = [
         "mon_ts_homeo_per_cell",
         "With a fixed target: each TS cell towards its own initial total.",
     ),
+    (
+        "--mon-ts-norm-presynaptic",
+        "mon_ts_norm_presynaptic",
+        "Also hold each MON cell's outgoing MON->TS total at its initial value.",
+    ),
 ]
 
 

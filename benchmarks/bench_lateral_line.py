@@ -92,7 +92,11 @@ def run_ours(
 
 
 def homeostasis(
-    w: np.ndarray, post: np.ndarray, p: NetworkParams, init_total: np.ndarray
+    w: np.ndarray,
+    post: np.ndarray,
+    p: NetworkParams,
+    init_total: np.ndarray,
+    init_out: np.ndarray,
 ) -> np.ndarray:
     """MON->TS homeostatic scaling, the same rule as the flyenv network: towards the
     current population mean (the original), the initial mean, or each cell's initial
@@ -108,7 +112,14 @@ def homeostasis(
     step = max(0.0, p.mon_ts_homeo_max_step)
     scale = np.ones(p.n_ts)
     scale[nz] = np.clip(1 + p.mon_ts_homeo_eta * (target / inc[nz] - 1), 1 - step, 1 + step)
-    return np.clip(w * scale[post], 0, p.mon_ts_wmax)
+    w = np.clip(w * scale[post], 0, p.mon_ts_wmax)
+    if p.mon_ts_norm_presynaptic:  # each MON cell's outgoing total back to its initial one
+        rows = w.reshape(p.n_mon, p.mon_to_ts_out_degree)
+        out = rows.sum(axis=1)
+        sc = np.ones(p.n_mon)
+        sc[out > 1e-12] = init_out[out > 1e-12] / out[out > 1e-12]
+        w = np.clip(rows * sc[:, None], 0, p.mon_ts_wmax).ravel()
+    return w
 
 
 def run_brian2(
@@ -179,6 +190,7 @@ def run_brian2(
     s_mt.connect(i=conn.mon_ts_i, j=conn.mon_ts_j)
     s_mt.w = ref.mon_ts_weights()
     init_total = np.bincount(conn.mon_ts_j, ref.mon_ts_weights(), minlength=p.n_ts)
+    init_out = ref.mon_ts_weights().reshape(p.n_mon, p.mon_to_ts_out_degree).sum(axis=1)
     bg_mon = b2.PoissonGroup(p.n_mon, rates=p.bg_rate_mon_hz * b2.Hz)
     bg_ts = b2.PoissonGroup(p.n_ts, rates=p.bg_rate_ts_hz * b2.Hz)
     s_bgm = b2.Synapses(bg_mon, mon, on_pre=f"ge_post += {p.bg_w_mon_mV}*mV")
@@ -210,7 +222,7 @@ def run_brian2(
     for k in range(n_train // trial_steps):  # trial by trial, as the original
         net.run(p.trial_duration_s * b2.second)
         if p.mon_ts_homeo_eta > 0 and (k + 1) % p.mon_ts_homeo_every_trials == 0:
-            s_mt.w = homeostasis(np.asarray(s_mt.w[:]), conn.mon_ts_j, p, init_total)
+            s_mt.w = homeostasis(np.asarray(s_mt.w[:]), conn.mon_ts_j, p, init_total, init_out)
     s_mt.namespace["Apre"] = 0.0
     s_mt.namespace["Apost"] = 0.0
     net.run(test["x_cm"].size * p.dt_s * b2.second)

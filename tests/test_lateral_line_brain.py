@@ -108,6 +108,13 @@ def test_fixed_target_normalisation_is_exact_with_a_large_step():
     cell.homeostasis()
     np.testing.assert_allclose(cell._mt_incoming(), before, rtol=1e-4)
     assert np.ptp(before) > 0.01 * before.mean()  # the two targets differ
+    # dual: each MON cell's outgoing total is restored too
+    dual = LateralLineNetwork(replace(p, mon_ts_homeo_per_cell=True, mon_ts_norm_presynaptic=True))
+    out0 = dual.mt_w.sum(axis=1, dtype=np.float64)
+    dual.run(_rates(), plastic=True)
+    assert not np.allclose(dual.mt_w.sum(axis=1), out0)
+    dual.homeostasis()
+    np.testing.assert_allclose(dual.mt_w.sum(axis=1), out0, rtol=1e-4)
 
 
 def test_membrane_relaxes_to_rest_without_input():
