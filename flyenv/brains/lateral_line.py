@@ -117,8 +117,9 @@ class NetworkParams:
     mon_ts_homeo_eta: float = 0.0
     mon_ts_homeo_every_trials: int = 10
     # False: scale towards the current population mean of incoming totals (the
-    # original); True: towards the initial mean (total incoming weight per TS cell held
-    # fixed, i.e. synaptic normalisation: synapses compete instead of all growing).
+    # original); True: towards the initial population mean, a fixed target (synaptic
+    # normalisation: synapses compete instead of all growing; it also equalises the TS
+    # cells' totals, see mon_ts_homeo_per_cell).
     mon_ts_homeo_fixed_target: bool = False
     # With a fixed target: each TS cell towards its own initial total (True) instead of
     # the initial population mean (False), so homeostasis alone changes no weight.
