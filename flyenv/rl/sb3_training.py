@@ -255,12 +255,15 @@ def plot_runs(run_dirs: list[Path], out: Path) -> None:
     for run in run_dirs:
         rows = json.loads((Path(run) / "curve.json").read_text())["rows"]
         success = [100 * r["success_rate"] for r in rows]
-        ax[0].plot([r["timesteps"] for r in rows], success, "o-", ms=3, label=Path(run).name)
+        label = f"{Path(run).parent.name}/{Path(run).name}"
+        ax[0].plot([r["timesteps"] for r in rows], success, "o-", ms=3, label=label)
         ax[1].plot([r["wall_s"] / 60 for r in rows], success, "o-", ms=3)
     for a, xlabel in zip(ax, ("timesteps", "wall time (min, shared 2-core CPU)"), strict=True):
         a.axhline(80, color="grey", ls="--", lw=0.8)
         a.set(xlabel=xlabel, ylabel="held-out twin success (%)", ylim=(-2, 102))
-    ax[0].legend(fontsize=7)
+    ax[0].set_xscale("symlog", linthresh=4096)  # step 0, and runs from 30k to 1M steps
+    ax[0].set_xlim(left=0)
+    ax[1].legend(*ax[0].get_legend_handles_labels(), fontsize=7, loc="center right")
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=80)
