@@ -51,33 +51,47 @@ def simulate_frame_kernel(
     inbuf = np.zeros((delay, nb), dtype=np.float32)
     spikes = np.empty(nb, dtype=np.int64)
     tmp = np.zeros((batch, rank), dtype=np.float32)
+    zero = np.float32(0.0)
+    one = np.float32(1.0)
+    # countdown value that marks "spiked this step" (-1 when there is no refractory
+    # period: it is not "held" and is cleared when the spikes are collected)
+    marker = np.float32(n_ref) if n_ref > 0 else np.float32(-1.0)
     kp = 0
     n_kicks = kick_pos.shape[0]
     for t in range(n_steps):
         slot = t % delay
         base = t * nb
+        buf = inbuf[slot]
+        # Three passes instead of one branchy loop, so that the two dense ones
+        # vectorise; the order of operations per neuron is unchanged.
+        # 1) propagate (dense): V~ = alpha V + c J, I' = beta J
+        for idx in range(nb):
+            j = cur[idx] + buf[idx]
+            buf[idx] = zero
+            v[idx] = alpha * v[idx] + c * j
+            cur[idx] = beta * j
+        # 2) this step's Poisson kicks into V (sparse, positions sorted)
+        while kp < n_kicks and kick_pos[kp] < base + nb:
+            idx = kick_pos[kp] - base
+            v[idx] = v[idx] + kick_w[idx]
+            kp += 1
+        # 3) refractoriness and threshold (dense, selects), then collect the spikes
+        for idx in range(nb):
+            r = ref[idx]
+            held = r > zero
+            spk = (not held) and v[idx] > theta
+            v[idx] = zero if (held or spk) else v[idx]
+            ref[idx] = marker if spk else (r - one if held else r)
         n_spk = 0
         for idx in range(nb):
-            j = cur[idx] + inbuf[slot, idx]
-            inbuf[slot, idx] = 0.0
-            vv = alpha * v[idx] + c * j
-            while kp < n_kicks and kick_pos[kp] < base + idx:
-                kp += 1
-            if kp < n_kicks and kick_pos[kp] == base + idx:
-                vv = vv + kick_w[idx]
-                kp += 1
-            if ref[idx] > 0:
-                vv = 0.0
-                ref[idx] = ref[idx] - 1.0
-            elif vv > theta:
-                vv = 0.0
-                ref[idx] = n_ref
+            if ref[idx] == marker:
                 spikes[n_spk] = idx
                 n_spk += 1
-                if t >= n_warmup:
-                    counts[idx] += 1.0
-            v[idx] = vv
-            cur[idx] = beta * j
+                if marker < zero:
+                    ref[idx] = zero
+        if t >= n_warmup:
+            for k in range(n_spk):
+                counts[spikes[k]] += one
         # deliver this step's spikes after the delay (slot is read again at t + delay)
         for k in range(n_spk):
             idx = spikes[k]
