@@ -68,3 +68,21 @@ def test_spiking_policy_on_a_plume_env_is_refused(tmp_path):
     ppo = _agent("ppo_odor_taxis")
     with pytest.raises(SystemExit, match="--policy mlp"):
         ppo.main(["--env", "flyenv/PlumeTracking-kinematic-v0", "--run-dir", str(tmp_path)])
+
+
+def test_ppo_agent_trains_in_mujoco_through_subprocesses(tmp_path):
+    """The MuJoCo env goes through SubprocVecEnv (one worker per env), spiking policy."""
+    ppo = _agent("ppo_odor_taxis")
+    scenario = tmp_path / "mj.toml"
+    scenario.write_text(
+        "[algo]\nn_steps = 16\nbatch_size = 32\nn_epochs = 1\n[env_kwargs]\ntime_limit_s = 0.1\n"
+    )
+    result = ppo.main(
+        ["--env", "flyenv/OdorTaxis-v0", "--scenario", str(scenario), "--n-envs", "2"]
+        + ["--total-timesteps", "64", "--eval-every", "32", "--eval-starts", "2"]
+        + ["--mujoco-eval-starts", "1", "--final-time-limit-s", "0.1", "--no-video"]
+        + ["--run-dir", str(tmp_path / "run")]
+    )
+    assert result["total_timesteps"] == 64
+    assert result["mujoco"]["starts"] == 1 and "twin_50" not in result
+    assert (tmp_path / "run" / "best_model.zip").exists()
