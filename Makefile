@@ -33,9 +33,14 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check flyenv agents tests benchmarks
 
 bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'  # the peers: Brian2, snntorch
 	$(BIN)/python benchmarks/bench_odor_taxis.py
 	$(BIN)/python benchmarks/bench_kinematic.py
 	$(BIN)/python benchmarks/bench_twin_transfer.py
+	$(BIN)/python benchmarks/bench_brain.py --repeats 2
+	$(BIN)/python benchmarks/bench_lateral_line.py
+	$(BIN)/python benchmarks/bench_whole_brain.py
+	$(BIN)/python benchmarks/bench_firing_statistics.py
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache
