@@ -41,9 +41,19 @@ class _Wiring:
     apl_sur: tuple[float, float, float]
 
 
-def fused_supported(kc: LIFPopulation, apl: LIFPopulation, *tensors: torch.Tensor) -> bool:
+def surrogate_triple(pop: LIFPopulation) -> tuple[float, float, float]:
+    """(kernel code, slope 1/mV, scale) of a population's surrogate gradient."""
+    cfg = pop.config
+    return (
+        float(SURROGATE_CODES[check_surrogate(cfg.surrogate)]),
+        cfg.slope_per_mv,
+        cfg.surrogate_scale,
+    )
+
+
+def fused_supported(pops: tuple[LIFPopulation, ...], *tensors: torch.Tensor) -> bool:
     """Whether the fused kernels apply: CPU float tensors, detached reset, no LoRA."""
-    if not (kc.config.detach_reset and apl.config.detach_reset):
+    if not all(pop.config.detach_reset for pop in pops):
         return False
     return all(
         t.device.type == "cpu" and t.dtype in (torch.float32, torch.float64) for t in tensors
@@ -302,17 +312,10 @@ def kc_apl_chunk(
         raise ValueError("kc_apl_chunk does not support LoRA terms; use the reference path")
     dtype = kc_state.v.dtype
 
-    def sur(pop: LIFPopulation) -> tuple[float, float, float]:
-        cfg = pop.config
-        return (
-            float(SURROGATE_CODES[check_surrogate(cfg.surrogate)]),
-            cfg.slope_per_mv,
-            cfg.surrogate_scale,
-        )
-
     wiring = _Wiring(
         pn_kc, apl_kc, kc_apl, kc_mbon, want_kc_spikes,
-        kc.config.refractory_steps, apl.config.refractory_steps, sur(kc), sur(apl),
+        kc.config.refractory_steps, apl.config.refractory_steps,
+        surrogate_triple(kc), surrogate_triple(apl),
     )  # fmt: skip
     out = _KCAPLChunk.apply(
         s_pn.to(dtype),

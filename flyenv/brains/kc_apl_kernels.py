@@ -336,3 +336,39 @@ def kc_apl_backward(
                                 acc += g_x[k, b]
                         g_pk_w[e] += acc
     g_apl_prev[:, :] = carry
+
+
+@njit(cache=True, fastmath=False)
+def lif_chunk_forward(x, v, i, ref, par, ref_steps, s, vprev, j_rec, ref_rec):
+    """``T`` LIF steps of one population on a known kick sequence ``x`` (T, N, C):
+    state ``v``, ``i``, ``ref`` (N, C) updated in place, spikes to ``s`` (T, N, C), and
+    the backward-pass records (T, N, C) (size-0 arrays to skip)."""
+    keep = vprev.shape[0] > 0
+    nref = np.full(1, ref_steps, dtype=v.dtype)[0]
+    n, cols = v.shape
+    for t in range(x.shape[0]):
+        xt = x[t]
+        for k in range(n):  # J = I + x, in place
+            for b in range(cols):
+                i[k, b] += xt[k, b]
+        if keep:
+            _record(i, v, ref, vprev[t], j_rec[t], ref_rec[t])
+        _lif_update(i, v, i, ref, s[t], par, nref)
+
+
+@njit(**_FAST)
+def lif_chunk_backward(g_s, vprev, j, refp, s, par, sur, gv, gi, g_x, g_par):
+    """Adjoint of ``lif_chunk_forward``: ``g_s`` (T, N, C) gradient on the spikes;
+    ``gv``, ``gi`` (N, C): in, on the final state, out, on the initial one; ``g_x``
+    (T, N, C) out: on the kicks; ``g_par`` (4, N) accumulates (alpha, beta, c, theta)."""
+    n_steps, n, cols = g_s.shape
+    sg = np.empty(cols, dtype=gv.dtype)
+    gp = np.empty(cols, dtype=gv.dtype)
+    for t in range(n_steps - 1, -1, -1):
+        for k in range(n):
+            _lif_row_backward(
+                g_s[t, k], gv[k], gi[k], vprev[t, k], j[t, k], refp[t, k], s[t, k],
+                par[0, k], par[1, k], par[2, k], par[3, k], sur, sg, gp, g_par, k,
+            )  # fmt: skip
+            for b in range(cols):
+                g_x[t, k, b] = gi[k, b]

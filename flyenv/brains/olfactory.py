@@ -72,6 +72,7 @@ from torch import nn
 
 from flyenv.brains.connectome_layer import ConnectomeLinear
 from flyenv.brains.kc_apl_block import fused_supported, kc_apl_chunk
+from flyenv.brains.lif_chunk import lif_chunk
 from flyenv.brains.neurons import LIFConfig, LIFPopulation, LIFState
 
 POPULATIONS = ("PN", "KC", "APL", "MBON", "DN")
@@ -300,6 +301,12 @@ class OlfactoryBrain(nn.Module):
         return out
 
     @staticmethod
+    def _swap_last(x: torch.Tensor) -> torch.Tensor:
+        """``_swap`` on the last (column) axis of a (..., n, 2B) sequence."""
+        b = x.shape[-1] // 2
+        return torch.cat([x[..., b:], x[..., :b]], dim=-1)
+
+    @staticmethod
     def _swap(x: torch.Tensor) -> torch.Tensor:
         """Exchange the left and right halves of the 2B columns (the other side)."""
         b = x.shape[1] // 2
@@ -332,7 +339,7 @@ class OlfactoryBrain(nn.Module):
             lay.lora_rank for lay in (self.pn_kc, self.apl_kc, self.kc_apl, self.kc_mbon)
         ):
             return False
-        return fused_supported(self.kc, self.apl, x)
+        return fused_supported((self.pn, self.kc, self.apl, self.mbon, self.dn), x)
 
     def _dn_step(self, s_pn, s_mbon, st_dn, rate, p):
         """DN layer and readout rate for one brain step."""
@@ -347,29 +354,31 @@ class OlfactoryBrain(nn.Module):
 
     def _chunk_fused(self, x_pn: torch.Tensor, st: BrainState, p: dict, rec, acc) -> BrainState:
         """``substeps`` brain steps, population by population: the circuit is
-        feed-forward except for the KC <-> APL loop, so PN runs first over the chunk,
-        then the fused KC/APL kernel (which also sums the KC->MBON kicks), then MBON and
-        DN step by step. Same result as ``_brain_step`` repeated."""
+        feed-forward except for the KC <-> APL loop, so each population runs the whole
+        chunk in one compiled autograd node, in order: PN, the KC/APL loop (which also
+        sums the KC->MBON kicks), MBON, DN (kicks batched over the chunk), and the
+        readout filter in closed form. Same result as ``_brain_step`` repeated."""
         n = self.config.substeps
-        s_pn_list, pn_st = [], st.pn
-        for _ in range(n):
-            s, pn_st = self.pn.step(x_pn, pn_st, coeffs=p["pn"])
-            s_pn_list.append(s)
-        s_pn = torch.stack(s_pn_list)  # (n, n_PN, C)
+        s_pn, pn_st = lif_chunk(self.pn, x_pn.expand(n, *x_pn.shape), st.pn, p["pn"])
         s_kc, x_mbon, s_apl, kc_st, apl_st = kc_apl_chunk(
             s_pn, self.kc, self.apl, st.kc, st.apl, st.apl_spikes, p["kc"], p["apl"],
             self.pn_kc, self.apl_kc, self.kc_apl, self.kc_mbon,
             p["pn_kc"], p["apl_kc"], p["kc_apl"], p["kc_mbon"],
             want_kc_spikes=rec is not None or acc is not None,
         )  # fmt: skip
-        mbon_st, dn_st, rate = st.mbon, st.dn, st.rate
-        s_mbon_list, s_dn_list = [], []
-        for t in range(n):
-            s_mbon, mbon_st = self.mbon.step(x_mbon[t], mbon_st, coeffs=p["mbon"])
-            s_dn, dn_st, rate = self._dn_step(s_pn[t], s_mbon, dn_st, rate, p)
-            s_mbon_list.append(s_mbon)
-            s_dn_list.append(s_dn)
-        seqs = (s_pn, s_kc, s_apl, torch.stack(s_mbon_list), torch.stack(s_dn_list))
+        s_mbon, mbon_st = lif_chunk(self.mbon, x_mbon, st.mbon, p["mbon"])
+        # DN kicks of the whole chunk at once (batched over steps), same terms as _dn_step
+        x_dn = self.w_mbon_dn_ipsi @ s_mbon + self.w_mbon_dn_contra @ self._swap_last(s_mbon)
+        if self.config.lateral_horn:
+            x_dn = x_dn + self.w_pn_dn_ipsi @ s_pn + self.w_pn_dn_contra @ self._swap_last(s_pn)
+        x_dn = x_dn + self.dn_tonic * self.config.dt_ms
+        s_dn, dn_st = lif_chunk(self.dn, x_dn, st.dn, p["dn"])
+        # readout low-pass at the end of the chunk: the same recursion, summed in closed form
+        d = p["decay"]
+        weights = d ** torch.arange(n - 1, -1, -1, dtype=s_dn.dtype)  # d^(n-1-t)
+        drive = (weights[:, None, None] * s_dn).sum(0)
+        rate = d**n * st.rate + (1.0 - d) * (10.0 / self.config.dt_ms) * drive
+        seqs = (s_pn, s_kc, s_apl, s_mbon, s_dn)
         if rec is not None:  # (s_kc is None only when neither is asked for)
             for name, s in zip(POPULATIONS, seqs, strict=True):
                 rec[name].extend(s.detach().unbind(0))
