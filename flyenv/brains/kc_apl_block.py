@@ -216,7 +216,15 @@ class _KCAPLChunk(torch.autograd.Function):
                 ("apl_j", apl_shape), ("apl_refp", apl_shape),
             )
         }  # fmt: skip
-        state = [_np(x).copy() for x in (kc_v, kc_i, kc_ref, apl_v, apl_i, apl_ref)]
+        state = []  # the chunk's start state, copied into reused work arrays
+        for name, x in zip(
+            ("v", "i", "ref", "av", "ai", "aref"),
+            (kc_v, kc_i, kc_ref, apl_v, apl_i, apl_ref),
+            strict=True,
+        ):
+            work = _scratch("start_" + name, tuple(x.shape), npd)
+            work[...] = _np(x)
+            state.append(work)
         kc_apl_forward(
             spn, pk_ptr, pk_post, pk_w, w_ak, w_ka, *state, _np(apl_prev), kc_par, apl_par,
             wiring.kc_ref_steps, wiring.apl_ref_steps, km_ptr, km_post, km_w,
