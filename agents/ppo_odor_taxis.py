@@ -55,41 +55,7 @@ PPO_DEFAULTS = {
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    p.add_argument(
-        "--scenario", default=None, help="TOML: settings + [algo], [env_kwargs], [policy_kwargs]"
-    )
-    p.add_argument("--env", default=None, help=f"env id (default {DEFAULTS['env']})")
-    p.add_argument("--policy", choices=("spiking", "mlp"), default=None)
-    p.add_argument("--total-timesteps", type=int, default=None)
-    p.add_argument("--n-envs", type=int, default=None, help="twin batch or MuJoCo processes")
-    p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--eval-every", type=int, default=None, help="timesteps between evaluations")
-    p.add_argument("--eval-starts", type=int, default=None, help="held-out starts per evaluation")
-    p.add_argument("--mujoco-eval-starts", type=int, default=None, help="0: skip MuJoCo")
-    p.add_argument("--final-starts", type=int, default=50, help="fresh twin starts at the end")
-    p.add_argument(
-        "--final-time-limit-s",
-        type=float,
-        default=None,
-        help="episode limit of the final evaluations (default: the env's, 10 s)",
-    )
-    p.add_argument("--run-dir", default=None, help="default runs/ppo/<env>_<policy>_seed<seed>")
-    p.add_argument("--no-video", action="store_true")
-    p.add_argument("--threads", type=int, default=1, help="torch threads (1: busy 2-core CPU)")
-    args = p.parse_args(argv)
-    scenario = rl.load_scenario(args.scenario)
-    for key, value in DEFAULTS.items():  # defaults < scenario < flags
-        if getattr(args, key) is None:
-            setattr(args, key, scenario.get(key, value))
-    args.algo = {**PPO_DEFAULTS, **scenario.get("algo", {})}
-    args.env_extra = scenario.get("env_kwargs", {})
-    args.policy_kwargs = scenario.get("policy_kwargs", {})
-    if args.total_timesteps < 1 or args.n_envs < 1:
-        p.error("--total-timesteps and --n-envs must be >= 1")
-    return args
+    return rl.parse_agent_args(__doc__, "ppo", DEFAULTS, PPO_DEFAULTS, argv)
 
 
 def main(argv: list[str] | None = None) -> dict:
