@@ -301,16 +301,11 @@ class OlfactoryBrain(nn.Module):
         return out
 
     @staticmethod
-    def _swap_last(x: torch.Tensor) -> torch.Tensor:
-        """``_swap`` on the last (column) axis of a (..., n, 2B) sequence."""
+    def _swap(x: torch.Tensor) -> torch.Tensor:
+        """Exchange the left and right halves of the 2B columns (the other side), on
+        the last axis of (n, 2B) or of a (T, n, 2B) sequence."""
         b = x.shape[-1] // 2
         return torch.cat([x[..., b:], x[..., :b]], dim=-1)
-
-    @staticmethod
-    def _swap(x: torch.Tensor) -> torch.Tensor:
-        """Exchange the left and right halves of the 2B columns (the other side)."""
-        b = x.shape[1] // 2
-        return torch.cat([x[:, b:], x[:, :b]], dim=1)
 
     def _brain_step(
         self, x_pn: torch.Tensor, st: BrainState, p: dict, rec: dict | None, acc: dict | None = None
@@ -341,13 +336,17 @@ class OlfactoryBrain(nn.Module):
             return False
         return fused_supported((self.pn, self.kc, self.apl, self.mbon, self.dn), x)
 
-    def _dn_step(self, s_pn, s_mbon, st_dn, rate, p):
-        """DN layer and readout rate for one brain step."""
+    def _dn_kicks(self, s_pn: torch.Tensor, s_mbon: torch.Tensor) -> torch.Tensor:
+        """DN input from MBON (and lateral-horn PN) spikes of both sides: (n, 2B) for
+        one step or (T, n, 2B) for a chunk at once."""
         x_dn = self.w_mbon_dn_ipsi @ s_mbon + self.w_mbon_dn_contra @ self._swap(s_mbon)
         if self.config.lateral_horn:
             x_dn = x_dn + self.w_pn_dn_ipsi @ s_pn + self.w_pn_dn_contra @ self._swap(s_pn)
-        x_dn = x_dn + self.dn_tonic * self.config.dt_ms
-        s_dn, dn_st = self.dn.step(x_dn, st_dn, coeffs=p["dn"])
+        return x_dn + self.dn_tonic * self.config.dt_ms
+
+    def _dn_step(self, s_pn, s_mbon, st_dn, rate, p):
+        """DN layer and readout rate for one brain step."""
+        s_dn, dn_st = self.dn.step(self._dn_kicks(s_pn, s_mbon), st_dn, coeffs=p["dn"])
         d = p["decay"]
         rate = d * rate + (1.0 - d) * s_dn * (10.0 / self.config.dt_ms)  # 100 Hz units
         return s_dn, dn_st, rate
@@ -367,12 +366,7 @@ class OlfactoryBrain(nn.Module):
             want_kc_spikes=rec is not None or acc is not None,
         )  # fmt: skip
         s_mbon, mbon_st = lif_chunk(self.mbon, x_mbon, st.mbon, p["mbon"])
-        # DN kicks of the whole chunk at once (batched over steps), same terms as _dn_step
-        x_dn = self.w_mbon_dn_ipsi @ s_mbon + self.w_mbon_dn_contra @ self._swap_last(s_mbon)
-        if self.config.lateral_horn:
-            x_dn = x_dn + self.w_pn_dn_ipsi @ s_pn + self.w_pn_dn_contra @ self._swap_last(s_pn)
-        x_dn = x_dn + self.dn_tonic * self.config.dt_ms
-        s_dn, dn_st = lif_chunk(self.dn, x_dn, st.dn, p["dn"])
+        s_dn, dn_st = lif_chunk(self.dn, self._dn_kicks(s_pn, s_mbon), st.dn, p["dn"])
         # readout low-pass at the end of the chunk: the same recursion, summed in closed form
         d = p["decay"]
         weights = d ** torch.arange(n - 1, -1, -1, dtype=s_dn.dtype)  # d^(n-1-t)
