@@ -76,46 +76,10 @@ class RasterPanel:
             cv2.line(img, (70, mid), (self.width - 1, mid), (90, 90, 90), 1)
             frac = float((counts[-1] > 0).mean())
             label = f"{pop} ({n})" if rows == n else f"{pop} {rows}/{n}"
-            cv2.putText(
-                img,
-                label,
-                (2, y0 + 12),
-                cv2.FONT_HERSHEY_SIMPLEX,
-                0.4,
-                (230, 230, 230),
-                1,
-                cv2.LINE_AA,
-            )
-            cv2.putText(
-                img,
-                f"{100 * frac:.1f}% on",
-                (2, y0 + 30),
-                cv2.FONT_HERSHEY_SIMPLEX,
-                0.35,
-                (200, 200, 200),
-                1,
-                cv2.LINE_AA,
-            )
-            cv2.putText(
-                img,
-                "L",
-                (58, y0 + 30),
-                cv2.FONT_HERSHEY_SIMPLEX,
-                0.35,
-                (200, 200, 200),
-                1,
-                cv2.LINE_AA,
-            )
-            cv2.putText(
-                img,
-                "R",
-                (58, mid + 14),
-                cv2.FONT_HERSHEY_SIMPLEX,
-                0.35,
-                (200, 200, 200),
-                1,
-                cv2.LINE_AA,
-            )
+            _text(img, label, (2, y0 + 12), 0.4, (230, 230, 230))
+            _text(img, f"{100 * frac:.1f}% on", (2, y0 + 30), 0.35, (200, 200, 200))
+            _text(img, "L", (58, y0 + 30), 0.35, (200, 200, 200))
+            _text(img, "R", (58, mid + 14), 0.35, (200, 200, 200))
             y0 += band_h + 10
         return img
 
@@ -139,3 +103,8 @@ def raster_side_panel(
         return raster.render()
 
     return side_panel
+
+
+def _text(img: np.ndarray, text: str, xy: tuple[int, int], scale: float, color) -> None:
+    """One anti-aliased label in the panel's font."""
+    cv2.putText(img, text, xy, cv2.FONT_HERSHEY_SIMPLEX, scale, color, 1, cv2.LINE_AA)
