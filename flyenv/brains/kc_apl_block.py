@@ -93,6 +93,12 @@ def _csr_by_pre(layer: ConnectomeLinear, values: torch.Tensor):
     return layer._crow.numpy(), layer._col.numpy(), _np(values[layer._perm])
 
 
+def _csr_by_post(layer: ConnectomeLinear, values: torch.Tensor):
+    """A layer as a CSR by postsynaptic neuron (incoming edges, in presynaptic order):
+    the layer's own edge order, so gradients on its values need no permutation."""
+    return layer._crow_t.numpy(), layer._col_t.numpy(), _np(values)
+
+
 def _dense(layer: ConnectomeLinear, values: torch.Tensor, transpose: bool) -> np.ndarray:
     """Small dense weight matrix of a layer with few pre or post neurons (the APL)."""
     w = np.zeros((layer.n_pre, layer.n_post), dtype=_np(values).dtype)
@@ -150,7 +156,7 @@ class _KCAPLChunk(torch.autograd.Function):
         spn = _np(s_pn)
         z = np.empty((0, 0, 0), dtype=spn.dtype)
         kc_apl_forward(
-            spn, *_csr_by_pre(wiring.pn_kc, pk_values),
+            spn, *_csr_by_post(wiring.pn_kc, pk_values),
             dense["w_ak"], dense["w_ka"],
             out_kc_v.numpy(), out_kc_i.numpy(), out_kc_ref.numpy(),
             out_apl_v.numpy(), out_apl_i.numpy(), out_apl_ref.numpy(), _np(apl_prev),
@@ -202,7 +208,7 @@ class _KCAPLChunk(torch.autograd.Function):
         apl_par = _np(
             torch.stack([_per_neuron(x, n_apl) for x in (apl_alpha, apl_beta, apl_c, apl_theta)])
         )
-        pk_ptr, pk_post, pk_w = _csr_by_pre(wiring.pn_kc, pk_values)
+        pk_ptr, pk_pre, pk_w = _csr_by_post(wiring.pn_kc, pk_values)
         km_ptr, km_post, km_w = _csr_by_pre(wiring.kc_mbon, km_values)
         n_mbon = wiring.kc_mbon.n_post
         w_ak, w_ka = ctx.dense["w_ak"], ctx.dense["w_ka"]
@@ -226,7 +232,7 @@ class _KCAPLChunk(torch.autograd.Function):
             work[...] = _np(x)
             state.append(work)
         kc_apl_forward(
-            spn, pk_ptr, pk_post, pk_w, w_ak, w_ka, *state, _np(apl_prev), kc_par, apl_par,
+            spn, pk_ptr, pk_pre, pk_w, w_ak, w_ka, *state, _np(apl_prev), kc_par, apl_par,
             wiring.kc_ref_steps, wiring.apl_ref_steps, km_ptr, km_post, km_w,
             rec["s_kc"], rec["s_apl"], np.zeros((n_steps, n_mbon, cols), npd),
             rec["kc_vprev"], rec["kc_j"], rec["kc_refp"],
@@ -257,7 +263,7 @@ class _KCAPLChunk(torch.autograd.Function):
         g_apl_par = np.zeros((4, n_apl), npd)
         g_apl_prev = np.zeros((n_apl, cols), npd)
         kc_apl_backward(
-            spn, pk_ptr, pk_post, pk_w, w_ak, w_ka, _np(apl_prev),
+            spn, pk_ptr, pk_pre, pk_w, w_ak, w_ka, _np(apl_prev),
             rec["s_kc"], rec["s_apl"], rec["kc_vprev"], rec["kc_j"], rec["kc_refp"],
             rec["apl_vprev"], rec["apl_j"], rec["apl_refp"], kc_par, apl_par,
             np.array(wiring.kc_sur, npd), np.array(wiring.apl_sur, npd),
@@ -274,7 +280,6 @@ class _KCAPLChunk(torch.autograd.Function):
             out[layer._perm.numpy()] = g
             return out
 
-        g_pk = layer_order(g_pk, wiring.pn_kc) if need[16] else g_pk
         g_km = layer_order(g_km, wiring.kc_mbon) if need[19] else g_km
         ak, ka = wiring.apl_kc, wiring.kc_apl
         g_ak = torch.from_numpy(g_w_ak[ak.pre.numpy(), ak.post.numpy()]) if need[17] else None

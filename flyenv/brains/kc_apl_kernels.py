@@ -66,38 +66,89 @@ def _record(i_in, v, ref, vprev, j_rec, ref_rec):
 
 
 @njit(cache=True, fastmath=False)
+def _lif_row(j, v, i, ref, s, a, bt, c, th, nref):
+    """The LIF update of one neuron over its columns, from the kicked current ``j``
+    (the current's store in its own loop: with it in the main loop LLVM does not
+    vectorise the row)."""
+    one = th / th
+    z = one - one
+    n = v.shape[0]
+    for b in range(n):
+        r = ref[b]
+        vt = a * v[b] + c * j[b]
+        vt = vt if r <= z else z
+        spk = vt > th
+        v[b] = z if spk else vt
+        s[b] = one if spk else z
+        ref[b] = nref if spk else max(r - one, z)
+    for b in range(n):
+        i[b] = bt * j[b]
+
+
+@njit(cache=True, fastmath=False)
 def _kc_apl_step(
-    spn, pk_ptr, pk_post, pk_w, w_ak, w_ka, kc_v, kc_i, kc_ref, apl_v, apl_i, apl_ref, prev,
-    kc_par, apl_par, kc_nref, apl_nref, xa, s_kc, s_apl,
+    spn, pk_ptr, pk_pre, pk_w, w_ak, w_ka, kc_v, kc_i, kc_ref, apl_v, apl_i, apl_ref, prev,
+    kc_par, apl_par, kc_nref, apl_nref, km_ptr, km_post, km_w, xa, j, s_kc, s_apl, xm,
     kc_vprev, kc_j, kc_refp, apl_vprev, apl_j, apl_refp, keep,
 ):  # fmt: skip
-    """One brain step: the synaptic kicks are added to the currents in place (J = I + x)
-    and the LIF update turns them into the next currents (I' = beta J)."""
-    n_pn, cols = spn.shape
-    n_kc = kc_v.shape[0]
+    """One brain step, one KC at a time: the KC's state is read and written once (the
+    KC arrays do not fit in L2, so every extra pass over them costs a trip to L3).
+
+    Per KC: gather its PN->KC input from the PN spikes (by postsynaptic KC, in PN order
+    as the reference's sparse product; a dense 64-column FMA per edge beats scattering
+    the ~10 % of PN events), add the APL term, J = I + x, LIF update, then push its
+    spikes to the APL sum and, event-driven, to the MBONs. Separate short loops over
+    the columns, each with few arrays, so that every one vectorises.
+    """
+    n_kc, cols = kc_v.shape
     n_apl = apl_v.shape[0]
-    # PN->KC, event-driven: PN spikes are sparse (~10 % of PN x columns per step).
-    # The reference sums a KC's inputs in PN order, then adds the APL term: same here.
-    for p in range(n_pn):
-        for b in range(cols):
-            if spn[p, b] != 0.0:
-                for e in range(pk_ptr[p], pk_ptr[p + 1]):
-                    kc_i[pk_post[e], b] += pk_w[e]
-    for a in range(n_apl):  # APL->KC from the previous step's APL spikes
-        for k in range(n_kc):
-            w = w_ak[a, k]
-            for b in range(cols):
-                kc_i[k, b] += w * prev[a, b]
-    if keep:
-        _record(kc_i, kc_v, kc_ref, kc_vprev, kc_j, kc_refp)
-    _lif_update(kc_i, kc_v, kc_i, kc_ref, s_kc, kc_par, kc_nref)
-    for a in range(n_apl):  # KC->APL
+    z = kc_nref - kc_nref
+    for a in range(n_apl):
         for b in range(cols):
             xa[a, b] = apl_i[a, b]
-        for k in range(n_kc):
+    for k in range(n_kc):
+        for b in range(cols):
+            j[b] = z
+        for e in range(pk_ptr[k], pk_ptr[k + 1]):  # PN->KC
+            w = pk_w[e]
+            p = pk_pre[e]
+            for b in range(cols):
+                j[b] += w * spn[p, b]
+        for a in range(n_apl):  # APL->KC, the previous step's APL spikes
+            w = w_ak[a, k]
+            pa = prev[a]
+            for b in range(cols):
+                j[b] += w * pa[b]
+        ik = kc_i[k]
+        for b in range(cols):
+            j[b] += ik[b]
+        if keep:
+            for b in range(cols):
+                kc_vprev[k, b] = kc_v[k, b]
+            for b in range(cols):
+                kc_j[k, b] = j[b]
+            for b in range(cols):
+                kc_refp[k, b] = kc_ref[k, b]
+        _lif_row(
+            j, kc_v[k], ik, kc_ref[k], s_kc[k], kc_par[0, k], kc_par[1, k], kc_par[2, k],
+            kc_par[3, k], kc_nref,
+        )  # fmt: skip
+        n_spk = z
+        for b in range(cols):
+            n_spk += s_kc[k, b]
+        if n_spk == z:  # most KCs are silent in most steps: nothing to send
+            continue
+        for a in range(n_apl):  # KC->APL
             w = w_ka[k, a]
             for b in range(cols):
                 xa[a, b] += w * s_kc[k, b]
+        # KC->MBON: each MBON sums its inputs in KC order, as the reference's sparse
+        # product (a silent column adds an exact 0)
+        for e in range(km_ptr[k], km_ptr[k + 1]):
+            w = km_w[e]
+            m = km_post[e]
+            for b in range(cols):
+                xm[m, b] += w * s_kc[k, b]
     if keep:
         _record(xa, apl_v, apl_ref, apl_vprev, apl_j, apl_refp)
     _lif_update(xa, apl_v, apl_i, apl_ref, s_apl, apl_par, apl_nref)
@@ -106,9 +157,9 @@ def _kc_apl_step(
 @njit(cache=True, fastmath=False)
 def kc_apl_forward(
     s_pn,  # (T, P, C) 0/1
-    pk_ptr,  # (P + 1,) CSR of PN->KC by PN (outgoing edges)
-    pk_post,  # (nnz,) postsynaptic KC of each edge
-    pk_w,  # (nnz,) signed weight, in this CSR's order
+    pk_ptr,  # (K + 1,) CSR of PN->KC by KC (incoming edges, in PN order)
+    pk_pre,  # (nnz,) presynaptic PN of each edge
+    pk_w,  # (nnz,) signed weight, in this CSR's order (the layer's post-major order)
     w_ak,  # (A, K) APL->KC
     w_ka,  # (K, A) KC->APL
     kc_v,
@@ -137,27 +188,20 @@ def kc_apl_forward(
     apl_refp,
 ):
     n_steps, _, cols = s_pn.shape
-    n_kc = kc_v.shape[0]
     keep = kc_vprev.shape[0] > 0
     xa = np.zeros((apl_v.shape[0], cols), dtype=kc_v.dtype)
+    j = np.zeros(cols, dtype=kc_v.dtype)
     kc_nref = np.full(1, kc_ref_steps, dtype=kc_v.dtype)[0]
     apl_nref = np.full(1, apl_ref_steps, dtype=kc_v.dtype)[0]
     for t in range(n_steps):
         prev = s_apl[t - 1] if t > 0 else apl_prev
         r = t if keep else 0
         _kc_apl_step(
-            s_pn[t], pk_ptr, pk_post, pk_w, w_ak, w_ka, kc_v, kc_i, kc_ref, apl_v, apl_i,
-            apl_ref, prev, kc_par, apl_par, kc_nref, apl_nref, xa, s_kc[t],
-            s_apl[t], kc_vprev[r], kc_j[r], kc_refp[r], apl_vprev[r], apl_j[r], apl_refp[r], keep,
+            s_pn[t], pk_ptr, pk_pre, pk_w, w_ak, w_ka, kc_v, kc_i, kc_ref, apl_v, apl_i,
+            apl_ref, prev, kc_par, apl_par, kc_nref, apl_nref, km_ptr, km_post, km_w, xa, j,
+            s_kc[t], s_apl[t], x_mbon[t], kc_vprev[r], kc_j[r], kc_refp[r], apl_vprev[r],
+            apl_j[r], apl_refp[r], keep,
         )  # fmt: skip
-        # KC->MBON, event-driven (a few % of KCs spike). Each MBON sums its inputs in KC
-        # order, as the reference's sparse product does.
-        skc, xm = s_kc[t], x_mbon[t]
-        for k in range(n_kc):
-            for b in range(cols):
-                if skc[k, b] != 0.0:
-                    for e in range(km_ptr[k], km_ptr[k + 1]):
-                        xm[km_post[e], b] += km_w[e]
 
 
 # Backward kernels: reassociation lets the per-neuron gradient sums vectorise (the
@@ -219,8 +263,8 @@ def _lif_row_backward(g_s, gv, gi, vprev, j, refp, s, a, bt, c, th, sur, sg, gp,
 @njit(**_FAST)
 def kc_apl_backward(
     s_pn,  # (T, P, C) 0/1 (as in the forward)
-    pk_ptr,
-    pk_post,
+    pk_ptr,  # PN->KC by KC, as in the forward
+    pk_pre,
     pk_w,
     w_ak,
     w_ka,
@@ -251,7 +295,7 @@ def kc_apl_backward(
     need_pk,
     need_km,
     g_s_pn,  # (T, P, C) out (zeros in)
-    g_pk_w,  # (nnz,) out (zeros in), in the CSR order of pk_w
+    g_pk_w,  # (nnz,) out (zeros in), in the order of pk_w
     g_km_w,  # (nnz,) out (zeros in), in the CSR order of km_w
     g_w_ak,  # (A, K) out
     g_w_ka,  # (K, A) out
@@ -259,7 +303,7 @@ def kc_apl_backward(
     g_apl_par,  # (4, A) out
     g_apl_prev,  # (A, C) out: gradient on the APL spikes before the chunk
 ):
-    n_steps, n_pn, cols = s_pn.shape
+    n_steps, _, cols = s_pn.shape
     n_kc = gv.shape[0]
     n_apl = gav.shape[0]
     carry = np.zeros((n_apl, cols), dtype=gv.dtype)  # d loss / d APL spikes via next x_kc
@@ -318,23 +362,20 @@ def kc_apl_backward(
                     carry[a, b] += w * gi[k, b]
                     acc += gi[k, b] * prev[a, b]
                 g_w_ak[a, k] += acc
-        g_x = gi  # after the adjoint step: the gradient on the KCs' summed kicks
-        if need_pn or need_pk:
-            spn = s_pn[t]
-            gpn = g_s_pn[t]
-            for p in range(n_pn):
-                for e in range(pk_ptr[p], pk_ptr[p + 1]):
-                    k = pk_post[e]
-                    if need_pn:
-                        w = pk_w[e]
-                        for b in range(cols):
-                            gpn[p, b] += w * g_x[k, b]
-                    if need_pk:
-                        acc = 0.0
-                        for b in range(cols):
-                            if spn[p, b] != 0.0:
-                                acc += g_x[k, b]
-                        g_pk_w[e] += acc
+            # gi[k] is now the gradient on this KC's summed kicks: to its PN inputs
+            for e in range(pk_ptr[k], pk_ptr[k + 1]):
+                p = pk_pre[e]
+                if need_pn:
+                    w = pk_w[e]
+                    gpn = g_s_pn[t, p]
+                    for b in range(cols):
+                        gpn[b] += w * gi[k, b]
+                if need_pk:
+                    sp = s_pn[t, p]
+                    acc = 0.0
+                    for b in range(cols):
+                        acc += sp[b] * gi[k, b]
+                    g_pk_w[e] += acc
     g_apl_prev[:, :] = carry
 
 
