@@ -270,6 +270,7 @@ class _KCAPLChunk(torch.autograd.Function):
             km_ptr, km_post, km_w, g_skc, g_xm, g_sapl, gv, gi, gav, gai,
             bool(need[0]), bool(need[16]), bool(need[19]),
             g_spn, g_pk, g_km, g_w_ak, g_w_ka, g_kc_par, g_apl_par, g_apl_prev,
+            _scratch("backward_work", (3, n_kc, cols), npd),
         )  # fmt: skip
 
         def t(x: np.ndarray, i: int) -> torch.Tensor | None:

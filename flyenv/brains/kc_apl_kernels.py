@@ -66,23 +66,24 @@ def _record(i_in, v, ref, vprev, j_rec, ref_rec):
 
 
 @njit(cache=True, fastmath=False)
-def _lif_row(j, v, i, ref, s, a, bt, c, th, nref):
-    """The LIF update of one neuron over its columns, from the kicked current ``j``
-    (the current's store in its own loop: with it in the main loop LLVM does not
-    vectorise the row)."""
+def _lif_row(j, v, i, ref, s, k, a, bt, c, th, nref):
+    """The LIF update of neuron ``k`` (row of the (n, C) state) from its kicked current
+    ``j`` (C,). Rows are indexed, not sliced: a slice is a new array whose reference
+    count numba updates atomically, which costs more than the row's arithmetic. The
+    current's store is in its own loop: in the main loop it stops vectorisation."""
     one = th / th
     z = one - one
-    n = v.shape[0]
+    n = v.shape[1]
     for b in range(n):
-        r = ref[b]
-        vt = a * v[b] + c * j[b]
+        r = ref[k, b]
+        vt = a * v[k, b] + c * j[b]
         vt = vt if r <= z else z
         spk = vt > th
-        v[b] = z if spk else vt
-        s[b] = one if spk else z
-        ref[b] = nref if spk else max(r - one, z)
+        v[k, b] = z if spk else vt
+        s[k, b] = one if spk else z
+        ref[k, b] = nref if spk else max(r - one, z)
     for b in range(n):
-        i[b] = bt * j[b]
+        i[k, b] = bt * j[b]
 
 
 @njit(cache=True, fastmath=False)
@@ -116,12 +117,10 @@ def _kc_apl_step(
                 j[b] += w * spn[p, b]
         for a in range(n_apl):  # APL->KC, the previous step's APL spikes
             w = w_ak[a, k]
-            pa = prev[a]
             for b in range(cols):
-                j[b] += w * pa[b]
-        ik = kc_i[k]
+                j[b] += w * prev[a, b]
         for b in range(cols):
-            j[b] += ik[b]
+            j[b] += kc_i[k, b]
         if keep:
             for b in range(cols):
                 kc_vprev[k, b] = kc_v[k, b]
@@ -130,7 +129,7 @@ def _kc_apl_step(
             for b in range(cols):
                 kc_refp[k, b] = kc_ref[k, b]
         _lif_row(
-            j, kc_v[k], ik, kc_ref[k], s_kc[k], kc_par[0, k], kc_par[1, k], kc_par[2, k],
+            j, kc_v, kc_i, kc_ref, s_kc, k, kc_par[0, k], kc_par[1, k], kc_par[2, k],
             kc_par[3, k], kc_nref,
         )  # fmt: skip
         n_spk = z
@@ -211,53 +210,63 @@ _FAST = dict(cache=True, fastmath={"reassoc", "contract", "nsz", "arcp"}, error_
 
 
 @njit(**_FAST)
-def _surrogate_row(vprev, j, a, c, th, code, slope, scale, out):
-    """``scale x surrogate'(V~ - theta)`` for one row of columns (the branch on the
+def _surrogate(vprev, j, par, code, slope, scale, out):
+    """``scale x surrogate'(V~ - theta)`` of a population (n, C) (the branch on the
     surrogate kind stays outside the loops)."""
-    one = a / a
-    if code == FAST_SIGMOID:
-        for b in range(out.shape[0]):
-            d = slope * abs(a * vprev[b] + c * j[b] - th) + one
-            out[b] = scale / (d * d)
-    elif code == SIGMOID:
-        for b in range(out.shape[0]):
-            sig = one / (one + np.exp(-slope * (a * vprev[b] + c * j[b] - th)))
-            out[b] = scale * slope * sig * (one - sig)
-    else:
-        for b in range(out.shape[0]):
-            out[b] = scale * max(one - one, one - slope * abs(a * vprev[b] + c * j[b] - th))
+    n, cols = out.shape
+    for k in range(n):
+        a, c, th = par[0, k], par[2, k], par[3, k]
+        one = a / a
+        if code == FAST_SIGMOID:
+            for b in range(cols):
+                d = slope * abs(a * vprev[k, b] + c * j[k, b] - th) + one
+                out[k, b] = scale / (d * d)
+        elif code == SIGMOID:
+            for b in range(cols):
+                sig = one / (one + np.exp(-slope * (a * vprev[k, b] + c * j[k, b] - th)))
+                out[k, b] = scale * slope * sig * (one - sig)
+        else:
+            for b in range(cols):
+                u = one - slope * abs(a * vprev[k, b] + c * j[k, b] - th)
+                out[k, b] = scale * max(one - one, u)
 
 
 @njit(**_FAST)
-def _lif_row_backward(g_s, gv, gi, vprev, j, refp, s, a, bt, c, th, sur, sg, gp, g_par, k):
-    """Adjoint of the LIF update of one neuron over its columns.
+def _lif_backward(g_s, gv, gi, vprev, j, refp, s, par, sur, sg, gp, g_par):
+    """Adjoint of one LIF update of a whole population (n, C).
 
     In: ``g_s`` gradient on the spikes, ``gv``/``gi`` on the new V and I. Out, in place:
     ``gv`` on the previous V, ``gi`` on the kicked current J (= on the summed kicks x
     and on the previous I); (alpha, beta, c, theta) gradients accumulate into
-    ``g_par[:, k]``. ``sg``, ``gp``: work rows. Short separate loops, each with few
-    arrays, so that every one of them vectorises (one fused loop does not).
+    ``g_par``. ``sg``, ``gp``: (n, C) work arrays. Separate passes, each with few
+    arrays, so that every inner loop vectorises (one fused loop does not).
     """
-    _surrogate_row(vprev, j, a, c, th, int(sur[0]), sur[1], sur[2], sg)
-    n = g_s.shape[0]
-    z = a - a
-    for b in range(n):
-        through = g_s[b] * sg[b]
-        gp[b] = (through if s[b] > z else gv[b] + through) if refp[b] <= z else z
-    ga = gb = gc = gt = z
-    for b in range(n):
-        ga += gp[b] * vprev[b]
-        gb += gi[b] * j[b]
-        gc += gp[b] * j[b]
-        gt -= g_s[b] * sg[b] if refp[b] <= z else z
-    for b in range(n):
-        gi[b] = c * gp[b] + bt * gi[b]
-    for b in range(n):
-        gv[b] = a * gp[b]
-    g_par[0, k] += ga
-    g_par[1, k] += gb
-    g_par[2, k] += gc
-    g_par[3, k] += gt
+    _surrogate(vprev, j, par, int(sur[0]), sur[1], sur[2], sg)
+    n, cols = g_s.shape
+    z = par[0, 0] - par[0, 0]
+    for k in range(n):
+        for b in range(cols):
+            through = g_s[k, b] * sg[k, b]
+            gp[k, b] = (through if s[k, b] > z else gv[k, b] + through) if refp[k, b] <= z else z
+    for k in range(n):
+        ga = gb = gc = gt = z
+        for b in range(cols):
+            ga += gp[k, b] * vprev[k, b]
+            gb += gi[k, b] * j[k, b]
+            gc += gp[k, b] * j[k, b]
+            gt -= g_s[k, b] * sg[k, b] if refp[k, b] <= z else z
+        g_par[0, k] += ga
+        g_par[1, k] += gb
+        g_par[2, k] += gc
+        g_par[3, k] += gt
+    for k in range(n):
+        c, bt = par[2, k], par[1, k]
+        for b in range(cols):
+            gi[k, b] = c * gp[k, b] + bt * gi[k, b]
+    for k in range(n):
+        a = par[0, k]
+        for b in range(cols):
+            gv[k, b] = a * gp[k, b]
 
 
 @njit(**_FAST)
@@ -302,79 +311,82 @@ def kc_apl_backward(
     g_kc_par,  # (4, K) out
     g_apl_par,  # (4, A) out
     g_apl_prev,  # (A, C) out: gradient on the APL spikes before the chunk
+    work,  # (3, K, C) work arrays
 ):
     n_steps, _, cols = s_pn.shape
     n_kc = gv.shape[0]
     n_apl = gav.shape[0]
     carry = np.zeros((n_apl, cols), dtype=gv.dtype)  # d loss / d APL spikes via next x_kc
     has_g_s_kc = g_s_kc.shape[0] > 0
-    sg = np.empty(cols, dtype=gv.dtype)  # work rows
-    gp = np.empty(cols, dtype=gv.dtype)
-    g_s = np.empty(cols, dtype=gv.dtype)
+    z = kc_par[0, 0] - kc_par[0, 0]  # accumulators in the arrays' dtype
+    g_s, sg, gp = work[0], work[1], work[2]  # (K, C) each
+    ga_s = np.empty((n_apl, cols), dtype=gv.dtype)
+    ga_sg = np.empty((n_apl, cols), dtype=gv.dtype)
+    ga_gp = np.empty((n_apl, cols), dtype=gv.dtype)
     for t in range(n_steps - 1, -1, -1):
         # APL step t: its spikes feed x_kc of step t + 1 (carry) and the outside (g_s_apl)
         for a in range(n_apl):
             for b in range(cols):
-                g_s[b] = g_s_apl[t, a, b] + carry[a, b]
-                carry[a, b] = 0.0
-            _lif_row_backward(
-                g_s, gav[a], gai[a], apl_vprev[t, a], apl_j[t, a], apl_refp[t, a], s_apl[t, a],
-                apl_par[0, a], apl_par[1, a], apl_par[2, a], apl_par[3, a], apl_sur, sg, gp,
-                g_apl_par, a,
-            )  # fmt: skip
+                ga_s[a, b] = g_s_apl[t, a, b] + carry[a, b]
+                carry[a, b] = z
+        _lif_backward(
+            ga_s, gav, gai, apl_vprev[t], apl_j[t], apl_refp[t], s_apl[t], apl_par, apl_sur,
+            ga_sg, ga_gp, g_apl_par,
+        )  # fmt: skip
         g_xa = gai  # after the adjoint step: the gradient on the APL's summed kicks
-        # KC step t: spikes go downstream and to the APL; x_kc comes from PNs and the APL
-        prev = s_apl[t - 1] if t > 0 else apl_prev
+        # KC step t. Spikes went to the MBONs and the APL: gradient on them, per KC
         skc = s_kc[t]
+        g_xm = g_x_mbon[t]
         for k in range(n_kc):
-            ak, bk, ck, tk = kc_par[0, k], kc_par[1, k], kc_par[2, k], kc_par[3, k]
-            # separate short passes over the row keep the main loop free of inner loops
             if has_g_s_kc:
                 for b in range(cols):
-                    g_s[b] = g_s_kc[t, k, b]
+                    g_s[k, b] = g_s_kc[t, k, b]
             else:
                 for b in range(cols):
-                    g_s[b] = 0.0
+                    g_s[k, b] = z
             for e in range(km_ptr[k], km_ptr[k + 1]):  # KC->MBON
-                gm = g_x_mbon[t, km_post[e]]
+                m = km_post[e]
                 w = km_w[e]
-                acc = 0.0
                 for b in range(cols):
-                    g_s[b] += w * gm[b]
-                    acc += skc[k, b] * gm[b]
+                    g_s[k, b] += w * g_xm[m, b]
                 if need_km:
+                    acc = z
+                    for b in range(cols):
+                        acc += skc[k, b] * g_xm[m, b]
                     g_km_w[e] += acc
-            for a in range(n_apl):
+            for a in range(n_apl):  # KC->APL
                 w = w_ka[k, a]
-                acc = 0.0
+                acc = z
                 for b in range(cols):
-                    g_s[b] += w * g_xa[a, b]
+                    g_s[k, b] += w * g_xa[a, b]
                     acc += skc[k, b] * g_xa[a, b]
                 g_w_ka[k, a] += acc
-            _lif_row_backward(
-                g_s, gv[k], gi[k], kc_vprev[t, k], kc_j[t, k], kc_refp[t, k], skc[k],
-                ak, bk, ck, tk, kc_sur, sg, gp, g_kc_par, k,
-            )  # fmt: skip
+        _lif_backward(
+            g_s, gv, gi, kc_vprev[t], kc_j[t], kc_refp[t], skc, kc_par, kc_sur, sg, gp,
+            g_kc_par,
+        )  # fmt: skip
+        # gi is now the gradient on the KCs' summed kicks: to the APL and the PNs
+        prev = s_apl[t - 1] if t > 0 else apl_prev
+        spn = s_pn[t]
+        gpn = g_s_pn[t]
+        for k in range(n_kc):
             for a in range(n_apl):
                 w = w_ak[a, k]
-                acc = 0.0
+                acc = z
                 for b in range(cols):
                     carry[a, b] += w * gi[k, b]
                     acc += gi[k, b] * prev[a, b]
                 g_w_ak[a, k] += acc
-            # gi[k] is now the gradient on this KC's summed kicks: to its PN inputs
             for e in range(pk_ptr[k], pk_ptr[k + 1]):
                 p = pk_pre[e]
                 if need_pn:
                     w = pk_w[e]
-                    gpn = g_s_pn[t, p]
                     for b in range(cols):
-                        gpn[b] += w * gi[k, b]
+                        gpn[p, b] += w * gi[k, b]
                 if need_pk:
-                    sp = s_pn[t, p]
-                    acc = 0.0
+                    acc = z
                     for b in range(cols):
-                        acc += sp[b] * gi[k, b]
+                        acc += spn[p, b] * gi[k, b]
                     g_pk_w[e] += acc
     g_apl_prev[:, :] = carry
 
@@ -403,13 +415,8 @@ def lif_chunk_backward(g_s, vprev, j, refp, s, par, sur, gv, gi, g_x, g_par):
     ``gv``, ``gi`` (N, C): in, on the final state, out, on the initial one; ``g_x``
     (T, N, C) out: on the kicks; ``g_par`` (4, N) accumulates (alpha, beta, c, theta)."""
     n_steps, n, cols = g_s.shape
-    sg = np.empty(cols, dtype=gv.dtype)
-    gp = np.empty(cols, dtype=gv.dtype)
+    sg = np.empty((n, cols), dtype=gv.dtype)
+    gp = np.empty((n, cols), dtype=gv.dtype)
     for t in range(n_steps - 1, -1, -1):
-        for k in range(n):
-            _lif_row_backward(
-                g_s[t, k], gv[k], gi[k], vprev[t, k], j[t, k], refp[t, k], s[t, k],
-                par[0, k], par[1, k], par[2, k], par[3, k], sur, sg, gp, g_par, k,
-            )  # fmt: skip
-            for b in range(cols):
-                g_x[t, k, b] = gi[k, b]
+        _lif_backward(g_s[t], gv, gi, vprev[t], j[t], refp[t], s[t], par, sur, sg, gp, g_par)
+        g_x[t, :, :] = gi
