@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> dict:
         model = SAC(
             policy,
             venv,
-            policy_kwargs=args.policy_kwargs or None,
+            policy_kwargs=rl.sb3_policy_kwargs(args.policy_kwargs),
             seed=args.seed,
             device="cpu",
             tensorboard_log=str(run_dir / "tb"),

@@ -22,6 +22,7 @@ from stable_baselines3.common.vec_env import SubprocVecEnv, VecEnv, VecMonitor
 
 import flyenv  # noqa: F401  (registers the environments)
 from flyenv.io import atomic_write_json
+from flyenv.rl.features import BilateralOdorFeatures
 from flyenv.rl.sb3_vec_env import TwinVecEnv
 
 EVAL_SEED = 1_000_003
@@ -88,6 +89,25 @@ def parse_agent_args(
     if args.total_timesteps < 1 or args.n_envs < 1:
         p.error("--total-timesteps and --n-envs must be >= 1")
     return args
+
+
+FEATURE_EXTRACTORS = {"bilateral_odor": BilateralOdorFeatures}
+"""Names a scenario's ``[policy_kwargs] features_extractor`` may use (TOML holds no classes)."""
+
+
+def sb3_policy_kwargs(policy_kwargs: dict[str, Any]) -> dict[str, Any] | None:
+    """A scenario's ``[policy_kwargs]`` as SB3 takes them: ``features_extractor = "name"``
+    becomes ``features_extractor_class`` (``FEATURE_EXTRACTORS``)."""
+    kwargs = dict(policy_kwargs)
+    name = kwargs.pop("features_extractor", None)
+    if name is not None:
+        if name not in FEATURE_EXTRACTORS:
+            raise SystemExit(
+                f"[policy_kwargs] features_extractor={name!r} is unknown; use one of "
+                f"{sorted(FEATURE_EXTRACTORS)}"
+            )
+        kwargs["features_extractor_class"] = FEATURE_EXTRACTORS[name]
+    return kwargs or None
 
 
 def is_twin(env_id: str) -> bool:
