@@ -4,10 +4,11 @@ Workload: forward + backward of the bilateral ``OlfactoryBrain`` over ``--steps`
 steps (default 1,000 = 100 agent steps x 10 substeps of 1 ms) at batch ``--batch``
 (default 32 flies, i.e. 64 hemispheres), loss = mean squared action.
 
-Ours: ``OlfactoryBrain`` as shipped (CPU: the KC <-> APL loop and the KC->MBON kicks of
-each 10-step agent step run as one numba autograd node, ``flyenv.brains.kc_apl_block``;
-PN, MBON and DN are per-step torch ops). ``--reference`` times our op-by-op torch path
-instead (``fused_kernels=False``, what runs on a GPU).
+Ours: ``OlfactoryBrain`` as shipped (CPU: each population runs a whole 10-step agent step
+as one numba autograd node; the KC <-> APL loop with the KC->MBON kicks is
+``flyenv.brains.kc_apl_block``, PN, MBON and DN are ``flyenv.brains.lif_chunk``).
+``--reference`` times our op-by-op torch path instead (``fused_kernels=False``, what runs
+on a GPU).
 
 Peer: the usual snntorch way. ``snn.Synaptic(reset_mechanism="zero")`` neurons
 (learnable alpha, beta, threshold; fast-sigmoid surrogate with the same slope) and
