@@ -92,14 +92,16 @@ def _kc_apl_step(
     kc_par, apl_par, kc_nref, apl_nref, km_ptr, km_post, km_w, xa, j, s_kc, s_apl, xm,
     kc_vprev, kc_j, kc_refp, apl_vprev, apl_j, apl_refp, keep,
 ):  # fmt: skip
-    """One brain step, one KC at a time: the KC's state is read and written once (the
-    KC arrays do not fit in L2, so every extra pass over them costs a trip to L3).
+    """One brain step, one KC at a time, in one pass over the KC state.
 
     Per KC: gather its PN->KC input from the PN spikes (by postsynaptic KC, in PN order
-    as the reference's sparse product; a dense 64-column FMA per edge beats scattering
-    the ~10 % of PN events), add the APL term, J = I + x, LIF update, then push its
-    spikes to the APL sum and, event-driven, to the MBONs. Separate short loops over
-    the columns, each with few arrays, so that every one vectorises.
+    as the reference's sparse product; a dense FMA over the columns per edge, with the
+    (P, C) PN spikes in L1, costs less than scattering the ~13 % PN events into rows
+    all over the KC array), add the APL term, J = I + x, LIF update; a KC that spiked in
+    any column then adds its spike row to the APL sum and to its MBONs (dense over the
+    columns: a silent column adds an exact 0; the per-column event test cost more than
+    the adds). Separate short loops over the columns, each with few arrays, so that
+    every one vectorises; rows are indexed, never sliced (``_lif_row``).
     """
     n_kc, cols = kc_v.shape
     n_apl = apl_v.shape[0]
