@@ -45,7 +45,7 @@ def test_ppo_trains_the_spiking_policy_on_the_twin_and_reloads(tmp_path):
         n_epochs=2,
         seed=0,
         device="cpu",
-        policy_kwargs=FAST,
+        policy_kwargs=dict(FAST),  # SB3 adds keys to the dict it gets
     )
     before = _brain_params(model.policy)
     model.learn(total_timesteps=8 * 32 * 2)  # 512 steps, 2 updates
@@ -81,7 +81,7 @@ def test_sac_trains_the_spiking_actor_and_reloads(tmp_path):
         buffer_size=1000,
         seed=0,
         device="cpu",
-        policy_kwargs=FAST,
+        policy_kwargs=dict(FAST),  # SB3 adds keys to the dict it gets
     )
     before = _brain_params(model.actor)
     model.learn(total_timesteps=4 * 12)  # 8 gradient steps after learning_starts
@@ -110,3 +110,45 @@ def test_trainable_presets_and_bad_names():
     assert all(p.requires_grad for p in actor.brain.parameters())
     with pytest.raises(ValueError, match="matches no brain parameter"):
         SpikingActor(113, trainable="no_such_weight")
+
+
+def test_mirror_readout_keeps_the_learned_brain_bilaterally_symmetric(tmp_path):
+    """With mirror_readout the readout starts as the brain's own (same actions up to a
+    float rounding of the bias) and PPO can change only its mirror-symmetric part: the
+    weight stays equal to its mirror image and the bias keeps its initial left/right
+    difference (the handedness)."""
+    torch.set_num_threads(1)
+    cfg = {"action_bias_asymmetry": 0.2}
+    obs = torch.rand(6, 2 * 55 + 3)
+    plain = SpikingActor(obs.shape[1], cfg, settle_steps=1)
+    mirrored = SpikingActor(obs.shape[1], cfg, settle_steps=1, mirror_readout=True)
+    with torch.no_grad():
+        torch.testing.assert_close(mirrored(obs), plain(obs), rtol=0, atol=1e-6)  # 1 ulp: bias
+
+    venv = _twin(8, seed=2)
+    kwargs = {**FAST, "brain_config": cfg, "mirror_readout": True, "trainable": "readout."}
+    model = PPO(
+        SpikingActorCriticPolicy,
+        venv,
+        n_steps=32,
+        batch_size=64,
+        n_epochs=2,
+        learning_rate=3e-3,
+        seed=0,
+        device="cpu",
+        policy_kwargs=kwargs,
+    )
+    readout = model.policy.actor.brain.readout
+    w0, b0 = readout.weight.detach().clone(), readout.bias.detach().clone()
+    model.learn(total_timesteps=8 * 32 * 2)
+    w, b = readout.weight.detach(), readout.bias.detach()
+    assert not torch.equal(w, w0) and not torch.equal(b, b0)  # it learned
+    n_dn = model.policy.actor.brain.n_dn
+    torch.testing.assert_close(w, w.flip(0).roll(n_dn, dims=1))  # mirror-symmetric
+    torch.testing.assert_close(b[0] - b[1], b0[0] - b0[1])  # handedness unchanged
+    model.save(tmp_path / "mirror.zip")
+    loaded = PPO.load(tmp_path / "mirror.zip", device="cpu")
+    o = venv.reset()
+    np.testing.assert_array_equal(
+        loaded.predict(o, deterministic=True)[0], model.predict(o, deterministic=True)[0]
+    )

@@ -29,6 +29,15 @@ Which weights learn (``trainable``):
 * ``"descending"``: the above plus the lateral-horn PN->DN weights and the DN tonic drive.
 * ``"all"``: every learnable tensor of the brain (time constants, thresholds, ORN gains...).
 * a comma-separated list of parameter-name prefixes, e.g. ``"kc_mbon,readout"``.
+
+Bilateral symmetry (``mirror_readout=True``): the two hemispheres share every synaptic
+weight of the brain, but its DN readout (DN rates -> left/right drive) is a free 2 x 8
+matrix and bias, so learning can give the fly a turning bias: in PPO runs the readout's
+common mode drifted one way and the held-out success fell to 0 % as the fly circled.
+With ``mirror_readout`` the readout is held equal to its left/right mirror image (a
+``torch.nn.utils.parametrize`` parametrization: the weight is (W + mirror(W)) / 2, the
+bias keeps its initial left/right difference, the handedness, and only its mean
+learns), so everything that learns is bilaterally symmetric, as in the fly.
 """
 
 from __future__ import annotations
@@ -44,6 +53,7 @@ from stable_baselines3.common.distributions import (
 from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.sac.policies import LOG_STD_MAX, LOG_STD_MIN, Actor, SACPolicy
 from torch import nn
+from torch.nn.utils import parametrize
 
 from flyenv.brains.olfactory import OlfactoryBrain
 from flyenv.brains.olfactory_policy import brain_config
@@ -80,6 +90,30 @@ def trainable_prefixes(trainable: str) -> tuple[str, ...]:
     return prefixes
 
 
+class MirrorReadoutWeight(nn.Module):
+    """Parametrization: the (2, 2 n_dn) readout weight equals its mirror image (rows =
+    left/right drive swapped, columns = left/right hemisphere DNs swapped)."""
+
+    def __init__(self, n_dn: int) -> None:
+        super().__init__()
+        self.n_dn = n_dn
+
+    def forward(self, w: torch.Tensor) -> torch.Tensor:
+        return 0.5 * (w + w.flip(0).roll(self.n_dn, dims=1))
+
+
+class MirrorReadoutBias(nn.Module):
+    """Parametrization: the readout bias's mean learns; its left/right difference (the
+    handedness, ``OlfactoryBrainConfig.action_bias_asymmetry``) stays at its initial value."""
+
+    def __init__(self, bias: torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("handedness", (bias - bias.flip(0)).detach() / 2)
+
+    def forward(self, b: torch.Tensor) -> torch.Tensor:
+        return b.mean().expand(2) + self.handedness
+
+
 class SpikingActor(nn.Module):
     """Observation -> pre-tanh action (B, 2) from one stateless brain run.
 
@@ -90,6 +124,7 @@ class SpikingActor(nn.Module):
             ``SPIKING_BRAIN_DEFAULTS`` (nested LIF fields as ``kc__tau_m_ms``).
         settle_steps: control periods run before the one whose DN rate is read.
         trainable: which brain weights learn (module docstring).
+        mirror_readout: hold the DN readout bilaterally symmetric (module docstring).
     """
 
     def __init__(
@@ -98,6 +133,7 @@ class SpikingActor(nn.Module):
         brain_config_overrides: dict[str, Any] | None = None,
         settle_steps: int = 2,
         trainable: str = "mb_output",
+        mirror_readout: bool = False,
     ) -> None:
         super().__init__()
         if settle_steps < 0:
@@ -113,6 +149,12 @@ class SpikingActor(nn.Module):
                 'odor_names=("ethyl acetate",), or use --policy mlp'
             )
         self.settle_steps = settle_steps
+        if mirror_readout:
+            readout = self.brain.readout
+            parametrize.register_parametrization(
+                readout, "weight", MirrorReadoutWeight(self.brain.n_dn)
+            )
+            parametrize.register_parametrization(readout, "bias", MirrorReadoutBias(readout.bias))
         prefixes = trainable_prefixes(trainable)
         names = [n for n, _ in self.brain.named_parameters()]
         if not any(n.startswith(prefixes) for n in names):
@@ -142,7 +184,7 @@ def _critic_init(module: nn.Module, gain: float) -> None:
 class SpikingActorCriticPolicy(ActorCriticPolicy):
     """PPO/A2C policy: Gaussian around the spiking brain's action, MLP value function.
 
-    ``policy_kwargs``: ``brain_config`` (dict), ``settle_steps``, ``trainable``,
+    ``policy_kwargs``: ``brain_config`` (dict), ``settle_steps``, ``trainable``, ``mirror_readout``,
     ``log_std_init`` (default -1: std 0.37, exploration that leaves the innate taxis
     visible), ``net_arch`` (the critic's, default [64, 64]).
     """
@@ -155,6 +197,7 @@ class SpikingActorCriticPolicy(ActorCriticPolicy):
         brain_config: dict[str, Any] | None = None,
         settle_steps: int = 2,
         trainable: str = "mb_output",
+        mirror_readout: bool = False,
         net_arch: list[int] | dict[str, list[int]] | None = None,
         log_std_init: float = -1.0,
         **kwargs: Any,
@@ -166,6 +209,7 @@ class SpikingActorCriticPolicy(ActorCriticPolicy):
         self.brain_config = dict(brain_config or {})
         self.settle_steps = settle_steps
         self.trainable = trainable
+        self.mirror_readout = mirror_readout
         vf = net_arch if isinstance(net_arch, list) else (net_arch or {}).get("vf", [64, 64])
         super().__init__(
             observation_space,
@@ -179,7 +223,9 @@ class SpikingActorCriticPolicy(ActorCriticPolicy):
     def _build(self, lr_schedule) -> None:
         self._build_mlp_extractor()  # the critic's MLP (pi branch is empty)
         obs_size = int(spaces.flatdim(self.observation_space))
-        self.actor = SpikingActor(obs_size, self.brain_config, self.settle_steps, self.trainable)
+        self.actor = SpikingActor(
+            obs_size, self.brain_config, self.settle_steps, self.trainable, self.mirror_readout
+        )
         self.action_dist = DiagGaussianDistribution(2)
         self.log_std = nn.Parameter(torch.full((2,), float(self.log_std_init)))
         self.action_net = nn.Identity()  # the brain is the action head
@@ -196,6 +242,7 @@ class SpikingActorCriticPolicy(ActorCriticPolicy):
             brain_config=self.brain_config,
             settle_steps=self.settle_steps,
             trainable=self.trainable,
+            mirror_readout=self.mirror_readout,
             net_arch=self.net_arch["vf"],
         )
         return data
@@ -241,6 +288,7 @@ class SpikingSACActor(Actor):
         brain_config: dict[str, Any] | None = None,
         settle_steps: int = 2,
         trainable: str = "mb_output",
+        mirror_readout: bool = False,
         **kwargs: Any,
     ) -> None:
         kwargs["net_arch"] = []
@@ -248,7 +296,9 @@ class SpikingSACActor(Actor):
         if self.use_sde:
             raise ValueError("the spiking SAC actor does not support use_sde; leave it False")
         del self.mu, self.log_std  # replaced by the brain and a log-std vector
-        self.brain_actor = SpikingActor(self.features_dim, brain_config, settle_steps, trainable)
+        self.brain_actor = SpikingActor(
+            self.features_dim, brain_config, settle_steps, trainable, mirror_readout
+        )
         self.log_std_vector = nn.Parameter(torch.full((2,), float(self.log_std_init)))
         self.action_dist = SquashedDiagGaussianDistribution(2)
 
@@ -262,7 +312,7 @@ class SpikingSACActor(Actor):
 class SpikingSACPolicy(SACPolicy):
     """SAC policy with ``SpikingSACActor``; the twin Q critics stay SB3's MLPs.
 
-    ``policy_kwargs``: ``brain_config``, ``settle_steps``, ``trainable``, ``log_std_init``
+    ``policy_kwargs``: ``brain_config``, ``settle_steps``, ``trainable``, ``mirror_readout``, ``log_std_init``
     (default -1), ``net_arch`` (the critics').
     """
 
@@ -272,11 +322,15 @@ class SpikingSACPolicy(SACPolicy):
         brain_config: dict[str, Any] | None = None,
         settle_steps: int = 2,
         trainable: str = "mb_output",
+        mirror_readout: bool = False,
         log_std_init: float = -1.0,
         **kwargs: Any,
     ) -> None:
         self.spiking_kwargs = dict(
-            brain_config=dict(brain_config or {}), settle_steps=settle_steps, trainable=trainable
+            brain_config=dict(brain_config or {}),
+            settle_steps=settle_steps,
+            trainable=trainable,
+            mirror_readout=mirror_readout,
         )
         super().__init__(*args, log_std_init=log_std_init, **kwargs)
 
