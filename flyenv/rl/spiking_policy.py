@@ -35,7 +35,8 @@ weight of the brain, but its DN readout (DN rates -> left/right drive) is a free
 matrix and bias, so learning can give the fly a turning bias: in PPO runs the readout's
 common mode drifted one way and the held-out success fell to 0 % as the fly circled.
 With ``mirror_readout`` the readout is held equal to its left/right mirror image (a
-``torch.nn.utils.parametrize`` parametrization: the weight is (W + mirror(W)) / 2, the
+``torch.nn.utils.parametrize`` parametrization, ``MirrorReadoutWeight``: per DN one
+same-side and one opposite-side weight, learned as their mean and half-difference; the
 bias keeps its initial left/right difference, the handedness, and only its mean
 learns), so everything that learns is bilaterally symmetric, as in the fly.
 """
@@ -91,15 +92,34 @@ def trainable_prefixes(trainable: str) -> tuple[str, ...]:
 
 
 class MirrorReadoutWeight(nn.Module):
-    """Parametrization: the (2, 2 n_dn) readout weight equals its mirror image (rows =
-    left/right drive swapped, columns = left/right hemisphere DNs swapped)."""
+    """Parametrization: the (2, 2 n_dn) readout weight is its own mirror image (rows =
+    left/right drive swapped, columns = left/right hemisphere DNs swapped), stored as
+    (2, n_dn) sum/difference coordinates: per DN the mean ``c`` and the half-difference
+    ``d`` of its same-side weight ``a = c + d`` and its opposite-side weight ``b = c - d``.
+
+    Why these coordinates: the left and right DN rates are nearly equal, so a policy
+    gradient on ``a`` and on ``b`` is nearly the same (the forward drive) and their
+    difference, the steering gain, is a small remainder; Adam scales each stored entry
+    by its own gradient size, so with ``d`` stored on its own the steering gain learns
+    at the same pace as the forward drive.
+    """
 
     def __init__(self, n_dn: int) -> None:
         super().__init__()
         self.n_dn = n_dn
 
-    def forward(self, w: torch.Tensor) -> torch.Tensor:
-        return 0.5 * (w + w.flip(0).roll(self.n_dn, dims=1))
+    def forward(self, cd: torch.Tensor) -> torch.Tensor:
+        same, opposite = cd[0] + cd[1], cd[0] - cd[1]
+        left = torch.cat([same, opposite])  # left drive <- (left DNs, right DNs)
+        right = torch.cat([opposite, same])
+        return torch.stack([left, right])
+
+    def right_inverse(self, w: torch.Tensor) -> torch.Tensor:
+        n = self.n_dn
+        # each weight and its mirror entry averaged (equal in the brain's initial readout)
+        same = 0.5 * (w[0, :n] + w[1, n:])
+        opposite = 0.5 * (w[0, n:] + w[1, :n])
+        return torch.stack([0.5 * (same + opposite), 0.5 * (same - opposite)])
 
 
 class MirrorReadoutBias(nn.Module):
@@ -152,7 +172,7 @@ class SpikingActor(nn.Module):
         if mirror_readout:
             readout = self.brain.readout
             parametrize.register_parametrization(
-                readout, "weight", MirrorReadoutWeight(self.brain.n_dn)
+                readout, "weight", MirrorReadoutWeight(self.brain.n_dn), unsafe=True
             )
             parametrize.register_parametrization(readout, "bias", MirrorReadoutBias(readout.bias))
         prefixes = trainable_prefixes(trainable)
