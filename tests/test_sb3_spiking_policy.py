@@ -152,3 +152,30 @@ def test_mirror_readout_keeps_the_learned_brain_bilaterally_symmetric(tmp_path):
     np.testing.assert_array_equal(
         loaded.predict(o, deterministic=True)[0], model.predict(o, deterministic=True)[0]
     )
+
+
+def test_critic_contrast_gain_lets_the_value_see_tiny_left_right_differences():
+    """The heading is in left-right ORN differences of ~0.1 %: with critic_contrast_gain
+    the critic's input carries them amplified, so its value responds to them."""
+    torch.set_num_threads(1)
+    venv = _twin(2)
+
+    def value_change(gain):
+        torch.manual_seed(0)
+        model = PPO(
+            SpikingActorCriticPolicy,
+            venv,
+            n_steps=8,
+            device="cpu",
+            policy_kwargs={**FAST, "critic_contrast_gain": gain},
+        )
+        obs = torch.as_tensor(venv.reset())
+        shifted = obs.clone()
+        shifted[:, :55] += 1e-4  # left ORNs slightly up, right unchanged
+        with torch.no_grad():
+            v0, v1 = model.policy.predict_values(obs), model.policy.predict_values(shifted)
+        return (v1 - v0).abs().max().item()
+
+    assert value_change(100.0) > 10 * value_change(None)
+    with pytest.raises(ValueError, match="critic_contrast_gain"):
+        PPO(SpikingActorCriticPolicy, venv, policy_kwargs={"critic_contrast_gain": -1.0})

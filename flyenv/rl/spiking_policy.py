@@ -204,9 +204,17 @@ def _critic_init(module: nn.Module, gain: float) -> None:
 class SpikingActorCriticPolicy(ActorCriticPolicy):
     """PPO/A2C policy: Gaussian around the spiking brain's action, MLP value function.
 
-    ``policy_kwargs``: ``brain_config`` (dict), ``settle_steps``, ``trainable``, ``mirror_readout``,
-    ``log_std_init`` (default -1: std 0.37, exploration that leaves the innate taxis
-    visible), ``net_arch`` (the critic's, default [64, 64]).
+    ``policy_kwargs``: ``brain_config`` (dict), ``settle_steps``, ``trainable``,
+    ``mirror_readout``, ``log_std_init`` (default -1: std 0.37, exploration that leaves
+    the innate taxis visible), ``net_arch`` (the critic's, default [64, 64]),
+    ``critic_contrast_gain`` (default None: the critic reads the raw observation).
+
+    The critic and the fly's heading: the value of a state depends on where the source
+    is, which the ORN observation holds only as left-right differences of ~0.1-1 % of
+    the rates. With ``critic_contrast_gain`` g the critic reads, per glomerulus, the
+    mean of the two sides and g x (left - right) (then the self-motion) instead, the
+    representation the brain's antennal lobe builds (``BilateralOdorFeatures`` does the
+    same for MLP policies on the intensity observation).
     """
 
     def __init__(
@@ -220,8 +228,14 @@ class SpikingActorCriticPolicy(ActorCriticPolicy):
         mirror_readout: bool = False,
         net_arch: list[int] | dict[str, list[int]] | None = None,
         log_std_init: float = -1.0,
+        critic_contrast_gain: float | None = None,
         **kwargs: Any,
     ) -> None:
+        if critic_contrast_gain is not None and not critic_contrast_gain > 0:
+            raise ValueError(
+                f"critic_contrast_gain must be > 0 or None (raw observation), got "
+                f"{critic_contrast_gain}"
+            )
         if not isinstance(action_space, spaces.Box) or action_space.shape != (2,):
             raise ValueError(f"the spiking policy drives a 2-D Box action, got {action_space}")
         if kwargs.get("use_sde"):
@@ -230,6 +244,7 @@ class SpikingActorCriticPolicy(ActorCriticPolicy):
         self.settle_steps = settle_steps
         self.trainable = trainable
         self.mirror_readout = mirror_readout
+        self.critic_contrast_gain = critic_contrast_gain
         vf = net_arch if isinstance(net_arch, list) else (net_arch or {}).get("vf", [64, 64])
         super().__init__(
             observation_space,
@@ -263,6 +278,7 @@ class SpikingActorCriticPolicy(ActorCriticPolicy):
             settle_steps=self.settle_steps,
             trainable=self.trainable,
             mirror_readout=self.mirror_readout,
+            critic_contrast_gain=self.critic_contrast_gain,
             net_arch=self.net_arch["vf"],
         )
         return data
@@ -272,6 +288,11 @@ class SpikingActorCriticPolicy(ActorCriticPolicy):
         return self.action_dist.proba_distribution(mean, self.log_std)
 
     def _values(self, features: torch.Tensor) -> torch.Tensor:
+        if self.critic_contrast_gain is not None:
+            g = self.actor.brain.n_glom
+            left, right = features[:, :g], features[:, g : 2 * g]
+            contrast = self.critic_contrast_gain * (left - right)
+            features = torch.cat([0.5 * (left + right), contrast, features[:, 2 * g :]], dim=1)
         return self.value_net(self.mlp_extractor.forward_critic(features))
 
     def _features(self, obs: torch.Tensor) -> torch.Tensor:
