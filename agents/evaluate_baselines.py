@@ -50,6 +50,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--skip", nargs="*", default=[], help="rows to leave out: braitenberg bptt untrained"
     )
+    p.add_argument(
+        "--untrained-brain-config",
+        type=json.loads,
+        default={},
+        help="JSON OlfactoryBrainConfig overrides for the untrained row, e.g. "
+        "'{\"bilateral_contrast\": 0.8}' (the weak-contrast PPO scenario's brain)",
+    )
     p.add_argument("--out", default="runs/baselines/odor_taxis_table.json")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--curves-png", default=None, help="also plot the runs' learning curves here")
@@ -139,14 +146,18 @@ def bptt_row(args) -> dict:
 def untrained_row(args) -> dict:
     from flyenv.rl.spiking_policy import SpikingActor
 
-    actor = SpikingActor(113)
+    overrides = args.untrained_brain_config
+    actor = SpikingActor(113, overrides)
+    label = "Spiking brain, untrained (SB3 policy at step 0)"
+    if overrides:
+        label += f", brain_config {json.dumps(overrides)}"
 
     @torch.no_grad()
     def act(obs):
         return torch.tanh(actor(torch.as_tensor(np.asarray(obs, np.float32)))).numpy()
 
     return _evaluate(
-        "Spiking brain, untrained (SB3 policy at step 0)",
+        label,
         lambda n: act,
         lambda: lambda obs: act(obs[None])[0],
         _orn_kwargs(),
