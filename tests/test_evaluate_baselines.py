@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from agent_scripts import load_agent
 
 
 def _agent():
-    spec = importlib.util.spec_from_file_location(
-        "evaluate_baselines", ROOT / "agents" / "evaluate_baselines.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_agent("evaluate_baselines")
 
 
 def test_untrained_row_takes_brain_config_overrides(tmp_path):

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from agent_scripts import load_agent
 
 from flyenv.brains.ei_assembly_network import EIAssemblyConfig
 from flyenv.training.checkpoint import load_checkpoint
@@ -46,10 +47,7 @@ weight_mode = "both"
 
 
 def _agent():
-    spec = importlib.util.spec_from_file_location("fs_agent", ROOT / "agents/firing_statistics.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_agent("firing_statistics")
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,9 @@ def test_drive_map_exact_at_knots_and_smooth_between():
     g = cal.action_grid
     knots = torch.tensor([[a, b] for a in g for b in g], dtype=torch.float64)
     # Coefficients are stored in float32: exact up to that precision.
-    np.testing.assert_allclose(dm(knots).reshape(len(g), len(g), 3).numpy(), cal.mean, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        dm(knots).reshape(len(g), len(g), 3).numpy(), cal.mean, rtol=1e-5, atol=1e-5
+    )
     # C1 across a cell boundary: one-sided derivatives agree.
     x = float(g[len(g) // 2])
     eps = 1e-4

@@ -1,19 +1,15 @@
 """The STDP agent: a 5-trial ll_fast run writes every output of the seed's layout."""
 
-import importlib.util
 import json
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
+from agent_scripts import load_agent
 
 ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location(
-    "lateral_line_stdp", ROOT / "agents" / "lateral_line_stdp.py"
-)
-agent = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(agent)
+agent = load_agent("lateral_line_stdp")
 
 FIG_KINDS = [
     "spatial_two_stage",

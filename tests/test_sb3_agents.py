@@ -4,22 +4,17 @@ env keywords from the saved zip."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
+from agent_scripts import load_agent
 
 from flyenv.policies.loading import checkpoint_env_kwargs
 
-ROOT = Path(__file__).resolve().parents[1]
-
 
 def _agent(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "agents" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_agent(name)
 
 
 @pytest.fixture(scope="module")

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from agent_scripts import load_agent
 
 from flyenv.connectome.synthetic_whole_brain import SCALES, generate
 
@@ -20,18 +19,12 @@ def _one_thread():
     torch.set_num_threads(1)
 
 
-ROOT = Path(__file__).resolve().parents[1]
 TINY = replace(SCALES["tiny"], n_neurons=120, n_neuropils=5, n_frames=40, frame_ms=10.0)
 FAST = ["--batch_size", "8", "--n_hidden", "16", "--warmup_frames", "3", "--no-progress"]
 
 
 def _agent():
-    spec = importlib.util.spec_from_file_location(
-        "whole_brain_agent", ROOT / "agents" / "whole_brain_fitting.py"
-    )
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_agent("whole_brain_fitting")
 
 
 @pytest.fixture(scope="module")
