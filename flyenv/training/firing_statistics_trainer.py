@@ -218,15 +218,7 @@ class FiringStatisticsTrainer:
             if self.teacher is not None:
                 loss, terms = self._teacher_loss(act.spikes, teacher_spikes)
             else:
-                loss, terms = statistics_loss(
-                    self.window,
-                    self.rate_target,
-                    self.e_leak,
-                    self.theta,
-                    cfg.targets,
-                    cfg.weights,
-                    self.net.is_exc,
-                )
+                loss, terms = self._statistics_loss(self.window)
             (loss / (n_chunks * acc)).backward()
             self.window.detach()
             self.state, self.last_spike = state.detach(), last
@@ -259,6 +251,19 @@ class FiringStatisticsTrainer:
         self.history.append(row)
         return record
 
+    def _statistics_loss(self, stats: RunningStats):
+        """The statistics loss of ``stats`` against this trainer's targets and weights."""
+        cfg = self.cfg
+        return statistics_loss(
+            stats,
+            self.rate_target,
+            self.e_leak,
+            self.theta,
+            cfg.targets,
+            cfg.weights,
+            self.net.is_exc,
+        )
+
     def _teacher_loss(self, spikes, teacher_spikes):
         cfg = self.cfg
         vr = van_rossum_distance(spikes, teacher_spikes, cfg.van_rossum_tau_ms, self.net.dt_ms)
@@ -286,15 +291,7 @@ class FiringStatisticsTrainer:
                 v0 = state.cond.v
                 act, state = self.net.run(self.net.sample_inputs(steps, b, gen), state)
                 last = stats.add(act.spikes, act.v, last, c * steps, act.v_pre, v0, self.theta)
-            _, terms = statistics_loss(
-                stats,
-                self.rate_target,
-                self.e_leak,
-                self.theta,
-                cfg.targets,
-                cfg.weights,
-                self.net.is_exc,
-            )
+            _, terms = self._statistics_loss(stats)
             out = summarize(stats, self.net.is_exc, self.e_leak, self.theta, cfg.targets.min_isis)
         out["duration_ms"] = float(duration_ms)
         out["loss_terms"] = terms
