@@ -34,19 +34,17 @@ def _brain_params(policy) -> dict[str, torch.Tensor]:
     return {n: p.detach().clone() for n, p in policy.named_parameters() if "brain." in n}
 
 
+def _ppo(venv: TwinVecEnv, policy_kwargs: dict | None = None, **algo) -> PPO:
+    """A small PPO with the spiking policy: 2 epochs of 32-step rollouts."""
+    kwargs = dict(FAST if policy_kwargs is None else policy_kwargs)  # SB3 adds keys to it
+    settings = dict(n_steps=32, batch_size=64, n_epochs=2, seed=0, device="cpu") | algo
+    return PPO(SpikingActorCriticPolicy, venv, policy_kwargs=kwargs, **settings)
+
+
 def test_ppo_trains_the_spiking_policy_on_the_twin_and_reloads(tmp_path):
     torch.set_num_threads(1)
     venv = _twin(8)
-    model = PPO(
-        SpikingActorCriticPolicy,
-        venv,
-        n_steps=32,
-        batch_size=64,
-        n_epochs=2,
-        seed=0,
-        device="cpu",
-        policy_kwargs=dict(FAST),  # SB3 adds keys to the dict it gets
-    )
+    model = _ppo(venv)
     before = _brain_params(model.policy)
     model.learn(total_timesteps=8 * 32 * 2)  # 512 steps, 2 updates
     assert model.num_timesteps >= 512
@@ -127,17 +125,7 @@ def test_mirror_readout_keeps_the_learned_brain_bilaterally_symmetric(tmp_path):
 
     venv = _twin(8, seed=2)
     kwargs = {**FAST, "brain_config": cfg, "mirror_readout": True, "trainable": "readout."}
-    model = PPO(
-        SpikingActorCriticPolicy,
-        venv,
-        n_steps=32,
-        batch_size=64,
-        n_epochs=2,
-        learning_rate=3e-3,
-        seed=0,
-        device="cpu",
-        policy_kwargs=kwargs,
-    )
+    model = _ppo(venv, kwargs, learning_rate=3e-3)
     readout = model.policy.actor.brain.readout
     w0, b0 = readout.weight.detach().clone(), readout.bias.detach().clone()
     model.learn(total_timesteps=8 * 32 * 2)
