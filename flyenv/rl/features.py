@@ -28,6 +28,15 @@ from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 SELF_MOTION = 3  # forward, lateral speed, yaw rate: the last entries of the observation
 
 
+def orn_contrast_features(obs: torch.Tensor, n_glom: int, gain: float) -> torch.Tensor:
+    """The ORN observation (``observation="orn"``: G left rates, G right rates, then
+    self-motion) as per-glomerulus side mean and ``gain`` x (left - right), then the
+    self-motion: same size. The heading is in left-right differences of ~0.1 % of the
+    rates; the spiking PPO policy's critic reads this (``critic_contrast_gain``)."""
+    left, right = obs[:, :n_glom], obs[:, n_glom : 2 * n_glom]
+    return torch.cat([0.5 * (left + right), gain * (left - right), obs[:, 2 * n_glom :]], dim=1)
+
+
 class BilateralOdorFeatures(BaseFeaturesExtractor):
     """(4C + 3) odor-intensity observation -> (3C + 3) features: per channel
     [mean level, gain x (L - R) antennae, gain x (L - R) palps], then self-motion.
@@ -64,4 +73,4 @@ class BilateralOdorFeatures(BaseFeaturesExtractor):
         return torch.cat([odor_features, obs[:, 4 * self.channels :]], dim=1)
 
 
-__all__ = ["BilateralOdorFeatures"]
+__all__ = ["BilateralOdorFeatures", "orn_contrast_features"]

@@ -58,6 +58,7 @@ from torch.nn.utils import parametrize
 
 from flyenv.brains.olfactory import OlfactoryBrain
 from flyenv.brains.olfactory_policy import brain_config
+from flyenv.rl.features import orn_contrast_features
 
 SPIKING_BRAIN_DEFAULTS: dict[str, Any] = {
     # the BPTT agent's brain (agents/bptt_odor_taxis.py BRAIN_DEFAULTS): 2 ms x 5 steps
@@ -289,10 +290,8 @@ class SpikingActorCriticPolicy(ActorCriticPolicy):
 
     def _values(self, features: torch.Tensor) -> torch.Tensor:
         if self.critic_contrast_gain is not None:
-            g = self.actor.brain.n_glom
-            left, right = features[:, :g], features[:, g : 2 * g]
-            contrast = self.critic_contrast_gain * (left - right)
-            features = torch.cat([0.5 * (left + right), contrast, features[:, 2 * g :]], dim=1)
+            n_glom = self.actor.brain.n_glom
+            features = orn_contrast_features(features, n_glom, self.critic_contrast_gain)
         return self.value_net(self.mlp_extractor.forward_critic(features))
 
     def _features(self, obs: torch.Tensor) -> torch.Tensor:
