@@ -151,6 +151,37 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0 if summaries[0].is_success else 1
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from flyenv.sweep import SweepSpecError, run_sweep
+
+    command = "flyenv sweep " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["sweep"] else None
+    try:
+        summary = run_sweep(
+            args.scenario,
+            out=args.out,
+            num_cpus=args.num_cpus,
+            address=args.address,
+            configs=args.configs,
+            seeds=args.seeds,
+            report_only=args.report_only,
+            serial=args.serial,
+            progress=not args.no_progress,
+            command=command,
+        )
+    except SweepSpecError as exc:
+        raise SystemExit(f"flyenv sweep: {exc}") from None
+    out = Path(args.out) if args.out else None
+    from flyenv.sweep.runner import DEFAULT_OUT_ROOT
+    from flyenv.sweep.spec import load_sweep_spec
+
+    out = out or DEFAULT_OUT_ROOT / load_sweep_spec(args.scenario).name
+    print((out / "summary.md").read_text())
+    n_failed = sum(e["n_failed"] for e in summary)
+    if n_failed:
+        print(f"{n_failed} cell(s) failed after one retry: see {out / 'cells.csv'}")
+    return 1 if n_failed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="flyenv", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -182,6 +213,24 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--fps", type=int, default=25)
     demo.add_argument("--play-speed", type=float, default=0.25, help="1 = real time")
     demo.set_defaults(func=cmd_demo)
+
+    sw = sub.add_parser(
+        "sweep",
+        help="run a configs x seeds grid as Ray tasks; tables with 95 %% CIs over seeds",
+        description="Run every unfinished cell of a sweep scenario (scenarios/sweeps/*.toml) "
+        "as a Ray task, then write summary.{md,csv,json,png} and cells.csv. Finished cells "
+        "are skipped; a failing or killed cell is retried once, then reported as failed.",
+    )
+    sw.add_argument("scenario", help="sweep scenario TOML with a [sweep] table")
+    sw.add_argument("--out", default=None, help="output folder (default runs/sweeps/<name>)")
+    sw.add_argument("--num-cpus", type=float, default=None, help="CPUs of the local Ray")
+    sw.add_argument("--address", default=None, help="join this Ray cluster ('auto', host:port)")
+    sw.add_argument("--configs", nargs="+", default=None, help="run only these rows")
+    sw.add_argument("--seeds", nargs="+", type=int, default=None, help="run only these seeds")
+    sw.add_argument("--report-only", action="store_true", help="only rebuild the tables")
+    sw.add_argument("--serial", action="store_true", help="no Ray: cells one by one, here")
+    sw.add_argument("--no-progress", action="store_true", help="no progress bar")
+    sw.set_defaults(func=cmd_sweep)
     return p
 
 
