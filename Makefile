@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# torch first: the pinned CPU wheel; otherwise stable-baselines3 drags in a CUDA build
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,sweep]'
 	@touch $(STAMP)
 
 demo: $(STAMP)
@@ -33,7 +33,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check flyenv agents tests benchmarks
 
 bench: $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'  # the peers: Brian2, snntorch
+	$(BIN)/python -m pip install --quiet -e '.[dev,sweep,bench]'  # the peers: Brian2, snntorch
 	$(BIN)/python benchmarks/bench_odor_taxis.py
 	$(BIN)/python benchmarks/bench_kinematic.py
 	$(BIN)/python benchmarks/bench_twin_transfer.py
