@@ -12,6 +12,7 @@ import csv
 import io
 import json
 import math
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -222,7 +223,9 @@ def _plot_summary(
         lo = np.array([e["metrics"][m]["ci_low"] for e in summary], dtype=float)
         hi = np.array([e["metrics"][m]["ci_high"] for e in summary], dtype=float)
         err = np.vstack([np.nan_to_num(mean - lo), np.nan_to_num(hi - mean)])
-        ax.bar(xs, np.nan_to_num(mean), yerr=err, capsize=3, color="#4c72b0")
+        with warnings.catch_warnings():  # matplotlib 3.11 warns on a (2, 1) yerr (one row)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            ax.bar(xs, np.nan_to_num(mean), yerr=err, capsize=3, color="#4c72b0")
         for i, e in enumerate(summary):  # individual seeds, so the spread is visible
             v = np.asarray(e["metrics"][m]["values"], dtype=float)
             ax.plot(np.full(v.shape, xs[i]), v, "k.", ms=3, alpha=0.6)
