@@ -124,3 +124,35 @@ def test_raster_panel_video(tmp_path):
     frames = [f for f in imageio.get_reader(out, format="FFMPEG")]
     assert frames[-1].shape[1] == 160 + 120
     assert frames[-1][:, 160 + 70 :].max() > 100  # spikes drawn in the panel
+
+
+@pytest.mark.slow
+def test_every_brain_tensor_gets_gradient_from_the_end_of_a_long_closed_loop_episode():
+    """A loss on the last step only of 300 agent steps (3 s, 1,500 brain steps) of
+    brain + twin body: every learnable tensor of the OlfactoryBrain (the BPTT agent's
+    config) gets a finite, nonzero gradient, and the gradient reaches the first action
+    through the body's state."""
+    from flyenv.evaluation.olfactory_controls import build_policy
+
+    torch.manual_seed(0)
+    module, env_kwargs = build_policy("untrained")  # the shipped checkpoint's architecture
+    module.train()
+    task = make_config(OdorTaxisConfig, {**env_kwargs, "time_limit_s": 3.0}, "t")
+    assert task.max_episode_steps == 300
+    batch = OdorTaxisBatch(2, task)
+    obs, _ = batch.reset(np.random.default_rng(0))
+    state = module.init_state(2)
+    actions = []
+    for _ in range(task.max_episode_steps):
+        action, state, _ = module.step(obs, state)
+        action.retain_grad()
+        actions.append(action)
+        obs, *_ = batch.step(action)
+    loss = batch.distance().mean()  # where the flies are at the end, nothing earlier
+    loss.backward()
+    named = dict(module.brain.named_parameters())
+    assert {"w_mbon_dn_ipsi", "w_pn_dn_ipsi", "kc_mbon.log_magnitude", "log_orn_gain"} <= set(named)
+    bad = [n for n, p in named.items() if p.grad is None or not torch.isfinite(p.grad).all()]
+    zero = [n for n, p in named.items() if n not in bad and not p.grad.abs().sum() > 0]
+    assert not bad and not zero, f"no or non-finite gradient: {bad}; zero gradient: {zero}"
+    assert actions[0].grad.abs().sum() > 0  # 300 steps back through body and brain state

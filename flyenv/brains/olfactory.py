@@ -57,6 +57,23 @@ Model choices (documented because the data do not contain them):
   weights (free signs: not data), DN tonic current, readout. PN->KC, KC->APL and
   APL->KC are fixed (``learn_*`` flags).
 
+Ablations (``ablate(brain, name)``, ``ABLATIONS``), controls for which of these parts
+do the steering; each changes only its own tensors or config field, in place:
+
+* ``"intact"``: nothing.
+* ``"mbon_dn_zeroed"``: MBON->DN weights (ipsi and contra) set to 0: no mushroom-body
+  output reaches the DNs.
+* ``"no_lateral_horn"``: PN->DN weights (the lateral-horn shortcut) set to 0.
+* ``"no_contrast"``: ``config.bilateral_contrast = 0`` (divisive normalisation stays).
+* ``"no_handedness_bias"``: the readout bias's left/right antisymmetric part (the
+  handedness, ``action_bias_asymmetry`` at init; learned after training) set to 0, both
+  entries to their mean.
+
+Invented parts (model choices, not data): the antennal-lobe contrast stage, the
+lateral-horn PN->DN shortcut, the DN layer with its ipsi/contra comparator and tonic
+drive, the crossed readout, and the handedness bias. Only the ORN->PN membership, the
+PN->KC, KC<->APL and KC->MBON wiring come from FlyWire (and the ORN rates from DoOR).
+
 Layout: all populations are (n, 2B) tensors (feature-major; left-side flies in the
 first B columns), the layout of the fast sparse kernels; records are (B, 2, n).
 """
@@ -460,6 +477,38 @@ class OlfactoryBrain(nn.Module):
         )
 
 
+ABLATIONS = ("intact", "mbon_dn_zeroed", "no_lateral_horn", "no_contrast", "no_handedness_bias")
+"""Controls ``ablate`` applies (module docstring)."""
+
+
+@torch.no_grad()
+def ablate(brain: OlfactoryBrain, name: str) -> OlfactoryBrain:
+    """Switch one invented part of ``brain`` off, in place (``ABLATIONS``); returns it.
+
+    Meant for evaluation: zeroed weights stay learnable, so training would regrow them.
+    """
+    if name not in ABLATIONS:
+        raise ValueError(f"unknown ablation {name!r}; choose one of {ABLATIONS}")
+    if name == "mbon_dn_zeroed":
+        brain.w_mbon_dn_ipsi.zero_()
+        brain.w_mbon_dn_contra.zero_()
+    elif name == "no_lateral_horn":
+        if brain.config.lateral_horn:  # without the shortcut there is nothing to remove
+            brain.w_pn_dn_ipsi.zero_()
+            brain.w_pn_dn_contra.zero_()
+    elif name == "no_contrast":
+        brain.config.bilateral_contrast = 0.0
+    elif name == "no_handedness_bias":
+        if torch.nn.utils.parametrize.is_parametrized(brain.readout, "bias"):
+            raise ValueError(
+                "this brain's readout bias is parametrized (e.g. mirror_readout=True); its "
+                "handedness is fixed by the parametrization, not ablatable here"
+            )
+        bias = brain.readout.bias
+        bias.copy_(bias.mean().expand_as(bias))
+    return brain
+
+
 def _to_batch_side(s: torch.Tensor, batch: int) -> torch.Tensor:
     """(T, n, 2B) -> (T, B, 2, n)."""
     t, n, _ = s.shape
@@ -473,9 +522,11 @@ def kc_activity_fraction(record: dict[str, torch.Tensor], skip_steps: int = 0) -
 
 
 __all__ = [
+    "ABLATIONS",
     "BrainState",
     "OlfactoryBrain",
     "OlfactoryBrainConfig",
     "POPULATIONS",
+    "ablate",
     "kc_activity_fraction",
 ]

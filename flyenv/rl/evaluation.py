@@ -33,14 +33,17 @@ class EvalResult:
     """Mean over the successful episodes (None if none succeeded)."""
     wall_time_s: float
     successes: list[bool] = field(default_factory=list)
+    mean_final_distance_mm: float | None = None
+    """Mean over all starts of the distance to the source when the episode ended."""
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
-def _summary(env_id, n, seed, success, times, wall) -> EvalResult:
+def _summary(env_id, n, seed, success, times, wall, final_distance=None) -> EvalResult:
     success = np.asarray(success, dtype=bool)
     times = np.asarray(times, dtype=float)
+    final = None if final_distance is None else float(np.mean(final_distance))
     return EvalResult(
         env_id=env_id,
         starts=n,
@@ -49,6 +52,7 @@ def _summary(env_id, n, seed, success, times, wall) -> EvalResult:
         mean_time_to_source_s=float(times[success].mean()) if success.any() else None,
         wall_time_s=wall,
         successes=success.tolist(),
+        mean_final_distance_mm=final,
     )
 
 
@@ -68,14 +72,16 @@ def evaluate_twin(
     done = np.zeros(n_starts, dtype=bool)
     success = np.zeros(n_starts, dtype=bool)
     steps = np.zeros(n_starts, dtype=int)
+    final_distance = np.zeros(n_starts)
     while not done.all():
         obs, _, terminated, truncated, info = venv.step(np.asarray(policy(obs), np.float32))
         ended = (terminated | truncated) & ~done
         steps[~done] += 1
         success[ended] = terminated[ended]
+        final_distance[ended] = info["distance_mm"][ended]  # info: before the autoreset
         done |= ended
     venv.close()
-    return _summary(env_id, n_starts, seed, success, steps * dt, time.time() - t0)
+    return _summary(env_id, n_starts, seed, success, steps * dt, time.time() - t0, final_distance)
 
 
 def evaluate_mujoco(
@@ -104,7 +110,26 @@ def evaluate_mujoco(
         [e.is_success for e in episodes],
         [e.time_s for e in episodes],
         time.time() - t0,
+        [np.nan if e.final_distance_mm is None else e.final_distance_mm for e in episodes],
     )
+
+
+def stateful_batch_policy(module) -> Callable[[int], Callable[[np.ndarray], np.ndarray]]:
+    """A module of the BPTT policy protocol (``init_state``, ``step``; e.g. the BPTT
+    brain) as a twin batch-policy factory: state from rest, carried step to step."""
+    import torch
+
+    def make(n: int) -> Callable[[np.ndarray], np.ndarray]:
+        state = [module.init_state(n)]
+
+        @torch.no_grad()
+        def act(obs: np.ndarray) -> np.ndarray:
+            action, state[0], _ = module.step(torch.as_tensor(obs, dtype=torch.float32), state[0])
+            return action.numpy()
+
+        return act
+
+    return make
 
 
 def sb3_batch_policy(model) -> Callable[[int], Callable[[np.ndarray], np.ndarray]]:
