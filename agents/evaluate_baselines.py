@@ -26,9 +26,9 @@ import torch
 
 from flyenv.io import atomic_write_json
 from flyenv.rl import evaluation as ev
-from flyenv.rl.sb3_training import EVAL_SEED, SPIKING_ENV_KWARGS
+from flyenv.rl.sb3_training import SPIKING_ENV_KWARGS, TEST_SEED
 
-TWIN_SEED = EVAL_SEED + 7  # the agents' final evaluation stream
+TWIN_SEED = TEST_SEED  # the agents' final evaluation stream
 MUJOCO_SEED = 10_000
 BPTT_CHECKPOINT = "flyenv/data/checkpoints/olfactory_brain_bptt.pt"
 

@@ -18,7 +18,9 @@ def noisy_mean(config: dict, seed: int, run_dir: Path) -> dict:
     calls.write_text(str(int(calls.read_text()) + 1 if calls.exists() else 1))
     x = config["mu"] + config.get("sigma", 1.0) * rng.normal()
     curve_x = [0.0, 1.0, 2.0]
-    return {"score": x, "info": {"seed": seed}, "curve": {"x": curve_x, "y": [0.0, x / 2, x]}}
+    rows = [{"timesteps": t, "success_rate": x * t / 2} for t in (0, 2, 4)]
+    curve = {"x": curve_x, "y": [0.0, x / 2, x]}
+    return {"score": x, "info": {"seed": seed}, "curve": curve, "rows": rows}
 
 
 def killed_once(config: dict, seed: int, run_dir: Path) -> dict:

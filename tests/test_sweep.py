@@ -115,7 +115,7 @@ def test_sweep_runs_on_ray_writes_tables_and_resumes(tmp_path, ray_local):
         cell = "sweep_cells:noisy_mean"
         seeds = [0, 1, 2, 3, 4]
         metrics = ["score", "info.seed"]
-        curves = ["curve"]
+        curves = ["curve", "rows:timesteps:success_rate"]
         [sweep.base]
         mu = 0.0
         sigma = 0.1

@@ -170,7 +170,8 @@ def write_reports(
     atomic_write(out_dir / "summary.md", lambda p: p.write_text(md))
     _plot_summary(out_dir / "summary.png", spec_name, summary, metrics)
     for key in curves:
-        _plot_curves(out_dir / f"curves_{key.replace('.', '_')}.png", key, records, rows)
+        fname = key.replace(".", "_").replace(":", "_")
+        _plot_curves(out_dir / f"curves_{fname}.png", key, records, rows)
     return summary
 
 
@@ -241,6 +242,25 @@ def _plot_summary(
     plt.close(fig)
 
 
+def _curve_xy(metrics: dict[str, Any], key: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """A curve from a result: ``key`` -> ``{"x": [...], "y": [...]}``, or
+    ``key:xfield:yfield`` -> a list of row dicts (e.g. ``curve:timesteps:success_rate``)."""
+    name, _, fields = key.partition(":")
+    c = get_dotted(metrics, name)
+    if fields:
+        xf, _, yf = fields.partition(":")
+        if not isinstance(c, list) or not c:
+            return None
+        pts = sorted((float(p[xf]), _as_float(p.get(yf))) for p in c if xf in p)
+        x, y = np.array([p[0] for p in pts]), np.array([p[1] for p in pts])
+    elif isinstance(c, dict) and c.get("x") and c.get("y"):
+        x, y = np.asarray(c["x"], float), np.asarray(c["y"], float)
+    else:
+        return None
+    keep = np.isfinite(y)
+    return (x[keep], y[keep]) if keep.any() else None
+
+
 def _plot_curves(path: Path, key: str, records: list[dict[str, Any]], rows: list[str]) -> None:
     """Mean and 95 % CI band over seeds of a curve {"x": [...], "y": [...]} per row."""
     import matplotlib
@@ -254,9 +274,9 @@ def _plot_curves(path: Path, key: str, records: list[dict[str, Any]], rows: list
         for r in records:
             if r["row"] != row or r["status"] != "ok":
                 continue
-            c = get_dotted(r.get("metrics") or {}, key)
-            if isinstance(c, dict) and c.get("x") and c.get("y"):
-                curves.append((np.asarray(c["x"], float), np.asarray(c["y"], float)))
+            xy = _curve_xy(r.get("metrics") or {}, key)
+            if xy is not None:
+                curves.append(xy)
         if not curves:
             continue
         # common grid: the x range every seed covers, so no band is an extrapolation
@@ -266,8 +286,10 @@ def _plot_curves(path: Path, key: str, records: list[dict[str, Any]], rows: list
         stats = np.array([bootstrap_ci(ys[:, j], n_resamples=2000) for j in range(grid.size)])
         (line,) = ax.plot(grid, stats[:, 0], label=f"{row} (n={len(curves)})")
         ax.fill_between(grid, stats[:, 1], stats[:, 2], color=line.get_color(), alpha=0.2)
-    ax.set_xlabel(f"{key}.x")
-    ax.set_ylabel(f"{key}.y")
+    name, _, fields = key.partition(":")
+    xf, _, yf = fields.partition(":")
+    ax.set_xlabel(xf or f"{name}.x")
+    ax.set_ylabel(yf or f"{name}.y")
     ax.legend(fontsize=7)
     ax.set_title(f"{key}: mean and 95 % CI band over seeds", fontsize=9)
     fig.tight_layout()
