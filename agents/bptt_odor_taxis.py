@@ -61,6 +61,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument("--num-episodes", type=int, default=50)
+    p.add_argument(
+        "--until-episode",
+        type=int,
+        default=None,
+        help="stop training after this episode; the learning-rate schedule stays that of "
+        "--num-episodes (the shipped checkpoint is episode 10 of a 50-episode run)",
+    )
     p.add_argument("--learning-rate", type=float, default=3e-3)
     p.add_argument("--nav-weight", type=float, default=1.0)
     p.add_argument("--energy-weight", type=float, default=0.02)
@@ -122,6 +129,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.heading_curriculum = "none" if args.policy == "brain" else "30,180"
     if args.num_episodes < 1 or args.batch_size < 1:
         p.error("--num-episodes and --batch-size must be >= 1")
+    if args.until_episode is not None and not 1 <= args.until_episode <= args.num_episodes:
+        p.error("--until-episode must be between 1 and --num-episodes")
+    if args.until_episode is not None and args.until_episode < args.eval_every:
+        p.error("--until-episode must be >= --eval-every (no checkpoint is evaluated before)")
     return args
 
 
@@ -188,7 +199,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     writer = SummaryWriter(str(run_dir / "tb"))
     t0 = time.time()
-    trainer.train(progress=not args.no_progress, writer=writer)
+    trainer.train(progress=not args.no_progress, writer=writer, until_episode=args.until_episode)
     writer.close()
     train_wall = time.time() - t0
     for row in trainer.history[:: max(1, len(trainer.history) // 10)] + trainer.history[-1:]:

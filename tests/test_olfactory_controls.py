@@ -12,7 +12,12 @@ import pytest
 import torch
 
 from flyenv.brains.olfactory import ABLATIONS, OlfactoryBrain, ablate
-from flyenv.evaluation.olfactory_controls import SHIPPED_CHECKPOINT, build_policy, taxis_cell
+from flyenv.evaluation.olfactory_controls import (
+    SHIPPED_CHECKPOINT,
+    build_policy,
+    compare_rows,
+    taxis_cell,
+)
 
 warnings.filterwarnings("ignore", message=".*Sparse.*")
 
@@ -132,3 +137,24 @@ def test_mujoco_cell_runs_one_short_episode(tmp_path):
     m = taxis_cell({"body": "mujoco", "n_starts": 1, "time_limit_s": 0.05}, 1000, tmp_path)
     assert m["n_starts"] == 1 and m["success_rate"] == 0.0 and math.isnan(m["time_to_source_s"])
     assert m["final_distance_mm"] > 2.0
+
+
+def test_compare_rows_pairs_the_same_start_sets(tmp_path):
+    rows = {"a": {"brain": "shipped"}, "b": {"brain": "untrained", "ablation": "no_contrast"}}
+    metrics = {}
+    for row, cfg in rows.items():
+        for seed in (1000, 1001):
+            rd = tmp_path / "cells" / row / f"seed_{seed}"
+            rd.mkdir(parents=True)
+            cfg_ = {**cfg, "n_starts": 4, "time_limit_s": 0.5}
+            metrics[row, seed] = taxis_cell(cfg_, seed, rd)
+    out = compare_rows(tmp_path, "a", "b", "final_distance_mm")
+    assert out["seeds"] == [1000, 1001]
+    want = [
+        metrics["a", s]["final_distance_mm"] - metrics["b", s]["final_distance_mm"]
+        for s in (1000, 1001)
+    ]
+    assert out["differences"] == pytest.approx(want)
+    assert out["ci95"][0] <= out["mean"] <= out["ci95"][1]
+    with pytest.raises(ValueError, match="no finished taxis cells"):
+        compare_rows(tmp_path, "a", "missing")

@@ -9,7 +9,7 @@ episodes (``evaluate_mujoco``).
 
 Config keys (all optional)::
 
-    brain = "untrained"        # or a BPTT checkpoint path (.pt)
+    brain = "untrained"        # or "shipped" (SHIPPED_CHECKPOINT), or a BPTT checkpoint path
     architecture = "<ckpt>"    # untrained: the checkpoint whose policy spec (factory +
                                # brain config) is built, weights left at initialisation
     brain_config = {}          # untrained only: OlfactoryBrainConfig overrides on top
@@ -61,11 +61,14 @@ def build_policy(brain: str = "untrained", architecture: str | Path | None = Non
 
     ``brain="untrained"``: the ``architecture`` checkpoint's factory and brain config
     (with ``overrides``), at initialisation (deterministic: ``init_seed``). Otherwise
-    ``brain`` is a checkpoint path and its trained weights are loaded.
+    ``brain`` is a checkpoint path (``"shipped"``: ``SHIPPED_CHECKPOINT``) and its
+    trained weights are loaded.
     """
     from flyenv.policies.loading import _factory, build_brain_from_checkpoint
     from flyenv.training.checkpoint import load_checkpoint
 
+    if brain == "shipped":
+        brain = str(SHIPPED_CHECKPOINT)
     source = Path(architecture or SHIPPED_CHECKPOINT) if brain == "untrained" else Path(brain)
     if not source.exists():
         raise ValueError(
@@ -156,4 +159,48 @@ def taxis_cell(config: dict[str, Any], seed: int, run_dir: Path) -> dict[str, An
     return metrics
 
 
-__all__ = ["SHIPPED_CHECKPOINT", "build_policy", "taxis_cell"]
+def _cell_records(sweep_dir: Path, row: str) -> dict[int, dict[str, Any]]:
+    """{seed: taxis_cell.json record} of one finished sweep row."""
+    folder = Path(sweep_dir) / "cells" / row.replace("/", "__")
+    records = {
+        int(json.loads(p.read_text())["seed"]): json.loads(p.read_text())
+        for p in sorted(folder.glob("seed_*/taxis_cell.json"))
+    }
+    if not records:
+        raise ValueError(f"no finished taxis cells of row {row!r} under {folder}; run the sweep")
+    return records
+
+
+def compare_rows(
+    sweep_dir: str | Path, row_a: str, row_b: str, metric: str = "success_rate"
+) -> dict[str, Any]:
+    """Paired comparison of two rows of a taxis sweep on the same start sets.
+
+    Returns the per-seed differences ``a - b`` of ``metric`` with their mean and 95 %
+    bootstrap CI over seeds (``flyenv.sweep.aggregate.bootstrap_ci``), and, pooled over
+    all starts, how many starts only ``a`` reached and how many only ``b`` reached.
+    """
+    from flyenv.sweep.aggregate import bootstrap_ci
+
+    a, b = _cell_records(Path(sweep_dir), row_a), _cell_records(Path(sweep_dir), row_b)
+    seeds = sorted(set(a) & set(b))
+    if not seeds:
+        raise ValueError(f"rows {row_a!r} and {row_b!r} share no seed")
+    diffs = [a[s]["metrics"][metric] - b[s]["metrics"][metric] for s in seeds]
+    mean, lo, hi = bootstrap_ci(diffs)
+    only_a = only_b = 0
+    for s in seeds:
+        sa, sb = a[s]["evaluation"]["successes"], b[s]["evaluation"]["successes"]
+        only_a += sum(x and not y for x, y in zip(sa, sb, strict=True))
+        only_b += sum(y and not x for x, y in zip(sa, sb, strict=True))
+    return {
+        "seeds": seeds,
+        "differences": diffs,
+        "mean": mean,
+        "ci95": [lo, hi],
+        "starts_only_a_reached": only_a,
+        "starts_only_b_reached": only_b,
+    }
+
+
+__all__ = ["SHIPPED_CHECKPOINT", "build_policy", "compare_rows", "taxis_cell"]
