@@ -45,6 +45,7 @@ from flyenv.brains.lateral_line import (  # noqa: E402
     apply_model_mode,
 )
 from flyenv.metrics import pv_map_quality  # noqa: E402
+from flyenv.metrics.topography import topography_summary  # noqa: E402
 from flyenv.stimuli.dipole import (  # noqa: E402
     ContinuousSweep,
     ContinuousSweepConfig,
@@ -78,8 +79,9 @@ def training_sweep(p: NetworkParams, total_steps: int, seed: int) -> TrainingSwe
     return TrainingSweep(stimulus_config(p), cfg, total_steps, seed)
 
 
-def test_stimulus(p: NetworkParams) -> dict[str, np.ndarray]:
-    """The whole test sweep (about 1 s: small), continuous or held snapshots."""
+def test_stimulus(p: NetworkParams, sweep: int = 0) -> dict[str, np.ndarray]:
+    """One whole test sweep (about 1 s: small), continuous or held snapshots; ``sweep``
+    selects its noise (sweep 0 is the seed's single test sweep)."""
     cfg = ContinuousSweepConfig(
         dt_s=p.dt_s,
         speed_cm_s=p.speed_cm_s,
@@ -88,11 +90,12 @@ def test_stimulus(p: NetworkParams) -> dict[str, np.ndarray]:
         path_cm=p.test_path_cm,
         extra_noise_hz=p.test_ll_noise_hz,
     )
-    sweep = ContinuousSweep(stimulus_config(p), cfg, seed=p.seed + 999)
+    noise_seed = p.seed + 999 + 7919 * sweep
+    cs = ContinuousSweep(stimulus_config(p), cfg, seed=noise_seed)
     if not p.test_using_held_snapshots:
-        return next(sweep.chunks(sweep.total_steps))
-    held = training_sweep(p, sweep.total_steps, p.seed + 999)
-    return held.window(0, sweep.total_steps)
+        return next(cs.chunks(cs.total_steps))
+    held = training_sweep(p, cs.total_steps, noise_seed)
+    return held.window(0, cs.total_steps)
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -155,6 +158,7 @@ def run_seed(
     n_trials = p.n_training_trials
     sweep = training_sweep(p, n_trials * trial_steps, p.seed)
     w_before = net.mon_ts_weights()
+    topo_before = topography_summary(net.mon_ts_dense())
     tracked = np.random.default_rng(p.seed + 777).choice(
         w_before.size, size=min(24, w_before.size), replace=False
     )
@@ -172,6 +176,9 @@ def run_seed(
         w_before = resume["w_before"]
         for k in SERIES:
             s[k] = list(resume[k])
+        dense0 = np.zeros((p.n_mon, p.n_ts))
+        np.add.at(dense0, (net.conn.mon_ts_i, net.conn.mon_ts_j), np.asarray(w_before).ravel())
+        topo_before = topography_summary(dense0)
     # Window since the last checkpoint: TS spikes and stimulus x, for the training PV.
     win_ts_t: list[np.ndarray] = []
     win_ts_i: list[np.ndarray] = []
@@ -239,22 +246,34 @@ def run_seed(
             net.homeostasis()
     train_wall_s = time.perf_counter() - wall0
 
-    test = test_stimulus(p)
-    test_rec = net.run(test["rates_hz"], plastic=bool(p.keep_mon_ts_stdp_during_test))
+    # The map is read after training (before any test-phase plasticity).
+    topo_after = topography_summary(net.mon_ts_dense())
+    # p.n_test_sweeps test sweeps, one after another (network state carries over, as in a
+    # longer test); the figures show the first.
+    ts_counts, ll_counts, xs, sweep_ids = [], [], [], []
+    test, test_rec = None, None
+    for j in range(p.n_test_sweeps):
+        tj = test_stimulus(p, j)
+        rj = net.run(tj["rates_hz"], plastic=bool(p.keep_mon_ts_stdp_during_test))
+        nj = tj["x_cm"].size
+        ts_counts.append(spike_counts(rj.ts_t, rj.ts_i, nj, p.n_ts))
+        ll_counts.append(spike_counts(rj.ll_t, rj.ll_i, nj, p.n_ll))
+        xs.append(tj["x_cm"])
+        sweep_ids.append(np.full(nj, j, np.int64))
+        if j == 0:
+            test, test_rec = tj, rj
     n_test = test["x_cm"].size
     w_after = net.mon_ts_weights()
+    x_all, sw_all = np.concatenate(xs), np.concatenate(sweep_ids)
     pv_kw = {
         "n_pos_bins": min(100, p.n_ts),
         "eval_x_min_cm": p.eval_x_min_cm,
         "eval_x_max_cm": p.eval_x_max_cm,
+        "sweep_index": sw_all if p.n_test_sweeps > 1 else None,
     }
-    q = pv_map_quality(
-        spike_counts(test_rec.ts_t, test_rec.ts_i, n_test, p.n_ts), test["x_cm"], p.dt_s, **pv_kw
-    )
+    q = pv_map_quality(np.concatenate(ts_counts), x_all, p.dt_s, **pv_kw)
     pv_kw["n_pos_bins"] = min(100, p.n_ll)
-    q_ll = pv_map_quality(
-        spike_counts(test_rec.ll_t, test_rec.ll_i, n_test, p.n_ll), test["x_cm"], p.dt_s, **pv_kw
-    )
+    q_ll = pv_map_quality(np.concatenate(ll_counts), x_all, p.dt_s, **pv_kw)
     dw = np.abs(w_after - w_before)
     series = {k: np.asarray(v) for k, v in s.items()}
     return {
@@ -271,7 +290,10 @@ def run_seed(
         "pv_sigma_theta": q.sigma_theta,
         "pv_delta_trial": q.delta_trial,
         "pv_valid_fraction": q.valid_fraction,
-        "ts_spikes_during_test_window": int(test_rec.ts_t.size),
+        "ts_spikes_during_test_window": int(sum(c.sum() for c in ts_counts)),
+        "n_test_sweeps": int(p.n_test_sweeps),
+        "topography_before": topo_before,
+        "topography_after": topo_after,
         "train_duration_s": n_trials * p.trial_duration_s,
         "test_duration_s": n_test * p.dt_s,
         "w_mean_abs_delta_final": float(dw.mean()),
@@ -322,6 +344,11 @@ def seed_summary(r: dict[str, Any]) -> dict[str, Any]:
             "delta_trial_rad": float(r["pv_delta_trial"]),
             "valid_fraction": float(r["pv_valid_fraction"]),
         },
+        "n_test_sweeps": int(r["n_test_sweeps"]),
+        "mon_ts_topography": {
+            "before_training": r["topography_before"],
+            "after_training": r["topography_after"],
+        },
     }
 
 
@@ -349,6 +376,13 @@ OVERRIDES: list[tuple[str, str, type, Any, str]] = [
         float,
         lambda x: float(max(1e-3, x)),
         "Duration of a training trial (s).",
+    ),
+    (
+        "--n-test-sweeps",
+        "n_test_sweeps",
+        int,
+        _POS,
+        "Test sweeps after training (delta_trial is their across-sweep spread; default 10).",
     ),
     (
         "--n-training-trials",

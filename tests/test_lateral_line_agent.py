@@ -49,6 +49,7 @@ def test_five_trial_ll_fast_run_writes_every_output(tmp_path):
     assert set(summary) == {
         "ll_mon_topo", "mon_ts_topo", "mon_ts_sigma", "mon_ts_gain_mV",
         "seed", "ts_spikes_during_test_window", "pv_map_quality",
+        "n_test_sweeps", "mon_ts_topography",
     }  # fmt: skip
     assert set(summary["pv_map_quality"]) == {
         "sigma_theta_rad",
@@ -75,6 +76,17 @@ def test_five_trial_ll_fast_run_writes_every_output(tmp_path):
     assert side["n_mon"] == 800 and side["mon_ts_wmax"] == pytest.approx(0.045)
     assert (tmp_path / "Saved" / "latest_seed_123.npz").exists()
     assert not list(run.rglob("_tmp_*"))  # atomic writes leave no temporaries
+    # The MON->TS topography index, before and after training, from the run's weights.
+    from flyenv.metrics.topography import topography_index
+
+    topo = summary["mon_ts_topography"]
+    assert set(topo) == {"before_training", "after_training"}
+    dense = np.zeros((800, 80))
+    np.add.at(dense, (npz["mon_ts_i"], npz["mon_ts_j"]), npz["mon_ts_w"])
+    assert topo["after_training"]["index"] == pytest.approx(topography_index(dense)["index"])
+    assert -1.0 <= topo["before_training"]["index"] <= 1.0
+    assert len(topo["after_training"]["profile_relative_weight"]) == 10
+    assert summary["n_test_sweeps"] == 10  # delta_trial is across 10 test sweeps
 
 
 def test_cli_overrides_control_and_bad_input():
@@ -136,7 +148,7 @@ def test_killed_run_resumes_exactly(tmp_path, monkeypatch):
 
 
 def test_scenario_files_parse_into_flags(tmp_path):
-    for name in ("lateral_line_thesis.toml", "lateral_line_fast.toml"):
+    for name in ("lateral_line_thesis.toml", "lateral_line_learned.toml", "lateral_line_fast.toml"):
         argv = agent.scenario_argv(ROOT / "scenarios" / name)
         args = agent.make_parser().parse_args(argv)
         agent.params_from_args(args)

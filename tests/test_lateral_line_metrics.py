@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from flyenv.metrics import circular_mean, circular_std, pv_map_quality, wrap_to_pi
+from flyenv.metrics.circular import circular_variance
 
 N_CELLS, N_T = 100, 5000
 
@@ -73,8 +74,52 @@ def test_eval_window_restricts_valid_bins():
     x = _sweep()
     cell = np.floor((x - x.min()) / (np.ptp(x) + 1e-12) * N_CELLS).astype(int)
     q = pv_map_quality(_poisson_map(cell), x, eval_x_min_cm=0.0, eval_x_max_cm=4.0)
-    assert q.valid_fraction <= 0.8 + 1e-9  # 4 of 5 cm of the sweep
+    # valid_fraction is over the window only (SPEC 9: fraction of *test* bins): an active
+    # map inside the window is fully valid; time outside it does not count as invalid.
+    # (Before: the mean over the whole trace, capped at 0.8 = 4 of 5 cm.)
+    assert q.valid_fraction > 0.99
     assert np.all(np.isnan(q.theta_true[x < 0.0]))
+    # Silence inside the window lowers it; silence outside does not.
+    counts = _poisson_map(cell)
+    inside = (x >= 0.0) & (x <= 4.0)
+    half = inside & (x < 2.0)
+    quiet_in = counts.copy()
+    quiet_in[half] = 0
+    q_in = pv_map_quality(quiet_in, x, eval_x_min_cm=0.0, eval_x_max_cm=4.0)
+    assert q_in.valid_fraction == pytest.approx(0.5, abs=0.03)
+    quiet_out = counts.copy()
+    quiet_out[~inside] = 0
+    q_out = pv_map_quality(quiet_out, x, eval_x_min_cm=0.0, eval_x_max_cm=4.0)
+    assert q_out.valid_fraction > 0.99
+
+
+def test_circular_variance_known_answers():
+    assert circular_variance(np.zeros(5)) == pytest.approx(0.0, abs=1e-12)
+    assert circular_variance(np.array([0.0, np.pi])) == pytest.approx(1.0, abs=1e-12)
+    x = np.array([-0.5, 0.5])
+    assert circular_variance(x) == pytest.approx(1.0 - np.cos(0.5))
+
+
+def test_delta_trial_is_across_sweeps_and_uses_circular_variance():
+    """Ten sweeps of the same map, each shifted by its own constant decoding offset: within
+    a sweep the error is constant, so all trial variability is across sweeps."""
+    n_sw = 10
+    x1 = _sweep()
+    cell = np.floor((x1 - x1.min()) / (np.ptp(x1) + 1e-12) * N_CELLS).astype(int)
+    offsets = np.linspace(-4, 5, n_sw).astype(int)  # cells; ring angle 2 pi / N_CELLS each
+    counts = np.concatenate([np.eye(N_CELLS)[(cell + o) % N_CELLS] for o in offsets])
+    x = np.tile(x1, n_sw)
+    sw = np.repeat(np.arange(n_sw), N_T)
+    q = pv_map_quality(counts, x, sweep_index=sw, smooth_s=0.001)
+    off = 2 * np.pi * offsets / N_CELLS
+    expected = np.sqrt(circular_variance(off - circular_mean(off)))
+    assert q.delta_trial == pytest.approx(expected, rel=0.05)
+    # Pooled without sweep labels (one long "sweep") the same spread is seen per bin.
+    assert pv_map_quality(counts, x, smooth_s=0.001).delta_trial == pytest.approx(expected, rel=0.1)
+    # One sweep alone: the error is constant within each bin -> no trial variability.
+    assert pv_map_quality(counts[:N_T], x1, smooth_s=0.001).delta_trial < 0.02
+    with pytest.raises(ValueError, match="sweep_index"):
+        pv_map_quality(counts, x, sweep_index=sw[:10])
 
 
 def test_smoothing_fills_gaps_between_sparse_spikes():

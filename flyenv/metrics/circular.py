@@ -4,13 +4,15 @@ Cell k of n has preferred angle phi_k = 2 pi k / n. Spikes are binned at dt
 (1 ms), box-smoothed over 20 ms, and decoded as theta_hat = arg(sum_k r_k e^{i phi_k}).
 The true angle maps the stimulus position linearly onto [0, 2 pi). With the error
 delta = wrap(theta_hat - theta_true), positions are split into bins; per bin the
-circular mean of delta is the bias and the circular std of the de-biased errors is
-the trial variability. Then
+circular mean of delta (all sweeps pooled) is the bias. Then
 
 - sigma_theta = Mardia circular std of the per-bin biases (somatotopic error),
-- delta_trial = sqrt(mean over bins of the squared per-bin variability),
-- valid_fraction = fraction of time bins (inside the evaluation window) with a
-  defined decoded angle (some activity after smoothing).
+- delta_trial = sqrt(mean over bins of the per-bin circular variance 1 - R of the
+  de-biased errors). With ``sweep_index`` (several test sweeps) the samples of a bin are
+  the per-sweep circular means of its errors, so this is trial-to-trial (across-sweep)
+  variability; without it, a single sweep's time steps in the bin are the samples,
+- valid_fraction = fraction of time steps inside the evaluation window (all of them
+  without a window) with a defined decoded angle (some activity after smoothing).
 
 A perfect map gives sigma_theta near 0; a random one about pi/2 or more. Mardia's
 circular std is sqrt(-2 ln R), R the mean resultant length.
@@ -35,6 +37,14 @@ def circular_mean(x: np.ndarray) -> float:
     if x.size == 0:
         return float("nan")
     return float(np.arctan2(np.mean(np.sin(x)), np.mean(np.cos(x))))
+
+
+def circular_variance(x: np.ndarray) -> float:
+    """Circular variance 1 - R, R the mean resultant length (nan for no samples)."""
+    x = np.asarray(x, dtype=float)
+    if x.size == 0:
+        return float("nan")
+    return float(1.0 - np.hypot(np.mean(np.cos(x)), np.mean(np.sin(x))))
 
 
 def circular_std(x: np.ndarray) -> float:
@@ -77,6 +87,7 @@ def pv_map_quality(
     smooth_s: float = 0.02,
     eval_x_min_cm: float | None = None,
     eval_x_max_cm: float | None = None,
+    sweep_index: np.ndarray | None = None,
 ) -> PVMapQuality:
     """Population-vector map quality of a ring population.
 
@@ -84,6 +95,9 @@ def pv_map_quality(
     x_cm: (T,) stimulus position at each time bin.
     eval_x_min_cm / eval_x_max_cm: optional window; outside it activity is zeroed and
     theta_true maps the window (not the whole trace) onto [0, 2 pi).
+    sweep_index: optional (T,) integer label of the test sweep each time bin belongs to
+    (several sweeps concatenated); delta_trial is then the across-sweep variability.
+    Smoothing runs within each sweep (no leakage across a sweep boundary).
     """
     counts = np.asarray(spike_counts, dtype=float)
     x = np.asarray(x_cm, dtype=float)
@@ -101,6 +115,13 @@ def pv_map_quality(
         raise ValueError("eval_x_min_cm and eval_x_max_cm must be given together")
     if eval_x_min_cm is not None and not eval_x_max_cm > eval_x_min_cm:
         raise ValueError("eval_x_max_cm must be greater than eval_x_min_cm")
+    if sweep_index is not None:
+        sweep_index = np.asarray(sweep_index)
+        if sweep_index.shape != x.shape or not np.issubdtype(sweep_index.dtype, np.integer):
+            raise ValueError(
+                f"sweep_index must be an integer array of shape {x.shape} (one sweep label "
+                f"per time bin), got {sweep_index.dtype} {sweep_index.shape}"
+            )
 
     n_t, n_cells = counts.shape
     rates = counts / dt_s
@@ -110,7 +131,13 @@ def pv_map_quality(
         rates[~ok] = 0.0
     else:
         ok = np.ones(n_t, dtype=bool)
-    rates = _box_smooth(rates, max(1, int(round(smooth_s / dt_s))))
+    width = max(1, int(round(smooth_s / dt_s)))
+    if sweep_index is None:
+        rates = _box_smooth(rates, width)
+    else:
+        for sw in np.unique(sweep_index):
+            sel = sweep_index == sw
+            rates[sel] = _box_smooth(rates[sel], width)
 
     phi = 2.0 * np.pi * np.arange(n_cells) / max(n_cells, 1)
     total = rates.sum(axis=1)
@@ -136,11 +163,23 @@ def pv_map_quality(
     sigma_trial = np.full(n_pos_bins, np.nan)
     bin_of = np.digitize(theta_true, edges) - 1  # nan -> n_pos_bins+... filtered by m
     for b in range(n_pos_bins):
-        eb = delta[m & (bin_of == b)]
+        in_b = m & (bin_of == b)
+        eb = delta[in_b]
         if eb.size:
             mu = circular_mean(eb)
             bias[b] = mu
-            sigma_trial[b] = circular_std(wrap_to_pi(eb - mu)) if eb.size >= 2 else 0.0
+            if sweep_index is None:
+                samples = eb
+            else:  # one sample per sweep: that sweep's mean error in this bin
+                samples = np.array(
+                    [
+                        circular_mean(delta[in_b & (sweep_index == sw)])
+                        for sw in np.unique(sweep_index[in_b])
+                    ]
+                )
+            # sigma_trial holds sqrt(circular variance) of the de-biased samples
+            var = circular_variance(wrap_to_pi(samples - mu)) if samples.size >= 2 else 0.0
+            sigma_trial[b] = np.sqrt(max(var, 0.0))
 
     vb = np.isfinite(bias)
     vd = np.isfinite(delta) & ok
@@ -153,7 +192,8 @@ def pv_map_quality(
         delta_trial = float(np.sqrt(np.nanmean(sigma_trial**2)))
     else:
         delta_trial = circular_std(delta[vd]) if np.any(vd) else float(np.pi)
-    valid_fraction = float(np.mean(vd)) if vd.size else 0.0
+    # Over the evaluation window only (time outside it cannot be decoded by design).
+    valid_fraction = float(np.mean(vd[ok])) if np.any(ok) else 0.0
     return PVMapQuality(
         theta_true=theta_true,
         theta_hat=theta_hat,
