@@ -30,6 +30,12 @@ window to 1/(1 - decay) steps (0.99 -> 100 steps = 20 ms; memory does not grow w
 frame length); ``--tbptt_window`` overrides it. ``--devices`` is accepted for CLI
 compatibility (CPU run; on a GPU pass ``--device cuda``).
 
+``--stage2_input zeros|shuffled`` (a control, our addition): the stage-2 decoder is
+trained and evaluated on zeros, or on the spiking net's output with its frames permuted in
+time, instead of the net's output; it writes its own decoder, losses and
+evaluation_stats-<kind>-input files into the same run folder (``--mode train2`` then
+``--mode evaluate`` on a finished run reuses stage 1).
+
 Outputs in ``--filepath`` (auto: runs/whole_brain/v4_2/<settings>#<time>):
 first-round-checkpoint.pt, second-round-rnn-checkpoint-v1.pt (torch instead of
 msgpack), simulated_neuropil_fr.npy, first-round-losses.txt (settings on its first
@@ -65,6 +71,11 @@ from flyenv.connectome.synthetic_whole_brain import (  # noqa: E402
     SYNTHETIC_ID,
     ensure_synthetic,
 )
+from flyenv.evaluation.whole_brain_baselines import (  # noqa: E402
+    MeanBaseline,
+    RidgeARSelection,
+    select_ridge_ar,
+)
 from flyenv.io import atomic_write  # noqa: E402
 from flyenv.metrics.whole_brain import all_metrics, rate_bins  # noqa: E402
 from flyenv.training.checkpoint import (  # noqa: E402
@@ -75,9 +86,11 @@ from flyenv.training.checkpoint import (  # noqa: E402
 )
 from flyenv.training.whole_brain_fitting import (  # noqa: E402
     LOSSES,
+    STAGE2_INPUTS,
     LinearAR,
     RateDecoder,
     closed_loop,
+    control_input,
     fit_spiking_surrogate,
     load_whole_brain_data,
     persistence_closed_loop,
@@ -165,6 +178,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="stage 2: frames of closed loop after each sub-sequence (through a linear "
         "surrogate of the spiking net)",
     )
+    a(
+        "--stage2_input",
+        choices=STAGE2_INPUTS,
+        default="spiking",
+        help="control: feed the stage-2 decoder zeros or the spiking output shuffled in time "
+        "instead of the spiking net's output (training and evaluation; own decoder files)",
+    )
     a("--threads", type=int, default=1)
     a("--no-progress", dest="progress", action="store_false")
     args = ap.parse_args(argv)
@@ -246,7 +266,19 @@ def build_model(args: argparse.Namespace, data) -> WholeBrainLIF:
 
 
 def decoder_name(args, kind: str) -> str:
-    return f"second-round-rnn-{kind}-{args.input_style}.pt"
+    control = "" if args.stage2_input == "spiking" else f"-{args.stage2_input}-input"
+    return f"second-round-rnn-{kind}-{args.input_style}{control}.pt"
+
+
+def stage2_replacement(args, sim: np.ndarray) -> np.ndarray | None:
+    """The control's decoder input (None: the spiking net's output)."""
+    return control_input(sim, args.stage2_input, args.seed + 11)
+
+
+def main_name(args) -> str:
+    if args.stage2_input == "spiking":
+        return "model (spiking + GRU)"
+    return f"GRU, {args.stage2_input} input"
 
 
 # --------------------------------------------------------------------------- stages
@@ -313,6 +345,9 @@ def eval1(args, run: Path, data, model: WholeBrainLIF) -> np.ndarray:
 
 def train2(args, run: Path, data) -> None:
     sim = np.load(run / "simulated_neuropil_fr.npy")
+    replacement = stage2_replacement(args, sim)
+    if replacement is not None:
+        sim = replacement
     torch.manual_seed(args.seed + 2)
     decoder = RateDecoder(len(data.neuropils), args.n_hidden, args.input_style).to(args.device)
     opt = torch.optim.Adam(decoder.parameters(), lr=args.lr_round2)
@@ -320,7 +355,8 @@ def train2(args, run: Path, data) -> None:
         opt, step_size=max(1, args.epoch_round2 // 4), gamma=0.5
     )
     state_path = run / decoder_name(args, "state")
-    losses_path = run / "second-round-losses.txt"
+    control = "" if args.stage2_input == "spiking" else f"-{args.stage2_input}-input"
+    losses_path = run / f"second-round-losses{control}.txt"
     start, best = 0, float("inf")
     if state_path.exists():
         st = load_checkpoint(state_path)
@@ -370,23 +406,38 @@ def evaluate(args, run: Path, data, model: WholeBrainLIF) -> dict:
     decoder.load_state_dict(load_checkpoint(run / decoder_name(args, "checkpoint"))["decoder"])
     decoder.to(args.device).eval()
     ar = LinearAR.fit(r, train_frames)
+    # baselines fitted on training frames only; ridge AR's order and strength chosen on
+    # their last 20 % (flyenv.evaluation.whole_brain_baselines)
+    n_train = int(train_frames[-1]) + 2
+    ridge_ar, _ = select_ridge_ar(r, n_train, w, RidgeARSelection(), args.max_firing_rate)
+    mean = MeanBaseline.fit(r, n_train)
+    rep = None
+    if args.stage2_input != "spiking":
+        rep = stage2_replacement(args, np.load(run / "simulated_neuropil_fr.npy"))
+    name = main_name(args)
     preds = {
-        "model (spiking + GRU)": closed_loop(model, decoder, r, start, end, w, seed, args.max_firing_rate, args.progress),
+        name: closed_loop(model, decoder, r, start, end, w, seed, args.max_firing_rate, args.progress, rep),
         "spiking net alone": closed_loop(model, None, r, start, end, w, seed, args.max_firing_rate, args.progress),
         "untrained spiking net": closed_loop(untrained, None, r, start, end, w, seed, args.max_firing_rate, args.progress),
         "persistence": persistence_closed_loop(r, start, end, w),
         "linear AR": ar.closed_loop(r, start, end, w, args.max_firing_rate),
+        f"ridge AR({ridge_ar.order})": ridge_ar.predict(r, start, end, w),
+        "training mean": mean.predict(r, start, end, w),
     }  # fmt: skip
     one_step_frames = test_frames
     one_truth = r[one_step_frames + 1]
     one_step = {
-        "model (spiking + GRU)": teacher_forced(model, decoder, r, one_step_frames, seed),
+        name: teacher_forced(model, decoder, r, one_step_frames, seed, replacement=rep),
         "spiking net alone": teacher_forced(model, None, r, one_step_frames, seed),
         "untrained spiking net": teacher_forced(untrained, None, r, one_step_frames, seed),
         "persistence": r[one_step_frames],
         "linear AR": ar.step(r[one_step_frames]),
+        f"ridge AR({ridge_ar.order})": ridge_ar.predict(r, start, end, None),
+        "training mean": mean.predict(r, start, end, None),
     }
     stats = {
+        "main_predictor": name,
+        "ridge_ar": {"order": ridge_ar.order, "ridge": ridge_ar.ridge},
         "closed_loop": {k: all_metrics(v, truth, bins) for k, v in preds.items()},
         "teacher_forced_one_step": {k: all_metrics(v, one_truth, bins) for k, v in one_step.items()},
         "frames": {"test_start": start, "warmup": w, "closed_loop_first": int(frames[0]),
@@ -401,13 +452,14 @@ def evaluate(args, run: Path, data, model: WholeBrainLIF) -> dict:
         stats["teacher_recovery_one_step"] = {
             k: all_metrics(v, clean_next, bins) for k, v in one_step.items()
         }
-    main = preds["model (spiking + GRU)"]
+    main = preds[name]
 
     def write(tmp: Path) -> None:
         with open(tmp, "wb") as fh:
             np.save(fh, main)
 
-    atomic_write(run / "neuropil_fr_predictions.npy", write)
+    suffix = "" if rep is None else f"-{args.stage2_input}-input"
+    atomic_write(run / f"neuropil_fr_predictions{suffix}.npy", write)
     lines = [f"# closed loop after {w} teacher-forced frames; frames {frames[0]}..{frames[-1]}"]
     sections = ("closed_loop", "teacher_forced_one_step", "teacher_recovery_closed_loop",
                 "teacher_recovery_one_step")  # fmt: skip
@@ -415,12 +467,16 @@ def evaluate(args, run: Path, data, model: WholeBrainLIF) -> dict:
         if section not in stats:
             continue
         lines.append(f"[{section}]")
-        for name, m in stats[section].items():
-            lines.append(f"{name:24s} bin acc = {m['bin_accuracy']:.4f}, MSE loss = {m['mse']:.4f}, "
-                         f"correlation = {m['pearson']:.4f}")  # fmt: skip
-    atomic_write(run / "evaluation_stats.txt", lambda p: p.write_text("\n".join(lines) + "\n"))
-    atomic_write(run / "evaluation_stats.json", lambda p: p.write_text(json.dumps(stats, indent=2)))
-    evaluation_plots(run / "evaluation_plots", main, truth, data.neuropils, frames)
+        for k, m in stats[section].items():
+            lines.append(f"{k:24s} bin acc = {m['bin_accuracy']:.4f} (all-zero "
+                         f"{m['bin_accuracy_all_zero']:.4f}), MSE loss = {m['mse']:.4f}, "
+                         f"correlation = {m['pearson']:.4f}, per-neuropil correlation = "
+                         f"{m['pearson_per_neuropil']:.4f}")  # fmt: skip
+    txt = "\n".join(lines) + "\n"
+    atomic_write(run / f"evaluation_stats{suffix}.txt", lambda p: p.write_text(txt))
+    js = json.dumps(stats, indent=2)
+    atomic_write(run / f"evaluation_stats{suffix}.json", lambda p: p.write_text(js))
+    evaluation_plots(run / f"evaluation_plots{suffix}", main, truth, data.neuropils, frames)
     print("\n".join(lines))
     return stats
 

@@ -58,12 +58,38 @@ def test_mode_all_one_epoch_writes_every_output(data_dir, tmp_path):
     assert pred.shape == (TINY.n_frames - n_train - 3, TINY.n_neuropils)  # after the warm-up
     assert set(stats["closed_loop"]) == {
         "model (spiking + GRU)", "spiking net alone", "untrained spiking net", "persistence",
-        "linear AR",
+        "linear AR", f"ridge AR({stats['ridge_ar']['order']})", "training mean",
     }  # fmt: skip
+    assert stats["main_predictor"] == "model (spiking + GRU)"
     assert "teacher_recovery_closed_loop" in stats
     text = (run / "evaluation_stats.txt").read_text()
     assert "bin acc" in text and "MSE loss" in text and "correlation" in text
     json.loads((run / "evaluation_stats.json").read_text())
+
+
+def test_stage2_controls_reuse_stage1_and_write_their_own_files(data_dir, tmp_path):
+    agent = _agent()
+    run = tmp_path / "run"
+    base = ["--data-dir", data_dir, "--neural_activity_id", "synthetic", "--filepath", str(run),
+            "--epoch_round1", "1", "--epoch_round2", "1", *FAST]  # fmt: skip
+    agent.main(["--mode", "all", *base])
+    stage1 = (run / "first-round-checkpoint.pt").read_bytes()
+    sim = np.load(run / "simulated_neuropil_fr.npy")
+    for kind in ("zeros", "shuffled"):
+        agent.main(["--mode", "train2", "--stage2_input", kind, *base])
+        stats = agent.main(["--mode", "evaluate", "--stage2_input", kind, *base])
+        name = f"GRU, {kind} input"
+        assert stats["main_predictor"] == name and name in stats["closed_loop"]
+        assert (run / f"second-round-rnn-checkpoint-v1-{kind}-input.pt").is_file()
+        assert (run / f"evaluation_stats-{kind}-input.json").is_file()
+    assert (run / "first-round-checkpoint.pt").read_bytes() == stage1  # stage 1 untouched
+    from flyenv.training.whole_brain_fitting import control_input
+
+    shuffled = control_input(sim, "shuffled", 0)
+    np.testing.assert_array_equal(np.sort(shuffled, 0), np.sort(sim, 0))  # same values
+    assert not np.array_equal(shuffled, sim)
+    assert not control_input(sim, "zeros", 0).any()
+    assert control_input(sim, "spiking", 0) is None
 
 
 def test_filepath_reloads_settings_and_resumes_at_the_next_epoch(data_dir, tmp_path):

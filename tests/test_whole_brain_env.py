@@ -80,6 +80,31 @@ def test_closed_loop_feeds_predictions_back_after_warmup(env):
     assert info["frame"] == start + 3
 
 
+def test_closed_loop_info_hides_the_true_frame_until_the_episode_ends(env):
+    inner: WholeBrainActivityEnv = env.unwrapped
+    env.reset(options={"split": "test", "mode": "closed_loop", "warmup_frames": 3})
+    action = np.full(TINY.n_neuropils, 7.0, np.float32)
+    done, k, infos = False, 0, []
+    while not done:
+        obs, _, done, _, info = env.step(action)
+        infos.append(info)
+        k += 1
+        if info["observation_is_true"]:  # warm-up: the next observation is the truth anyway
+            np.testing.assert_array_equal(info["true_next"], obs)
+        else:
+            assert "true_next" not in info
+        if not done:
+            assert "episode_true_frames" not in info
+    assert sum(i["observation_is_true"] for i in infos) == 2  # steps 1, 2 of a 3-frame warm-up
+    true = infos[-1]["episode_true_frames"]
+    np.testing.assert_array_equal(true, inner.rates[inner.test_frames + 1])
+    assert len(true) == k
+    # teacher-forced episodes keep true_next on every step (it is the next observation)
+    env.reset(options={"split": "test"})
+    obs, *_, info = env.step(action)
+    np.testing.assert_array_equal(info["true_next"], obs)
+
+
 def test_same_seed_same_trajectory(data_dir):
     def rollout():
         e = gym.make("flyenv/WholeBrainActivity-v0", data_dir=data_dir)

@@ -12,7 +12,9 @@ from flyenv.metrics.whole_brain import (
     mse,
     next_frame_pairs,
     pearson,
+    per_neuropil_pearson,
     rate_bins,
+    zero_bin_accuracy,
 )
 from flyenv.training.whole_brain_fitting import (
     LinearAR,
@@ -50,7 +52,36 @@ def test_mse_and_pearson():
     with pytest.raises(ValueError, match="shape"):
         mse(a, a[:1])
     m = all_metrics(a, a, rate_bins(4.0, 0.25))
-    assert m == {"bin_accuracy": 1.0, "mse": 0.0, "pearson": pytest.approx(1.0)}
+    assert m == {
+        "bin_accuracy": 1.0,
+        "bin_accuracy_all_zero": 0.0,  # no entry of a lies in the first bin [0, 0.25)
+        "mse": 0.0,
+        "pearson": pytest.approx(1.0),
+        "pearson_per_neuropil": pytest.approx(1.0),
+    }
+
+
+def test_per_neuropil_pearson_perfect_shuffled_and_constant():
+    rng = np.random.default_rng(0)
+    t = np.arange(2000)
+    true = np.stack([np.sin(t / 7.0), np.cos(t / 13.0), rng.standard_normal(t.size)], 1)
+    true = true + 10.0 * np.arange(3)  # different means per neuropil
+    assert per_neuropil_pearson(true, true) == pytest.approx(1.0)
+    assert per_neuropil_pearson(3 * true + 1, true) == pytest.approx(1.0)
+    shuffled = true[rng.permutation(t.size)]
+    assert abs(per_neuropil_pearson(shuffled, true)) < 0.05
+    # the per-neuropil mean: no temporal information -> 0, yet the pooled Pearson is high
+    const = np.repeat(true.mean(0)[None], t.size, axis=0)
+    assert per_neuropil_pearson(const, true) == 0.0
+    assert pearson(const, true) > 0.9
+    assert np.isnan(per_neuropil_pearson(true, np.ones_like(true)))
+
+
+def test_zero_bin_accuracy_counts_entries_of_the_first_bin():
+    bins = np.array([0.0, 0.25, 0.5, 100.0])
+    true = np.array([[0.0, 0.1], [0.3, 5.0]])
+    assert zero_bin_accuracy(true, bins) == pytest.approx(0.5)
+    assert zero_bin_accuracy(true, bins) == bin_accuracy(np.zeros_like(true), true, bins)
 
 
 def test_next_frame_pairs_align_frame_t_with_t_plus_1():

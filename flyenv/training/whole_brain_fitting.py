@@ -271,6 +271,23 @@ def fit_spiking_surrogate(
     return LinearAR(a.T, ym - a.T @ xm)
 
 
+STAGE2_INPUTS = ("spiking", "zeros", "shuffled")
+
+
+def control_input(simulated: np.ndarray, kind: str, seed: int) -> np.ndarray | None:
+    """What the stage-2 decoder is fed instead of the spiking net's output in a control:
+    None for ``"spiking"`` (the net itself), zeros for ``"zeros"``, the net's teacher-forced
+    output with its frames permuted in time for ``"shuffled"`` (same values, no timing).
+    Row t replaces the net's output for frame t, in training and in evaluation."""
+    if kind == "spiking":
+        return None
+    if kind == "zeros":
+        return np.zeros_like(simulated)
+    if kind == "shuffled":
+        return simulated[np.random.default_rng(seed).permutation(len(simulated))]
+    raise ValueError(f"stage2_input must be one of {STAGE2_INPUTS}, got {kind!r}")
+
+
 # --------------------------------------------------------------------------- evaluation
 @torch.no_grad()
 def closed_loop(
@@ -283,12 +300,17 @@ def closed_loop(
     seed: int,
     max_firing_rate_hz: float = 100.0,
     progress: bool = True,
+    replacement: np.ndarray | None = None,
 ) -> np.ndarray:
     """Predictions of frames ``start + warmup .. end - 1``: the net sees the true frames
     ``start .. start + warmup - 1`` (teacher-forced warm-up, the decoder's GRU state
-    included), then its own predictions. Without a decoder the spiking net runs alone."""
+    included), then its own predictions. Without a decoder the spiking net runs alone.
+    ``replacement`` (:func:`control_input`): the decoder gets its row t instead of the
+    spiking net's output at frame t (the net is not run)."""
     if warmup < 1 or start + warmup >= end:
         raise ValueError(f"need warmup >= 1 and start + warmup < end ({start}, {warmup}, {end})")
+    if replacement is not None and decoder is None:
+        raise ValueError("replacement needs a decoder (it replaces the decoder's input)")
     dev = model.readout.device
     gen = torch.Generator(device=dev).manual_seed(seed)
     h = None
@@ -297,7 +319,10 @@ def closed_loop(
     for t in tqdm(range(start, end - 1), desc="closed loop", leave=False, disable=not progress):
         if t < start + warmup:
             x = torch.as_tensor(rates_hz[t : t + 1], device=dev)
-        sim = model.simulate_frame(x, gen)
+        if replacement is None:
+            sim = model.simulate_frame(x, gen)
+        else:
+            sim = torch.as_tensor(replacement[t : t + 1], dtype=x.dtype, device=dev)
         if decoder is not None:
             y, h = decoder(decoder.features(sim, x)[:, None, :], h)
             pred = y[:, 0]
@@ -318,11 +343,18 @@ def teacher_forced(
     frames: np.ndarray,
     seed: int,
     batch_size: int = 64,
+    replacement: np.ndarray | None = None,
 ) -> np.ndarray:
-    """One-step predictions of frames t+1 for consecutive t in ``frames`` (true inputs)."""
-    sim = simulate_teacher_forced(
-        model, rates_hz[frames[0] : frames[-1] + 2], batch_size, seed, False
-    )
+    """One-step predictions of frames t+1 for consecutive t in ``frames`` (true inputs);
+    ``replacement`` as in :func:`closed_loop`."""
+    if replacement is not None:
+        if decoder is None:
+            raise ValueError("replacement needs a decoder (it replaces the decoder's input)")
+        sim = np.asarray(replacement[frames], np.float32)
+    else:
+        sim = simulate_teacher_forced(
+            model, rates_hz[frames[0] : frames[-1] + 2], batch_size, seed, False
+        )
     if decoder is None:
         return sim
     dev = next(decoder.parameters()).device

@@ -112,11 +112,14 @@ class WholeBrainActivityEnv(gym.Env):
     - Truncation: never.
 
     ## Info
-    ``frame`` (index of the answered frame t+1), ``true_next`` (its true rates, (P,)),
-    ``bin_accuracy`` (fraction of neuropils whose predicted rate falls in the true
-    0.25 Hz bin; bins as in SPEC), ``mse``, ``split``, ``mode``,
-    ``observation_is_true`` (False once the closed loop feeds predictions back),
-    ``neuropils`` (reset only).
+    ``frame`` (index of the answered frame t+1), ``bin_accuracy`` (fraction of neuropils
+    whose predicted rate falls in the true 0.25 Hz bin; bins as in SPEC), ``mse`` (=
+    -reward), ``split``, ``mode``, ``observation_is_true`` (False once the closed loop
+    feeds predictions back), ``neuropils`` (reset only). ``true_next`` (the true rates of
+    frame t+1, (P,)) is given only when the next observation is that true frame anyway
+    (teacher-forced mode, closed-loop warm-up): in closed loop after the warm-up the true
+    frames stay hidden until the episode ends, when ``episode_true_frames`` ((n, P), the
+    true frames of every step of the episode, in order) comes with the terminating step.
     """
 
     metadata = {"render_modes": [], "render_fps": 1}
@@ -194,13 +197,18 @@ class WholeBrainActivityEnv(gym.Env):
         obs = (true_next if feed_true else a).astype(np.float32).copy()
         info = {
             "frame": t + 1,
-            "true_next": true_next.copy(),
             "bin_accuracy": bin_accuracy(a, true_next, self.bins),
             "mse": err,
             "split": self._split,
             "mode": self._mode,
             "observation_is_true": bool(feed_true),
         }
+        # closed loop: the true frame would let an agent feed itself the truth instead of
+        # its own prediction, so it is shown only once it is the next observation anyway
+        if feed_true:
+            info["true_next"] = true_next.copy()
+        if terminated and self._mode == "closed_loop":
+            info["episode_true_frames"] = self.rates[self._frames + 1].copy()
         return obs, -err, terminated, False, info
 
 

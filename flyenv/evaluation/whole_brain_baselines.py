@@ -1,0 +1,323 @@
+"""Baselines for whole-brain next-frame prediction, fitted on training frames only.
+
+Every predictor here sees exactly what the fitted model sees in
+``agents/whole_brain_fitting.py``: the true frames of a teacher-forced warm-up, then (closed
+loop) its own predictions; one step ahead, the true frame t. History a predictor would need
+from before the evaluated window (lags of an AR(p) with p > warm-up) is filled with the
+per-neuropil training mean, so no predictor reads a frame the model does not.
+
+- :class:`RidgeAR`: r_{t+1} = b + sum_k A_k r_{t-k}, k < p, ridge least squares; p and the
+  ridge strength are chosen on a validation split (the last ``validation_fraction`` of the
+  training frames, never a test frame), then refitted on all training frames;
+- :class:`MeanBaseline`: the per-neuropil training mean (a constant);
+- :class:`Persistence`: r_{t+1} = r_t (closed loop: the last warm-up frame, constant).
+
+:func:`baselines_cell` is a ``flyenv sweep`` cell: it generates a small synthetic brain and
+recording for the seed, fits the baselines (optionally the two-stage model with reduced
+epochs) and returns their metrics.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import pathlib
+from dataclasses import asdict, dataclass, replace
+from typing import Protocol
+
+import numpy as np
+
+from flyenv.metrics.whole_brain import all_metrics, rate_bins
+
+
+class Predictor(Protocol):
+    def predict(
+        self, rates_hz: np.ndarray, start: int, end: int, warmup: int | None
+    ) -> np.ndarray: ...
+
+
+def _check_window(rates_hz: np.ndarray, start: int, end: int, warmup: int | None) -> None:
+    if not 0 <= start < end - 1 or end > len(rates_hz):
+        raise ValueError(f"need 0 <= start < end - 1 <= len(rates) - 1, got {start}, {end}")
+    if warmup is not None and not 1 <= warmup < end - start:
+        raise ValueError(f"warmup must be in [1, {end - start - 1}], got {warmup}")
+
+
+@dataclass
+class RidgeAR:
+    """r_{t+1} = b + W [r_t, r_{t-1}, ..., r_{t-p+1}] (ridge least squares).
+
+    ``ridge`` is relative: the penalty is ``ridge * trace(X^T X) / n_features`` (X the
+    centred lag features), so one grid of strengths suits any rate scale."""
+
+    order: int
+    ridge: float
+    w: np.ndarray  # (P, order * P): lag k occupies columns k*P .. (k+1)*P - 1
+    b: np.ndarray  # (P,)
+    fill_hz: np.ndarray  # (P,) history before the window (training mean)
+    max_rate_hz: float = 100.0
+
+    @staticmethod
+    def lag_features(rates_hz: np.ndarray, targets: np.ndarray, order: int) -> np.ndarray:
+        """(len(targets), order * P): row i holds frames targets[i]-1, ..., targets[i]-order."""
+        return np.concatenate([rates_hz[targets - 1 - k] for k in range(order)], axis=1)
+
+    @classmethod
+    def fit(
+        cls,
+        rates_hz: np.ndarray,
+        targets: np.ndarray,
+        order: int,
+        ridge: float,
+        max_rate_hz: float = 100.0,
+    ) -> RidgeAR:
+        """Fit on the frames ``targets`` (each needs ``order`` earlier frames)."""
+        targets = np.asarray(targets)
+        if order < 1:
+            raise ValueError(f"order must be >= 1, got {order}")
+        if ridge < 0:
+            raise ValueError(f"ridge must be >= 0, got {ridge}")
+        if targets.min() - order < 0:
+            raise ValueError(
+                f"AR order {order} needs {order} frames before target frame {targets.min()}; "
+                "start the targets later or lower the order"
+            )
+        r = np.asarray(rates_hz, np.float64)
+        x, y = cls.lag_features(r, targets, order), r[targets]
+        xm, ym = x.mean(0), y.mean(0)
+        xc, yc = x - xm, y - ym
+        g = xc.T @ xc
+        lam = ridge * np.trace(g) / g.shape[0]
+        w = np.linalg.solve(g + (lam + 1e-12) * np.eye(g.shape[0]), xc.T @ yc).T
+        fill = r[: targets.max() + 1].mean(0)
+        return cls(order, ridge, w, ym - w @ xm, fill, max_rate_hz)
+
+    def step(self, history: np.ndarray) -> np.ndarray:
+        """Next frame from ``history`` (order, P), newest row last."""
+        x = history[::-1].reshape(-1)
+        return np.clip(self.w @ x + self.b, 0.0, self.max_rate_hz)
+
+    def predict(self, rates_hz: np.ndarray, start: int, end: int, warmup: int | None) -> np.ndarray:
+        """Predictions of frames start+1 .. end-1 (``warmup`` None: every input true) or of
+        start+warmup .. end-1 (closed loop after true frames start .. start+warmup-1)."""
+        _check_window(rates_hz, start, end, warmup)
+        hist = np.repeat(self.fill_hz[None], self.order, axis=0)
+        out = []
+        x = rates_hz[start]
+        for t in range(start, end - 1):
+            if warmup is None or t < start + warmup:
+                x = rates_hz[t]
+            hist = np.concatenate([hist[1:], np.asarray(x, np.float64)[None]])
+            x = self.step(hist)
+            if warmup is None or t + 1 >= start + warmup:
+                out.append(x)
+        return np.asarray(out, np.float32)
+
+
+@dataclass(frozen=True)
+class RidgeARSelection:
+    """Grid of AR orders and relative ridge strengths, and the validation split."""
+
+    orders: tuple[int, ...] = (1, 2, 3, 5, 10, 20)
+    ridges: tuple[float, ...] = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
+    validation_fraction: float = 0.2
+    """Last fraction of the training frames held out for the choice."""
+    criterion: str = "closed_loop"
+    """'closed_loop' (MSE of a closed-loop run over the validation frames after the warm-up,
+    the test protocol) or 'one_step' (one-step MSE on them)."""
+
+    def __post_init__(self) -> None:
+        if not 0 < self.validation_fraction < 1:
+            raise ValueError(
+                f"validation_fraction must be in (0, 1), got {self.validation_fraction}"
+            )
+        if self.criterion not in ("closed_loop", "one_step"):
+            raise ValueError(
+                f"criterion must be 'closed_loop' or 'one_step', got {self.criterion!r}"
+            )
+        if not self.orders or min(self.orders) < 1 or not self.ridges or min(self.ridges) < 0:
+            raise ValueError("orders must be >= 1 and ridges >= 0 (non-empty)")
+
+
+def select_ridge_ar(
+    rates_hz: np.ndarray,
+    n_train: int,
+    warmup: int,
+    sel: RidgeARSelection = RidgeARSelection(),
+    max_rate_hz: float = 100.0,
+) -> tuple[RidgeAR, dict]:
+    """Choose (order, ridge) on the last part of frames 0 .. n_train-1, refit on all of them.
+
+    Returns the refitted model and the validation scores ({"order,ridge": mse})."""
+    n_val = int(round(sel.validation_fraction * n_train))
+    v0 = n_train - n_val  # first validation frame
+    if n_val < warmup + 2:
+        raise ValueError(
+            f"validation part of {n_val} frames is shorter than warmup + 2 = {warmup + 2}; "
+            "raise validation_fraction or lower warmup"
+        )
+    train_part = rates_hz[:v0]
+    scores: dict[str, float] = {}
+    best, best_key = np.inf, None
+    for p in sel.orders:
+        if v0 - p < p + 2:  # too few fitting targets for this order
+            continue
+        for lam in sel.ridges:
+            m = RidgeAR.fit(train_part, np.arange(p, v0), p, lam, max_rate_hz)
+            if sel.criterion == "closed_loop":
+                pred = m.predict(rates_hz, v0, n_train, warmup)
+                truth = rates_hz[v0 + warmup : n_train]
+            else:
+                pred = m.predict(rates_hz, v0, n_train, None)
+                truth = rates_hz[v0 + 1 : n_train]
+            s = float(np.mean((pred - truth) ** 2))
+            scores[f"{p},{lam:g}"] = s
+            if s < best:
+                best, best_key = s, (p, lam)
+    if best_key is None:
+        raise ValueError(f"no AR order in {sel.orders} fits {v0} fitting frames")
+    p, lam = best_key
+    return RidgeAR.fit(rates_hz[:n_train], np.arange(p, n_train), p, lam, max_rate_hz), scores
+
+
+@dataclass
+class MeanBaseline:
+    """The per-neuropil mean of the training frames, predicted for every frame."""
+
+    mean_hz: np.ndarray
+
+    @classmethod
+    def fit(cls, rates_hz: np.ndarray, n_train: int) -> MeanBaseline:
+        return cls(np.asarray(rates_hz[:n_train], np.float64).mean(0))
+
+    def predict(self, rates_hz: np.ndarray, start: int, end: int, warmup: int | None) -> np.ndarray:
+        _check_window(rates_hz, start, end, warmup)
+        n = end - start - (1 if warmup is None else warmup)
+        return np.repeat(self.mean_hz[None], n, axis=0).astype(np.float32)
+
+
+class Persistence:
+    """r_{t+1} = r_t; in closed loop it holds the last warm-up frame."""
+
+    def predict(self, rates_hz: np.ndarray, start: int, end: int, warmup: int | None) -> np.ndarray:
+        _check_window(rates_hz, start, end, warmup)
+        if warmup is None:
+            return np.asarray(rates_hz[start : end - 1], np.float32)
+        n = end - (start + warmup)
+        return np.repeat(rates_hz[start + warmup - 1][None], n, axis=0).astype(np.float32)
+
+
+def evaluate_predictor(
+    pred: Predictor, rates_hz: np.ndarray, start: int, end: int, warmup: int, bins: np.ndarray
+) -> dict[str, dict[str, float]]:
+    """Metrics one step ahead (frames start+1 .. end-1 from true inputs) and in closed loop
+    (frames start+warmup .. end-1), the frames the fitted model is scored on."""
+    one = pred.predict(rates_hz, start, end, None)
+    cl = pred.predict(rates_hz, start, end, warmup)
+    return {
+        "one_step": all_metrics(one, rates_hz[start + 1 : end], bins),
+        "closed_loop": all_metrics(cl, rates_hz[start + warmup : end], bins),
+    }
+
+
+def fit_baselines(
+    rates_hz: np.ndarray,
+    n_train: int,
+    warmup: int,
+    max_rate_hz: float = 100.0,
+    sel: RidgeARSelection = RidgeARSelection(),
+) -> dict[str, tuple[Predictor, dict]]:
+    """{name: (predictor, facts about its fit)}, everything from frames 0 .. n_train-1."""
+    ar, scores = select_ridge_ar(rates_hz, n_train, warmup, sel, max_rate_hz)
+    ar1 = RidgeAR.fit(rates_hz[:n_train], np.arange(1, n_train), 1, 1e-3, max_rate_hz)
+    return {
+        "ridge_ar": (ar, {"order": ar.order, "ridge": ar.ridge, "n_candidates": len(scores)}),
+        "linear_ar1": (ar1, {"order": 1, "ridge": 1e-3}),
+        "train_mean": (MeanBaseline.fit(rates_hz, n_train), {}),
+        "persistence": (Persistence(), {}),
+    }
+
+
+# --------------------------------------------------------------------------- sweep cell
+SMALL_BRAIN: dict = {}
+"""Overrides of the synthetic ``default`` scale for the cell (none: 2,000 neurons, 24
+neuropils, 400 frames of 100 ms, generated in ~6 s; the seed replaces its seed 0)."""
+
+
+def _synthetic_data(config: dict, seed: int):
+    from flyenv.connectome.synthetic_whole_brain import SCALES, SYNTHETIC_ID, ensure_synthetic
+    from flyenv.envs.offline.whole_brain_activity import default_cache_dir
+    from flyenv.training.whole_brain_fitting import load_whole_brain_data
+
+    brain = {**SMALL_BRAIN, **config.get("brain", {})}
+    syn = replace(SCALES["default"], seed=int(seed), **brain)
+    key = hashlib.sha1(json.dumps(asdict(syn), sort_keys=True).encode()).hexdigest()[:10]
+    data_dir = default_cache_dir() / f"sweep_seed{seed}_{key}"
+    ensure_synthetic(data_dir, syn, progress=False)
+    max_rate = float(config.get("max_firing_rate_hz", 100.0))
+    return data_dir, load_whole_brain_data(data_dir, syn.flywire_version, SYNTHETIC_ID, max_rate)
+
+
+def baselines_cell(config: dict, seed: int, run_dir: pathlib.Path) -> dict:
+    """One predictor (``config["predictor"]``) on the synthetic brain of ``seed``.
+
+    ``predictor``: ridge_ar | linear_ar1 | train_mean | persistence | model (the two-stage
+    fit of ``agents/whole_brain_fitting.py`` with ``epoch_round1`` / ``epoch_round2``
+    epochs). Other keys: ``split`` (0.6), ``warmup_frames`` (10), ``bin_size_hz`` (0.25),
+    ``brain`` (overrides of :data:`SMALL_BRAIN`), ``ar_criterion``. Returns
+    ``one_step.*`` and ``closed_loop.*`` metrics (see :func:`all_metrics`)."""
+    import torch
+
+    torch.set_num_threads(1)
+    name = config.get("predictor", config.get("name"))
+    split = float(config.get("split", 0.6))
+    warmup = int(config.get("warmup_frames", 10))
+    max_rate = float(config.get("max_firing_rate_hz", 100.0))
+    data_dir, data = _synthetic_data(config, seed)
+    rates = np.clip(data.rates_hz, 0.0, max_rate)
+    train_frames, test_frames = data.split(split)
+    n_train = int(train_frames[-1]) + 2  # frames 0 .. n_train-1 are training frames
+    start, end = int(test_frames[0]), data.n_frames
+    bins = rate_bins(rates.max(), float(config.get("bin_size_hz", 0.25)), max_rate)
+    if name == "model":
+        return _model_metrics(config, seed, run_dir, data_dir, warmup, split)
+    sel = RidgeARSelection(criterion=config.get("ar_criterion", "closed_loop"))
+    fitted = fit_baselines(rates, n_train, warmup, max_rate, sel)
+    if name not in fitted:
+        raise ValueError(f"predictor must be one of {sorted(fitted) + ['model']}, got {name!r}")
+    pred, facts = fitted[name]
+    out = evaluate_predictor(pred, rates, start, end, warmup, bins)
+    return {**out, **{k: v for k, v in facts.items() if isinstance(v, (int, float))}}
+
+
+def _model_metrics(
+    config: dict,
+    seed: int,
+    run_dir: pathlib.Path,
+    data_dir: pathlib.Path,
+    warmup: int,
+    split: float,
+) -> dict:
+    """The two-stage fit (spiking net + GRU) via the agent's CLI, scored by the agent."""
+    import importlib.util
+
+    root = pathlib.Path(__file__).resolve().parents[2]
+    spec = importlib.util.spec_from_file_location(
+        "wb_agent", root / "agents/whole_brain_fitting.py"
+    )
+    agent = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(agent)
+    argv = [
+        "--mode", "all", "--data-dir", str(data_dir), "--neural_activity_id", "synthetic",
+        "--epoch_round1", str(int(config.get("epoch_round1", 4))),
+        "--epoch_round2", str(int(config.get("epoch_round2", 100))),
+        "--warmup_frames", str(warmup), "--split", str(split),
+        "--filepath", str(run_dir / "fit"), "--no-progress",
+        "--stage2_input", str(config.get("stage2_input", "spiking")),
+    ]  # fmt: skip
+    stats = agent.main(argv)
+    key = "model (spiking + GRU)"
+    return {
+        "one_step": stats["teacher_forced_one_step"][key],
+        "closed_loop": stats["closed_loop"][key],
+    }
