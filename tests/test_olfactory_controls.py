@@ -27,6 +27,7 @@ CHANGED = {
     "no_lateral_horn": {"w_pn_dn_ipsi", "w_pn_dn_contra"},
     "no_contrast": set(),  # a config field, no tensor
     "no_handedness_bias": {"readout.bias"},
+    "no_odor_to_dn": {"w_mbon_dn_ipsi", "w_mbon_dn_contra", "w_pn_dn_ipsi", "w_pn_dn_contra"},
 }
 
 
@@ -65,6 +66,8 @@ def test_each_ablation_changes_only_its_tensors(name, which, request):
     if name == "no_lateral_horn":
         assert not brain.w_pn_dn_ipsi.any() and not brain.w_pn_dn_contra.any()
         assert brain.w_mbon_dn_ipsi.any()
+    if name == "no_odor_to_dn":
+        assert not any(getattr(brain, k).any() for k in CHANGED[name])
     if name == "no_contrast":
         assert ref.config.bilateral_contrast == 0.97 and brain.config.bilateral_contrast == 0.0
     if name == "no_handedness_bias":

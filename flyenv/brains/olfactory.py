@@ -68,6 +68,8 @@ do the steering; each changes only its own tensors or config field, in place:
 * ``"no_handedness_bias"``: the readout bias's left/right antisymmetric part (the
   handedness, ``action_bias_asymmetry`` at init; learned after training) set to 0, both
   entries to their mean.
+* ``"no_odor_to_dn"``: both MBON->DN and PN->DN set to 0: the DNs get no odor signal,
+  only their tonic drive (the chance level of walking with the handedness curve).
 
 Invented parts (model choices, not data): the antennal-lobe contrast stage, the
 lateral-horn PN->DN shortcut, the DN layer with its ipsi/contra comparator and tonic
@@ -477,7 +479,14 @@ class OlfactoryBrain(nn.Module):
         )
 
 
-ABLATIONS = ("intact", "mbon_dn_zeroed", "no_lateral_horn", "no_contrast", "no_handedness_bias")
+ABLATIONS = (
+    "intact",
+    "mbon_dn_zeroed",
+    "no_lateral_horn",
+    "no_contrast",
+    "no_handedness_bias",
+    "no_odor_to_dn",
+)
 """Controls ``ablate`` applies (module docstring)."""
 
 
@@ -489,14 +498,14 @@ def ablate(brain: OlfactoryBrain, name: str) -> OlfactoryBrain:
     """
     if name not in ABLATIONS:
         raise ValueError(f"unknown ablation {name!r}; choose one of {ABLATIONS}")
-    if name == "mbon_dn_zeroed":
+    if name in ("mbon_dn_zeroed", "no_odor_to_dn"):
         brain.w_mbon_dn_ipsi.zero_()
         brain.w_mbon_dn_contra.zero_()
-    elif name == "no_lateral_horn":
+    if name in ("no_lateral_horn", "no_odor_to_dn"):
         if brain.config.lateral_horn:  # without the shortcut there is nothing to remove
             brain.w_pn_dn_ipsi.zero_()
             brain.w_pn_dn_contra.zero_()
-    elif name == "no_contrast":
+    if name == "no_contrast":
         brain.config.bilateral_contrast = 0.0
     elif name == "no_handedness_bias":
         if torch.nn.utils.parametrize.is_parametrized(brain.readout, "bias"):
