@@ -18,25 +18,29 @@ from our brain, and the input of each snntorch layer is scaled by our exact
 propagator's ``c`` so that both integrate the same discrete dynamics (our one-step
 refractory period equals snntorch's zero reset, see flyenv/brains/neurons.py).
 
-Each implementation runs in its own spawned process (same script run), so its peak
-memory is clean: memory = peak RSS (``ru_maxrss``) during forward+backward minus the RSS
-before it, which counts torch's CPU allocations (tracemalloc does not see them).
-Time = wall clock of forward+backward, best of ``--repeats``. Outputs are compared:
+Each implementation runs in its own spawned worker process (kept alive for the whole
+script run), so its peak memory is clean: memory = peak RSS (``ru_maxrss``) during the
+first timed forward+backward minus the RSS before it, which counts torch's CPU
+allocations (tracemalloc does not see them). After one short untimed warm-up per side,
+the two sides are timed alternately (who goes first swaps every repeat), one
+forward+backward each per repeat; each repeat gives a ratio. Outputs are compared:
 actions and per-population spike counts.
 
-Usage: python benchmarks/bench_brain.py [--steps 1000] [--batch 32] [--threads 1] [--reference]
-Last line: ratio=<snntorch time / ours>.
+Usage: python benchmarks/bench_brain.py [--steps 1000] [--batch 32] [--threads 1]
+       [--repeats 5] [--reference]
+Last line: ratio=<median snntorch time / ours> min=.. max=.. repeats=N load=1/5/15 min.
 """
 
 from __future__ import annotations
 
 import argparse
-import multiprocessing as mp
 import resource
+import statistics
 import time
 import warnings
 
 import torch
+from _repeat import Worker, check_repeats, load_average, report
 from torch import nn
 
 POPS = ("PN", "KC", "APL", "MBON", "DN")
@@ -151,9 +155,9 @@ def _ours_counts(brain, obs):
     return a, {p: float(rec[p].sum()) for p in POPS}
 
 
-def _worker(
-    impl: str, steps: int, batch: int, threads: int, repeats: int, reference: bool, q
-) -> None:
+def _factory(cfg_args):
+    """Build one side (``impl``) in this worker; returns the per-command runner."""
+    impl, steps, batch, threads, reference = cfg_args
     warnings.filterwarnings("ignore")
     torch.set_num_threads(threads)
     from flyenv.brains.olfactory import OlfactoryBrain, OlfactoryBrainConfig
@@ -165,50 +169,39 @@ def _worker(
     brain = OlfactoryBrain(cfg)
     obs = make_inputs(steps // brain.config.substeps, batch)
     model = brain if impl == "ours" else SnnTorchBrain(brain)
-    best = float("inf")
-    peak = 0.0
-    for _ in range(repeats):
+    state = {"peak": None}
+
+    def run_once(cmd: str):
+        if cmd == "outputs":  # no grad, after the timed runs: the agreement check
+            if impl == "ours":
+                actions, counts = _ours_counts(brain, obs)
+            else:
+                with torch.no_grad():
+                    actions, counts = model(obs, record=True)
+                counts = {p: float(v) for p, v in counts.items()}
+            used = sum(
+                1 for p in model.parameters() if p.grad is not None and p.grad.abs().sum() > 0
+            )
+            n_par = sum(1 for p in model.parameters() if p.requires_grad)
+            return dict(
+                impl=impl,
+                mem=state["peak"],
+                actions=actions.detach().numpy(),
+                counts=counts,
+                grads=f"{used}/{n_par}",
+            )
+        x = obs[:2] if cmd == "warm" else obs  # warm-up: numba cache load, first touches
         model.zero_grad(set_to_none=True)
         rss0 = _rss_mb()
         t0 = time.perf_counter()
-        a = model(obs)[0]
+        a = model(x)[0]
         a.square().mean().backward()
-        best = min(best, time.perf_counter() - t0)
-        if peak == 0.0:  # ru_maxrss is a high-water mark: first repetition only
-            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0 - rss0
-        del a
-    # outputs (no grad) for the agreement check, after the timed runs
-    if impl == "ours":
-        actions, counts = _ours_counts(brain, obs)
-    else:
-        with torch.no_grad():
-            actions, counts = model(obs, record=True)
-        counts = {p: float(v) for p, v in counts.items()}
-    grads = sum(1 for p in model.parameters() if p.grad is not None and p.grad.abs().sum() > 0)
-    n_par = sum(1 for p in model.parameters() if p.requires_grad)
-    q.put(
-        dict(
-            impl=impl,
-            time=best,
-            mem=peak,
-            actions=actions.detach().numpy(),
-            counts=counts,
-            grads=f"{grads}/{n_par}",
-        )
-    )
+        elapsed = time.perf_counter() - t0
+        if cmd == "time" and state["peak"] is None:  # ru_maxrss is a high-water mark
+            state["peak"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0 - rss0
+        return elapsed
 
-
-def run(impl: str, args) -> dict:
-    ctx = mp.get_context("spawn")
-    q = ctx.Queue()
-    p = ctx.Process(
-        target=_worker,
-        args=(impl, args.steps, args.batch, args.threads, args.repeats, args.reference, q),
-    )
-    p.start()
-    out = q.get()
-    p.join()
-    return out
+    return run_once
 
 
 def main() -> None:
@@ -216,29 +209,53 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=1000, help="brain steps (1 ms each)")
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--repeats", type=int, default=1)
+    ap.add_argument("--repeats", type=int, default=5, help="alternating timed runs per side")
     ap.add_argument(
         "--reference", action="store_true", help="time our torch reference path (no numba)"
     )
     args = ap.parse_args()
-    ours = run("ours", args)
-    peer = run("snntorch", args)
+    check_repeats(args.repeats)
+    print(f"load average at start: {load_average()}")
+    sides = {
+        impl: Worker(_factory, (impl, args.steps, args.batch, args.threads, args.reference))
+        for impl in ("ours", "snntorch")
+    }
+    for w in sides.values():
+        w("warm")
+    times = {impl: [] for impl in sides}
+    ratios = []
+    for k in range(args.repeats):  # alternate, and swap who goes first every repeat
+        order = ("ours", "snntorch") if k % 2 == 0 else ("snntorch", "ours")
+        for impl in order:
+            times[impl].append(sides[impl]("time"))
+        ratios.append(times["snntorch"][-1] / times["ours"][-1])
+    ours, peer = (sides[i]("outputs") for i in ("ours", "snntorch"))
+    for w in sides.values():
+        w.close()
     dmax = float(abs(ours["actions"] - peer["actions"]).max())
     print(
         f"olfactory brain, {args.steps} brain steps x batch {args.batch} "
-        f"(x2 hemispheres), forward+backward, {args.threads} thread(s)"
+        f"(x2 hemispheres), forward+backward, {args.threads} thread(s); "
+        f"ours = flyenv OlfactoryBrain ({'torch reference' if args.reference else 'numba'}), "
+        "peer = the same circuit and parameters in snntorch"
     )
-    print(f"{'impl':10s} {'time_s':>8s} {'peak_MB':>9s} {'grads':>7s}  spike counts")
+    print(
+        f"{'impl':10s} {'median_s':>8s} {'min_s':>7s} {'peak_MB':>9s} {'grads':>7s}  spike counts"
+    )
     for r in (ours, peer):
         c = " ".join(f"{p}={int(r['counts'][p])}" for p in POPS)
-        print(f"{r['impl']:10s} {r['time']:8.2f} {r['mem']:9.0f} {r['grads']:>7s}  {c}")
+        t = times[r["impl"]]
+        print(
+            f"{r['impl']:10s} {statistics.median(t):8.2f} {min(t):7.2f} {r['mem']:9.0f} "
+            f"{r['grads']:>7s}  {c}"
+        )
     print(f"max |action difference| = {dmax:.2e}")
     rel = {
         p: abs(ours["counts"][p] - peer["counts"][p]) / max(peer["counts"][p], 1.0) for p in POPS
     }
     print("relative spike-count difference: " + " ".join(f"{p}={v:.1e}" for p, v in rel.items()))
     print(f"memory ratio (snntorch / ours) = {peer['mem'] / max(ours['mem'], 1e-9):.2f}")
-    print(f"ratio={peer['time'] / ours['time']:.2f}")
+    report(ratios, "time ratio snntorch / ours (same forward+backward)")
 
 
 if __name__ == "__main__":

@@ -15,24 +15,28 @@ Adam step.
   product every step, and the neuron/synapse update op by op (every intermediate saved
   by autograd).
 
-Each implementation runs in its own spawned process, so its peak memory is clean:
-memory = peak RSS (``ru_maxrss``) during the epoch minus the RSS before it.
-Last line: ratio=<seed-style time / ours>.
+Each implementation runs in its own spawned worker process (alive for the whole script
+run), so its peak memory is clean: memory = peak RSS (``ru_maxrss``) during the first
+epoch minus the RSS before it. The two sides run one epoch each per repeat, alternately
+(who goes first swaps every repeat), each epoch from the same initial parameters.
+Last line: ratio=<median seed-style time / ours> min=.. max=.. repeats=N load=...
 
-    python benchmarks/bench_firing_statistics.py              # the seed's 5,000 neurons, 200 ms
+    python benchmarks/bench_firing_statistics.py [--repeats 3]  # the seed's 5,000 neurons, 200 ms
     python benchmarks/bench_firing_statistics.py --size cpu --epoch-ms 1000  # 500 neurons
 """
 
 from __future__ import annotations
 
 import argparse
-import multiprocessing as mp
 import resource
+import statistics
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from _repeat import Worker, check_repeats, load_average, report  # noqa: E402
 
 
 def _rss_mb() -> float:
@@ -137,7 +141,9 @@ def _epoch(model, net, chunks, batch):
     return total, n_spikes
 
 
-def _worker(impl: str, args, q) -> None:
+def _factory(cfg_args):
+    """Build one side in this worker; each command times one epoch."""
+    impl, args = cfg_args
     import torch
 
     torch.set_num_threads(args.threads)
@@ -152,22 +158,22 @@ def _worker(impl: str, args, q) -> None:
     warm = torch.nn.Parameter(torch.zeros(1))
     warm.grad = torch.zeros(1)
     torch.optim.Adam([warm]).step()
-    rss0 = _rss_mb()
-    t0 = time.perf_counter()
-    loss, n_spikes = _epoch(model, net, chunks, args.batch)
-    elapsed = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0 - rss0
-    q.put(dict(impl=impl, time=elapsed, mem=peak, loss=loss, spikes=n_spikes, n=net.n))
+    # restore the initial parameters before every epoch, so every repeat is the same work
+    init = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    first = {"peak": None}
 
+    def run_once(cmd: str) -> dict:
+        model.load_state_dict(init)
+        model.zero_grad(set_to_none=True)
+        rss0 = _rss_mb()
+        t0 = time.perf_counter()
+        loss, n_spikes = _epoch(model, net, chunks, args.batch)
+        elapsed = time.perf_counter() - t0
+        if first["peak"] is None:  # ru_maxrss is a high-water mark: first epoch only
+            first["peak"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0 - rss0
+        return dict(impl=impl, time=elapsed, mem=first["peak"], loss=loss, spikes=n_spikes, n=net.n)
 
-def run(impl: str, args) -> dict:
-    ctx = mp.get_context("spawn")
-    q = ctx.Queue()
-    p = ctx.Process(target=_worker, args=(impl, args, q))
-    p.start()
-    out = q.get()
-    p.join()
-    return out
+    return run_once
 
 
 def main() -> None:
@@ -177,25 +183,44 @@ def main() -> None:
     ap.add_argument("--epoch-ms", type=float, default=200.0)
     ap.add_argument("--chunk-ms", type=float, default=100.0)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--repeats", type=int, default=3, help="alternating epochs per side")
     args = ap.parse_args()
-    ours = run("ours", args)
-    ref = run("seed-style", args)
+    check_repeats(args.repeats)
+    print(f"load average at start: {load_average()}")
+    sides = {impl: Worker(_factory, (impl, args)) for impl in ("ours", "seed-style")}
+    runs = {impl: [] for impl in sides}
+    ratios = []
+    for k in range(args.repeats):  # alternate, and swap who goes first every repeat
+        order = ("ours", "seed-style") if k % 2 == 0 else ("seed-style", "ours")
+        for impl in order:
+            runs[impl].append(sides[impl]("epoch"))
+        ratios.append(runs["seed-style"][-1]["time"] / runs["ours"][-1]["time"])
+    for w in sides.values():
+        w.close()
+    ours, ref = runs["ours"][0], runs["seed-style"][0]
     print(
         f"firing-statistics network, {ours['n']} neurons, one epoch: {args.batch} trials x "
         f"{args.epoch_ms:.0f} ms in {args.chunk_ms:.0f} ms chunks, forward + loss + backward "
-        f"+ Adam, {args.threads} thread(s)"
+        f"+ Adam, {args.threads} thread(s); ours = flyenv EIAssemblyNetwork (sparse, fused), "
+        "peer = the same network written seed-style (dense masked weights, op by op)"
     )
-    print(f"{'impl':12s} {'time_s':>8s} {'peak_MB':>9s} {'spikes':>9s} {'last loss':>10s}")
-    for r in (ours, ref):
+    print(
+        f"{'impl':12s} {'median_s':>8s} {'min_s':>7s} {'peak_MB':>9s} {'spikes':>9s} {'loss':>10s}"
+    )
+    for impl, rs in runs.items():
+        t = [r["time"] for r in rs]
+        r = rs[0]
         print(
-            f"{r['impl']:12s} {r['time']:8.2f} {r['mem']:9.0f} {r['spikes']:9.0f} {r['loss']:10.4f}"
+            f"{impl:12s} {statistics.median(t):8.2f} {min(t):7.2f} {r['mem']:9.0f} "
+            f"{r['spikes']:9.0f} {r['loss']:10.4f}"
         )
-    same = ours["spikes"] == ref["spikes"] and abs(ours["loss"] - ref["loss"]) <= 1e-4 * abs(
-        ref["loss"]
+    same = all(
+        o["spikes"] == r["spikes"] and abs(o["loss"] - r["loss"]) <= 1e-4 * abs(r["loss"])
+        for o, r in zip(runs["ours"], runs["seed-style"], strict=True)
     )
-    print(f"same spikes and loss: {same}")
+    print(f"same spikes and loss in every repeat: {same}")
     print(f"memory ratio (seed-style / ours) = {ref['mem'] / max(ours['mem'], 1e-9):.2f}")
-    print(f"ratio={ref['time'] / ours['time']:.2f}")
+    report(ratios, "time ratio seed-style / ours (same epoch)")
 
 
 if __name__ == "__main__":

@@ -1,21 +1,34 @@
 """Lateral-line STDP network: flyenv (numba kernel) vs a Brian2 implementation of the same network.
 
-Both run the ``ll_thesis`` network (100 LL, 3200 MON, 300 TS) with the SAME connectivity,
-initial weights and LL rate stream for 20 training trials (1.2 s each, STDP on) and the
-test sweep (STDP frozen), then decode the test with the same metric. The Brian2 model is
-written from SPEC section 9 with the equations of the original script (numpy code
-generation, as the original uses). Timings include building the network. The numba
-kernel is compiled (or loaded from numba's on-disk cache) once per machine; that one-off
-cost is measured by a warm-up on a tiny network and printed separately, not counted.
+Both run the chosen preset's network (``--preset``, any name in
+``flyenv.brains.lateral_line.MODES``) with the SAME connectivity, initial weights and LL
+rate stream for ``--trials`` training trials (STDP on, the preset's homeostasis between
+trials) and the test sweep (STDP frozen), then decode the test with the same metric.
+The Brian2 model has the equations of the original script (LIF with exponential
+excitatory and inhibitory currents, refractory period, pair-based MON->TS STDP with
+clipped weights, Poisson background, global MON and TS inhibition).
 
-    python benchmarks/bench_lateral_line.py [--trials 20] [--brian2-target numpy|cython]
+Brian2 runs with its fastest CPU runtime target, Cython (the default here; numpy is
+used only if Cython fails, and the reason is printed). ``cpp_standalone`` is not an
+option for this protocol: the homeostatic scaling between trials reads and rewrites the
+MON->TS weights from Python and the test freezes STDP by changing its namespace, and
+standalone mode builds one C++ program for the whole script with no Python between runs.
+Brian2's Cython modules are compiled (or loaded from its on-disk cache) by an untimed
+warm-up run (1 trial, short test); the numba kernel likewise, on a tiny network. Timed
+runs include building the network on both sides. Each repeat runs both sides back to back
+(order swapped every repeat) and gives one ratio.
 
-brian2 is a benchmark-only dependency: pip install '.[bench]'. Last line: ratio=<brian2/ours>.
+    python benchmarks/bench_lateral_line.py [--preset NAME] [--trials 20] [--repeats 3]
+        [--brian2-target cython|numpy]
+
+brian2 is a benchmark-only dependency: pip install '.[bench]'. Last line:
+ratio=<median brian2 wall s / ours> min=.. max=.. repeats=N load=...
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import time
 from dataclasses import replace
@@ -25,7 +38,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from _repeat import check_repeats, load_average, report  # noqa: E402
+
 from flyenv.brains.lateral_line import (  # noqa: E402
+    MODES,
     LateralLineNetwork,
     NetworkParams,
     apply_model_mode,
@@ -248,29 +264,67 @@ def summarize(name: str, r: dict, p: NetworkParams, test: dict) -> None:
     )
 
 
+def brian2_target(requested: str, p: NetworkParams, train, test, trial_steps) -> str:
+    """Warm up (compile or load Brian2's cached code) with ``requested``; fall back to
+    numpy only if that fails, printing why. Returns the target that works."""
+    short = {"x_cm": test["x_cm"][:20], "rates_hz": test["rates_hz"][:20]}
+    t0 = time.perf_counter()
+    try:
+        run_brian2(p, train[:trial_steps], short, trial_steps, requested)
+    except Exception as exc:  # noqa: BLE001 - any codegen failure means: fall back
+        if requested == "numpy":
+            raise
+        print(f"brian2 {requested} failed ({type(exc).__name__}: {exc}); falling back to numpy")
+        requested = "numpy"
+        run_brian2(p, train[:trial_steps], short, trial_steps, requested)
+    print(f"brian2 {requested} warm-up (codegen/compile or cache load, not counted): "
+          f"{time.perf_counter() - t0:.2f} s")  # fmt: skip
+    return requested
+
+
 def main() -> None:
+    default_preset = "ll_learned" if "ll_learned" in MODES else "ll_thesis"
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--trials", type=int, default=20, help="training trials (1.2 s each)")
-    ap.add_argument("--brian2-target", default="numpy", choices=["numpy", "cython"])
+    ap.add_argument("--preset", default=default_preset, choices=MODES)
+    ap.add_argument("--trials", type=int, default=20, help="training trials")
+    ap.add_argument("--repeats", type=int, default=3, help="alternating runs of both sides")
+    ap.add_argument("--brian2-target", default="cython", choices=["cython", "numpy"])
     ap.add_argument("--seed", type=int, default=123)
     ap.add_argument(
         "--with-numpy", action="store_true", help="also time flyenv's step-by-step numpy path"
     )
     args = ap.parse_args()
-    p = replace(apply_model_mode(NetworkParams(), "ll_thesis"), seed=args.seed)
+    check_repeats(args.repeats)
+    print(f"load average at start: {load_average()}")
+    p = replace(apply_model_mode(NetworkParams(), args.preset), seed=args.seed)
     train, test, trial_steps = stimulus(p, args.trials)
     print(
-        f"ll_thesis network: n_ll={p.n_ll} n_mon={p.n_mon} n_ts={p.n_ts}; {args.trials} trials + test"
+        f"{args.preset} network: n_ll={p.n_ll} n_mon={p.n_mon} n_ts={p.n_ts}; "
+        f"{args.trials} trials of {p.trial_duration_s:g} s + test sweep of "
+        f"{test['x_cm'].size * p.dt_s:g} s; homeostasis eta {p.mon_ts_homeo_eta:g}"
     )
     print(f"numba warm-up (compile or cache load, not counted): {warm_up():.2f} s")
-    ours = run_ours(p, train, test, trial_steps)
-    summarize("flyenv", ours, p, test)
+    target = brian2_target(args.brian2_target, p, train, test, trial_steps)
+    ours_runs, b2_runs = [], []
+    for k in range(args.repeats):
+        if k % 2 == 0:
+            ours_runs.append(run_ours(p, train, test, trial_steps))
+            b2_runs.append(run_brian2(p, train, test, trial_steps, target))
+        else:
+            b2_runs.append(run_brian2(p, train, test, trial_steps, target))
+            ours_runs.append(run_ours(p, train, test, trial_steps))
+        summarize("flyenv", ours_runs[-1], p, test)
+        summarize("brian2", b2_runs[-1], p, test)
     if args.with_numpy:
         summarize("numpy", run_ours(p, train, test, trial_steps, backend="numpy"), p, test)
-    b2r = run_brian2(p, train, test, trial_steps, args.brian2_target)
-    summarize("brian2", b2r, p, test)
-    print(f"brian2 target: {args.brian2_target}")
-    print(f"ratio={b2r['wall_s'] / ours['wall_s']:.1f}")
+    walls = {n: [r["wall_s"] for r in rs] for n, rs in (("flyenv", ours_runs), ("brian2", b2_runs))}
+    for n, w in walls.items():
+        print(f"{n}: median wall {statistics.median(w):.2f} s (min {min(w):.2f}, max {max(w):.2f})")
+    print(f"brian2 target: {target}")
+    report(
+        [b / o for o, b in zip(walls["flyenv"], walls["brian2"], strict=True)],
+        f"wall ratio brian2 ({target}) / flyenv (numba), {args.preset}, same network",
+    )
 
 
 if __name__ == "__main__":

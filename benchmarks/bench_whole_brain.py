@@ -17,9 +17,12 @@ that the schedule of Brian2's PoissonInput, applied after the state update, impl
 time: on a shared machine wall time mostly measures the other processes' load (the wall
 ratio is printed too; on an idle machine the two agree).
 
-    python benchmarks/bench_whole_brain.py [--sim-ms 100] [--brian2-target cython|numpy]
+    python benchmarks/bench_whole_brain.py [--sim-ms 100] [--repeats 3] [--brian2-target cython|numpy]
 
-brian2 is a benchmark-only dependency: pip install '.[bench]'. Last line: ratio=<brian2/ours>.
+Brian2 runs with Cython code generation (its fastest runtime target; ``cpp_standalone``
+cannot restore the stored rest state between timed runs inside one script). brian2 is a
+benchmark-only dependency: pip install '.[bench]'. Last line:
+ratio=<median over repeats of brian2 CPU s / ours CPU s> min=.. max=.. repeats=N load=...
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from _repeat import check_repeats, load_average, report  # noqa: E402
 
 from flyenv.brains.whole_brain import WholeBrainConfig, WholeBrainLIF  # noqa: E402
 from flyenv.connectome.synthetic_whole_brain import SCALES, build_connectome  # noqa: E402
@@ -113,7 +118,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
+    check_repeats(args.repeats)
     torch.set_num_threads(args.threads)
+    print(f"load average at start: {load_average()}")
     t0 = time.perf_counter()
     conn = build_connectome(SCALES[args.scale])
     print(f"{args.scale} synthetic brain: {conn.n_neurons} neurons, {conn.pre.size} connections, "
@@ -131,6 +138,7 @@ def main() -> None:
         for name, side in sides.items():
             results[name].append(timed(side, args.sim_ms))
     sim_s = args.sim_ms / 1000.0
+    print(f"load average after the runs: {load_average()}")
     print(f"best of {args.repeats} runs of {args.sim_ms:g} ms simulated each "
           f"(CPU = this process's CPU time, robust to other load on the machine)")  # fmt: skip
     print(
@@ -144,8 +152,18 @@ def main() -> None:
         best[name] = (wall, cpu)
         print(f"{name:28s}{wall:9.2f}{cpu:9.2f}{sim_s / wall:16.4f}{sim_s / cpu:15.4f}{rate:9.2f}")
     (w_o, c_o), (w_b, c_b) = best.values()
-    print(f"wall-time ratio brian2/ours = {w_b / w_o:.2f}; CPU-time ratio = {c_b / c_o:.2f}")
-    print(f"ratio={c_b / c_o:.2f}")
+    print(
+        f"best-of-runs wall-time ratio brian2/ours = {w_b / w_o:.2f}; CPU-time ratio = {c_b / c_o:.2f}"
+    )
+    (ours_runs, b2_runs) = results.values()
+    print(
+        "per-repeat wall-time ratios: "
+        + " ".join(f"{b[0] / o[0]:.2f}" for o, b in zip(ours_runs, b2_runs, strict=True))
+    )
+    report(
+        [b[1] / o[1] for o, b in zip(ours_runs, b2_runs, strict=True)],
+        f"CPU-time ratio brian2 ({args.brian2_target}) / ours (same network, same equations)",
+    )
 
 
 if __name__ == "__main__":
