@@ -298,8 +298,13 @@ def _model_metrics(
     warmup: int,
     split: float,
 ) -> dict:
-    """The two-stage fit (spiking net + GRU) via the agent's CLI, scored by the agent."""
+    """The two-stage fit (spiking net + GRU) via the agent's CLI, scored by the agent.
+
+    Stage 1 is fitted once per (brain, epochs) into the cache folder and shared by the
+    ``stage2_input`` controls (run cells of one seed one after another, not in parallel)."""
     import importlib.util
+
+    from flyenv.envs.offline.whole_brain_activity import default_cache_dir
 
     root = pathlib.Path(__file__).resolve().parents[2]
     spec = importlib.util.spec_from_file_location(
@@ -307,17 +312,25 @@ def _model_metrics(
     )
     agent = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(agent)
+    e1, e2 = int(config.get("epoch_round1", 4)), int(config.get("epoch_round2", 100))
+    fit_dir = default_cache_dir() / f"fit_{data_dir.name}_r1-{e1}_r2-{e2}_w{warmup}_s{split}"
     argv = [
-        "--mode", "all", "--data-dir", str(data_dir), "--neural_activity_id", "synthetic",
-        "--epoch_round1", str(int(config.get("epoch_round1", 4))),
-        "--epoch_round2", str(int(config.get("epoch_round2", 100))),
+        "--data-dir", str(data_dir), "--neural_activity_id", "synthetic",
+        "--epoch_round1", str(e1), "--epoch_round2", str(e2),
         "--warmup_frames", str(warmup), "--split", str(split),
-        "--filepath", str(run_dir / "fit"), "--no-progress",
-        "--stage2_input", str(config.get("stage2_input", "spiking")),
+        "--filepath", str(fit_dir), "--no-progress",
     ]  # fmt: skip
-    stats = agent.main(argv)
-    key = "model (spiking + GRU)"
+    if not (fit_dir / "simulated_neuropil_fr.npy").is_file():
+        agent.main(["--mode", "train1", *argv])
+        agent.main(["--mode", "eval1", *argv])
+    kind = ["--stage2_input", str(config.get("stage2_input", "spiking"))]
+    agent.main(["--mode", "train2", *argv, *kind])
+    stats = agent.main(["--mode", "evaluate", *argv, *kind])
+    (run_dir / "evaluation_stats.json").write_text(json.dumps(stats, indent=2))
+    key = stats["main_predictor"]
     return {
         "one_step": stats["teacher_forced_one_step"][key],
         "closed_loop": stats["closed_loop"][key],
+        "epoch_round1": e1,
+        "epoch_round2": e2,
     }
