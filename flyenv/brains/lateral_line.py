@@ -305,7 +305,8 @@ def apply_model_mode(params: NetworkParams, mode: str) -> NetworkParams:
        1.21; excitation 4 mV 0.74 vs 1.07). Longer STDP traces (80 ms) did not help.
 
     Trials: 300 (with TS-side normalisation only, 1000 gave no further gain: seed 123,
-    0.52 at 300, 0.55 at 1000). Measured on fresh seeds 1000-1009: docs/results/lateral_line.md (STDP vs no plasticity: no reliable sigma_theta gain).
+    0.52 at 300, 0.55 at 1000). Measured on fresh seeds 1000-1009 (STDP vs no plasticity:
+    no reliable sigma_theta gain): docs/results/lateral_line.md.
     """
     key = str(mode).strip().lower()
     if key == "ll_thesis":
