@@ -14,7 +14,7 @@ option for this protocol: the homeostatic scaling between trials reads and rewri
 MON->TS weights from Python and the test freezes STDP by changing its namespace, and
 standalone mode builds one C++ program for the whole script with no Python between runs.
 Brian2's Cython modules are compiled (or loaded from its on-disk cache) by an untimed
-warm-up run (1 trial, short test); the numba kernel likewise, on a tiny network. Timed
+warm-up run of the same protocol; the numba kernel likewise, on a tiny network. Timed
 runs include building the network on both sides. Each repeat runs both sides back to back
 (order swapped every repeat) and gives one ratio.
 
@@ -267,16 +267,17 @@ def summarize(name: str, r: dict, p: NetworkParams, test: dict) -> None:
 def brian2_target(requested: str, p: NetworkParams, train, test, trial_steps) -> str:
     """Warm up (compile or load Brian2's cached code) with ``requested``; fall back to
     numpy only if that fails, printing why. Returns the target that works."""
-    short = {"x_cm": test["x_cm"][:20], "rates_hz": test["rates_hz"][:20]}
+    # the full-size inputs: Brian2 compiles the TimedArray for its exact shape, so a
+    # shorter warm-up would leave a compilation inside the first timed run
     t0 = time.perf_counter()
     try:
-        run_brian2(p, train[:trial_steps], short, trial_steps, requested)
+        run_brian2(p, train, test, trial_steps, requested)
     except Exception as exc:  # noqa: BLE001 - any codegen failure means: fall back
         if requested == "numpy":
             raise
         print(f"brian2 {requested} failed ({type(exc).__name__}: {exc}); falling back to numpy")
         requested = "numpy"
-        run_brian2(p, train[:trial_steps], short, trial_steps, requested)
+        run_brian2(p, train, test, trial_steps, requested)
     print(f"brian2 {requested} warm-up (codegen/compile or cache load, not counted): "
           f"{time.perf_counter() - t0:.2f} s")  # fmt: skip
     return requested
