@@ -1,7 +1,7 @@
 """Two-stage fit of a connectome-constrained whole-brain spiking model to neuropil activity.
 
 A single readable program with the CLI, modes, run layout and outputs of the seed
-(../shared/seeds/whole_brain_activity_fitting.md; SPEC section 7):
+(the whole-brain activity fitting seed; SPEC section 7):
 
     python agents/whole_brain_fitting.py --mode all --epoch_round1 2 --epoch_round2 2
     python agents/whole_brain_fitting.py --mode train1 --epoch_round1 20
