@@ -334,7 +334,15 @@ def _run_ray(
             # the object store only carries small results; keep it from reserving /dev/shm
             kwargs["object_store_memory"] = 128 * 1024 * 1024
         os.environ.setdefault("RAY_DEDUP_LOGS", "0")
-        ray.init(**kwargs)
+        try:
+            ray.init(**kwargs)
+        except Exception as exc:  # e.g. the local GCS start times out on an overloaded machine
+            where = f"the Ray cluster at {address}" if address else "a local Ray"
+            raise SystemExit(
+                f"flyenv sweep could not start {where} ({type(exc).__name__}: {exc}); "
+                "retry when the machine is less loaded, or pass --serial to run the cells "
+                "one by one without Ray (finished cells are kept either way)"
+            ) from None
     try:
         task = ray.remote(execute_cell).options(
             num_cpus=spec.cpus_per_cell, max_retries=1, retry_exceptions=True
