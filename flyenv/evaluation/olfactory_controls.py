@@ -155,6 +155,7 @@ def taxis_cell(config: dict[str, Any], seed: int, run_dir: Path) -> dict[str, An
         "wall_s": result.wall_time_s,
     }
     record = {"config": config, "seed": seed, "metrics": metrics, "evaluation": result.as_dict()}
+    Path(run_dir).mkdir(parents=True, exist_ok=True)  # also when called outside a sweep
     Path(run_dir, "taxis_cell.json").write_text(json.dumps(record, indent=1, default=str))
     return metrics
 
