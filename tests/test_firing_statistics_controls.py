@@ -41,6 +41,12 @@ def test_statistics_cell_returns_metrics(tmp_path):
     assert (tmp_path / "results.json").exists()
 
 
+def test_statistics_cell_untrained_start(tmp_path):
+    out = statistics_cell({**FAST, "epochs": 0, "eval_ms": 200.0}, 0, tmp_path)
+    assert out["epochs"] == 0
+    assert math.isfinite(out["loss_intact"])
+
+
 def _loss_and_grad(cv_weight: float, cv_target: float) -> tuple[float, torch.Tensor]:
     """Loss and pathway-scale gradient of one chunk, same net, state and inputs."""
     cfg = TrainConfig(

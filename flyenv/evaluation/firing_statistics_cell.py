@@ -91,10 +91,12 @@ def statistics_cell(config: dict[str, Any], seed: int, run_dir: pathlib.Path) ->
     the loss with the *intact* weights (CV 0.5), so rows are comparable."""
     torch.set_num_threads(1)
     t_start = time.time()
-    cfg = _train_config(config, seed, "statistics")
+    n_epochs = int(config.get("epochs", TrainConfig().epochs))
+    # TrainConfig wants epochs >= 1; epochs = 0 only skips the training loop below
+    cfg = _train_config({**config, "epochs": max(1, n_epochs)}, seed, "statistics")
     cfg.weights = LossWeights(cv=float(config.get("cv_weight", LossWeights().cv)))
     trainer = FiringStatisticsTrainer(cfg)
-    for _ in range(cfg.epochs):
+    for _ in range(n_epochs):
         trainer.run_epoch()
     ev = trainer.evaluate(float(config.get("eval_ms", 4000.0)), seed=10_000 + int(seed))
     terms = ev["loss_terms"]
@@ -110,7 +112,7 @@ def statistics_cell(config: dict[str, Any], seed: int, run_dir: pathlib.Path) ->
         "loss": {k: float(v) for k, v in terms.items()},
         "loss_intact": float(sum(getattr(intact, k) * v for k, v in terms.items())),
         "cv_weight": cfg.weights.cv,
-        "epochs": cfg.epochs,
+        "epochs": trainer.epoch,
         "wall_s": time.time() - t_start,
     }
     _write(run_dir, {**out, "evaluation": ev, "history": trainer.history, "config": config})
