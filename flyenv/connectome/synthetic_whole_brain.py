@@ -48,6 +48,9 @@ from flyenv.io import atomic_write, atomic_write_json
 SYNTHETIC_ID = "synthetic"
 
 
+GENERATOR_VERSION = 2  # bumped when one config starts giving other data; old caches regenerate
+
+
 @dataclass(frozen=True)
 class SyntheticBrainConfig:
     """Size, wiring statistics, teacher and recording of the synthetic brain."""
@@ -219,6 +222,11 @@ def make_teacher(conn: SyntheticConnectome, cfg: SyntheticBrainConfig):
             cfg.teacher_bias_mv + 0.25 * torch.randn(model.n_neurons, generator=g)
         )
         if cfg.n_rank > 0:
+            # both LoRA factors from the seeded generator: lora_a used to keep its
+            # initialisation from torch's global RNG, so one seed gave different teachers
+            model.conn.lora_a.copy_(
+                torch.randn(model.n_neurons, cfg.n_rank, generator=g) / np.sqrt(model.n_neurons)
+            )
             model.conn.lora_b.copy_(
                 torch.randn(cfg.n_rank, model.n_neurons, generator=g)
                 * cfg.teacher_lora_mv
@@ -295,7 +303,11 @@ def generate(
 
         atomic_write(out / f"ito_{SYNTHETIC_ID}.npz", write_rec)
         atomic_write(out / f"teacher_{SYNTHETIC_ID}.npz", write_teacher)
-    meta = asdict(cfg) | {"n_edges": int(conn.pre.size), "build_s": time.perf_counter() - t0}
+    meta = asdict(cfg) | {
+        "generator_version": GENERATOR_VERSION,
+        "n_edges": int(conn.pre.size),
+        "build_s": time.perf_counter() - t0,
+    }
     atomic_write_json(out / "synthetic_meta.json", meta)
     return out
 
@@ -307,7 +319,8 @@ def ensure_synthetic(out_dir: str | Path, cfg: SyntheticBrainConfig, progress: b
     if meta_path.exists():
         meta = json.loads(meta_path.read_text())
         wanted = json.loads(json.dumps(asdict(cfg)))
-        if all(meta.get(k) == v for k, v in wanted.items()):
+        same_version = meta.get("generator_version") == GENERATOR_VERSION
+        if same_version and all(meta.get(k) == v for k, v in wanted.items()):
             return out
     return generate(out, cfg, progress)
 
