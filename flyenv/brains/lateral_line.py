@@ -43,35 +43,18 @@ import numpy as np
 
 MODES = ("ll_thesis", "ll_learned", "ll_fast")
 
-# The seed's thesis preset: sizes and trial count from the seed's README (n_ll 100, n_mon
-# 3200, n_ts 300, 1000 training trials); the other values are the original's confirmed
-# baseline (its BASELINE.md: LL->MON topography 0.8, MON->TS topography 0.2 with sigma 10,
-# gain 100 mV, MON->TS homeostasis 0.02; its params.py had lost them: 0.08 / 0.08 / 72 mV
-# leaves TS silent). Unchanged by this project: the MON->TS map is mostly wired in.
-_LL_THESIS: dict[str, Any] = dict(
-    n_ll=100,
-    n_mon=3200,
-    n_ts=300,
-    n_training_trials=1000,
-    trial_duration_s=1.2,
-    checkpoint_trials=5,
-    mon_ts_apre=0.01,
-    mon_ts_apost=-0.006,
-    mon_ts_wmax=0.028,
+# Values both full-size presets share: the original's confirmed baseline for the input
+# stages, the inhibition, the background and the training/test stimulus.
+_LL_SHARED: dict[str, Any] = dict(
     mon_ts_w_init=0.020,
     mon_ts_w_jitter=0.005,
     ll_mon_w_mean_mV=11.5,
     ll_to_mon_in_degree=10,
     ll_to_mon_topography_strength=0.8,
-    mon_to_ts_topography_strength=0.2,
     mon_to_ts_out_degree=16,
-    mon_to_ts_sigma=10.0,
     mon_ts_gain_mV=100.0,
-    mon_ts_homeo_eta=0.02,
     mon_to_global_inh_p=0.03,
     global_inh_to_mon_mV=1.15,
-    ts_lateral_radius=18,
-    ts_local_inh_peak_mV=0.9,
     use_ts_feedback_inh=True,
     ts_to_global_inh_p=0.08,
     ts_to_global_inh_drive_mV=0.25,
@@ -88,6 +71,29 @@ _LL_THESIS: dict[str, Any] = dict(
     speed_cm_s=5.0,
     test_path_cm=5.0,
     distance_cm=0.8,
+)
+
+# The seed's thesis preset: sizes and trial count from the seed's README (n_ll 100, n_mon
+# 3200, n_ts 300, 1000 training trials); the other values are the original's confirmed
+# baseline (its BASELINE.md: LL->MON topography 0.8, MON->TS topography 0.2 with sigma 10,
+# gain 100 mV, MON->TS homeostasis 0.02; its params.py had lost them: 0.08 / 0.08 / 72 mV
+# leaves TS silent). Unchanged by this project: the MON->TS map is mostly wired in.
+_LL_THESIS: dict[str, Any] = dict(
+    **_LL_SHARED,
+    n_ll=100,
+    n_mon=3200,
+    n_ts=300,
+    n_training_trials=1000,
+    trial_duration_s=1.2,
+    checkpoint_trials=5,
+    mon_ts_apre=0.01,
+    mon_ts_apost=-0.006,
+    mon_ts_wmax=0.028,
+    mon_to_ts_topography_strength=0.2,
+    mon_to_ts_sigma=10.0,
+    mon_ts_homeo_eta=0.02,
+    ts_lateral_radius=18,
+    ts_local_inh_peak_mV=0.9,
 )
 
 
@@ -314,6 +320,7 @@ def apply_model_mode(params: NetworkParams, mode: str) -> NetworkParams:
     if key == "ll_learned":
         return replace(
             params,
+            **_LL_SHARED,
             n_ll=100,
             n_mon=3200,
             n_ts=300,
@@ -324,18 +331,10 @@ def apply_model_mode(params: NetworkParams, mode: str) -> NetworkParams:
             mon_ts_apre=0.001,
             mon_ts_apost=-0.0003,
             mon_ts_wmax=0.06,
-            mon_ts_w_init=0.020,
-            mon_ts_w_jitter=0.005,
-            ll_mon_w_mean_mV=11.5,
-            ll_to_mon_in_degree=10,
-            # The original's confirmed baseline (its BASELINE.md): LL->MON topography
-            # 0.8 and gain 100 mV (its params.py had lost them: 0.08 / 72 mV leaves TS
-            # silent). MON->TS: a weak, broad wired-in map instead of 0.2 / sigma 10.
-            ll_to_mon_topography_strength=0.8,
+            # LL->MON topography 0.8 and gain 100 mV as in _LL_SHARED; MON->TS: a weak,
+            # broad wired-in map instead of the thesis's 0.2 / sigma 10.
             mon_to_ts_topography_strength=0.0625,
-            mon_to_ts_out_degree=16,
             mon_to_ts_sigma=30.0,
-            mon_ts_gain_mV=100.0,
             # Exact normalisation of each TS cell's total input after every trial.
             mon_ts_homeo_eta=1.0,
             mon_ts_homeo_every_trials=1,
@@ -348,24 +347,6 @@ def apply_model_mode(params: NetworkParams, mode: str) -> NetworkParams:
             ts_local_inh_peak_mV=2.5,
             ts_lateral_exc_peak_mV=4.0,
             ts_lateral_exc_sigma=4.0,
-            mon_to_global_inh_p=0.03,
-            global_inh_to_mon_mV=1.15,
-            use_ts_feedback_inh=True,
-            ts_to_global_inh_p=0.08,
-            ts_to_global_inh_drive_mV=0.25,
-            global_inh_to_ts_mV=0.2,
-            bg_rate_mon_hz=22.0,
-            bg_rate_ts_hz=20.0,
-            bg_w_ts_mV=0.85,
-            training_noise_scale_early=0.0,
-            training_noise_scale_late=0.0,
-            training_bidirectional=False,
-            training_fixed_distance=False,
-            training_distance_min_cm=0.8,
-            training_distance_max_cm=0.8,
-            speed_cm_s=5.0,
-            test_path_cm=5.0,
-            distance_cm=0.8,
         )
     if key == "ll_fast":
         return replace(
