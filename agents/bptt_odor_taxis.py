@@ -1,6 +1,6 @@
 """Train a connectome-constrained spiking brain to walk the fly to odor, by BPTT.
 
-The bilateral FlyWire mushroom-body brain (``flyenv.brains.olfactory``) drives a
+The bilateral FlyWire mushroom-body brain (``flyenv.brains.olfactory.brain``) drives a
 batch of kinematic-twin flies (``OdorTaxis-kinematic-v0`` core) through whole
 episodes; the seed's loss terms (navigation, energy, KC sparsity, activity) are
 back-propagated through every step of body and membrane state. Then the trained
@@ -40,7 +40,7 @@ BRAIN_DEFAULTS = {
     "dt_ms": 2.0,
     "substeps": 5,
     # antennal-lobe bilateral contrast enhancement + divisive normalisation (model
-    # choices, see flyenv.brains.olfactory): the ~1 % left/right ORN difference reaches
+    # choices, see flyenv.brains.olfactory.brain): the ~1 % left/right ORN difference reaches
     # the PNs amplified ~33x, so the lateral-horn comparator can steer from the start
     "bilateral_contrast": 0.97,
     "divisive_normalisation": True,
@@ -51,7 +51,7 @@ BRAIN_DEFAULTS = {
 }
 
 POLICIES = {
-    "brain": "flyenv.brains.olfactory_policy:OlfactoryBrainPolicy",
+    "brain": "flyenv.brains.olfactory.policy:OlfactoryBrainPolicy",
     "braitenberg": "flyenv.policies.differentiable_braitenberg:DifferentiableBraitenberg",
 }
 

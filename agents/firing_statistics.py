@@ -36,8 +36,8 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere
 
-from flyenv.brains.conductance import ConductanceLIFConfig  # noqa: E402
-from flyenv.brains.ei_assembly_network import PATHWAYS, WEIGHT_MODES, EIAssemblyConfig  # noqa: E402
+from flyenv.brains.ei_assembly.conductance import ConductanceLIFConfig  # noqa: E402
+from flyenv.brains.ei_assembly.network import PATHWAYS, WEIGHT_MODES, EIAssemblyConfig  # noqa: E402
 from flyenv.io import atomic_write_json  # noqa: E402
 from flyenv.training.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 from flyenv.training.firing_statistics_losses import LossWeights, Targets  # noqa: E402

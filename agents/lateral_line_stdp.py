@@ -37,13 +37,8 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere
 
-from flyenv.brains.lateral_line import (  # noqa: E402
-    MODES,
-    LateralLineNetwork,
-    NetworkParams,
-    SpikeRecord,
-    apply_model_mode,
-)
+from flyenv.brains.lateral_line.network import LateralLineNetwork, SpikeRecord  # noqa: E402
+from flyenv.brains.lateral_line.params import MODES, NetworkParams, apply_model_mode  # noqa: E402
 from flyenv.metrics import pv_map_quality  # noqa: E402
 from flyenv.metrics.topography import topography_summary  # noqa: E402
 from flyenv.stimuli.dipole import (  # noqa: E402

@@ -61,7 +61,7 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere
 
-from flyenv.brains.whole_brain import (  # noqa: E402
+from flyenv.brains.whole_brain.network import (  # noqa: E402
     WholeBrainConfig,
     WholeBrainLIF,
     window_from_etrace_decay,

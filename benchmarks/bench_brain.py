@@ -6,7 +6,7 @@ steps (default 1,000 = 100 agent steps x 10 substeps of 1 ms) at batch ``--batch
 
 Ours: ``OlfactoryBrain`` as shipped (CPU: each population runs a whole 10-step agent step
 as one numba autograd node; the KC <-> APL loop with the KC->MBON kicks is
-``flyenv.brains.kc_apl_block``, PN, MBON and DN are ``flyenv.brains.lif_chunk``).
+``flyenv.brains.olfactory.kc_apl_block``, PN, MBON and DN are ``flyenv.brains.olfactory.lif_chunk``).
 ``--reference`` times our op-by-op torch path instead (``fused_kernels=False``, what runs
 on a GPU).
 
@@ -16,7 +16,7 @@ dense weight matrices masked by the connectome (``magnitude * signed_mask``, for
 once per forward), sides stacked in the batch like ours. Every parameter is copied
 from our brain, and the input of each snntorch layer is scaled by our exact
 propagator's ``c`` so that both integrate the same discrete dynamics (our one-step
-refractory period equals snntorch's zero reset, see flyenv/brains/neurons.py).
+refractory period equals snntorch's zero reset, see flyenv/brains/core/neurons.py).
 
 Each implementation runs in its own spawned worker process (kept alive for the whole
 script run), so its peak memory is clean: memory = peak RSS (``ru_maxrss``) during the
@@ -160,7 +160,7 @@ def _factory(cfg_args):
     impl, steps, batch, threads, reference = cfg_args
     warnings.filterwarnings("ignore")
     torch.set_num_threads(threads)
-    from flyenv.brains.olfactory import OlfactoryBrain, OlfactoryBrainConfig
+    from flyenv.brains.olfactory.brain import OlfactoryBrain, OlfactoryBrainConfig
 
     cfg = OlfactoryBrainConfig(fused_kernels=not reference)
     for pop in ("pn", "kc", "apl", "mbon", "dn"):

@@ -8,7 +8,7 @@ Adam step.
 
 - ours: ``EIAssemblyNetwork.run``: sparse edge lists (only the connectome's synapses), the
   input drive of a whole chunk as one sparse product, one fused autograd node per neuron
-  step (``flyenv.brains.conductance``).
+  step (``flyenv.brains.ei_assembly.conductance``).
 - seed-style (written for this benchmark, after the seed's simulator): dense
   (post x pre) weight parameter matrices multiplied by fixed masks and the pathway scales
   each chunk, a per-step Python loop with a dense input product and a dense recurrent
@@ -45,7 +45,7 @@ def _rss_mb() -> float:
 
 
 def _build(size: str):
-    from flyenv.brains.ei_assembly_network import EIAssemblyConfig, EIAssemblyNetwork
+    from flyenv.brains.ei_assembly.network import EIAssemblyConfig, EIAssemblyNetwork
 
     cfg = EIAssemblyConfig.seed_size() if size == "seed" else EIAssemblyConfig()
     return EIAssemblyNetwork(cfg)
@@ -56,8 +56,8 @@ def _seed_style(net):
     import torch
     from torch import nn
 
-    from flyenv.brains.conductance import cond_step_reference
-    from flyenv.brains.ei_assembly_network import Activity, NetState
+    from flyenv.brains.ei_assembly.conductance import cond_step_reference
+    from flyenv.brains.ei_assembly.network import Activity, NetState
 
     class SeedStyleNetwork(nn.Module):
         def __init__(self):

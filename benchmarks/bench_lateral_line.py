@@ -1,7 +1,7 @@
 """Lateral-line STDP network: flyenv (numba kernel) vs a Brian2 implementation of the same network.
 
 Both run the chosen preset's network (``--preset``, any name in
-``flyenv.brains.lateral_line.MODES``) with the SAME connectivity, initial weights and LL
+``flyenv.brains.lateral_line.params.MODES``) with the SAME connectivity, initial weights and LL
 rate stream for ``--trials`` training trials (STDP on, the preset's homeostasis between
 trials) and the test sweep (STDP frozen), then decode the test with the same metric.
 The Brian2 model has the equations of the original script (LIF with exponential
@@ -40,13 +40,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from _repeat import check_repeats, load_average, report  # noqa: E402
 
-from flyenv.brains.lateral_line import (  # noqa: E402
-    MODES,
-    LateralLineNetwork,
-    NetworkParams,
-    apply_model_mode,
-    build_connectivity,
-)
+from flyenv.brains.lateral_line.connectivity import build_connectivity  # noqa: E402
+from flyenv.brains.lateral_line.network import LateralLineNetwork  # noqa: E402
+from flyenv.brains.lateral_line.params import MODES, NetworkParams, apply_model_mode  # noqa: E402
 from flyenv.metrics import pv_map_quality  # noqa: E402
 from flyenv.stimuli.dipole import (  # noqa: E402
     ContinuousSweep,

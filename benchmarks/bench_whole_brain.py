@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from _repeat import check_repeats, load_average, report  # noqa: E402
 
-from flyenv.brains.whole_brain import WholeBrainConfig, WholeBrainLIF  # noqa: E402
+from flyenv.brains.whole_brain.network import WholeBrainConfig, WholeBrainLIF  # noqa: E402
 from flyenv.connectome.synthetic_whole_brain import SCALES, build_connectome  # noqa: E402
 
 

@@ -11,9 +11,9 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from flyenv.brains.connectome_layer import ConnectomeLinear
-from flyenv.brains.neurons import LIFConfig, LIFPopulation, exact_coefficients
-from flyenv.brains.surrogate import spike
+from flyenv.brains.core.connectome_layer import ConnectomeLinear
+from flyenv.brains.core.neurons import LIFConfig, LIFPopulation, exact_coefficients
+from flyenv.brains.core.surrogate import spike
 
 warnings.filterwarnings("ignore", message=".*Sparse.*")
 

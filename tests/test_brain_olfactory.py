@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from flyenv.brains.olfactory import OlfactoryBrain, OlfactoryBrainConfig, kc_activity_fraction
+from flyenv.brains.olfactory.brain import OlfactoryBrain, OlfactoryBrainConfig, kc_activity_fraction
 from flyenv.connectome.door import OrnFrontEnd
 from flyenv.connectome.mushroom_body import load_mushroom_body
 

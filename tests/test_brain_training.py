@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import flyenv  # noqa: F401
-from flyenv.brains.olfactory_policy import OlfactoryBrainPolicy
+from flyenv.brains.olfactory.policy import OlfactoryBrainPolicy
 from flyenv.envs.odor_task import OdorTaxisConfig, make_config
 from flyenv.envs.odor_taxis_kinematic import OdorTaxisBatch
 from flyenv.policies.loading import load_policy
@@ -60,7 +60,7 @@ def test_sparsity_and_activity_terms_carry_gradient(policy):
 
 
 def test_brain_checkpoint_runs_in_mujoco_with_rasters(tmp_path):
-    spec = {"factory": "flyenv.brains.olfactory_policy:OlfactoryBrainPolicy", "kwargs": {}}
+    spec = {"factory": "flyenv.brains.olfactory.policy:OlfactoryBrainPolicy", "kwargs": {}}
     cfg = BPTTConfig(num_episodes=1, batch_size=2, episode_s=0.2, eval_every=1, eval_starts=2)
     trainer = BPTTTrainer(OlfactoryBrainPolicy(), cfg, tmp_path, env_kwargs=ENV, policy_spec=spec)
     before = {n: p.detach().clone() for n, p in trainer.policy.named_parameters()}

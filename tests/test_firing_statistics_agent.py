@@ -9,7 +9,7 @@ import pytest
 import torch
 from agent_scripts import load_agent
 
-from flyenv.brains.ei_assembly_network import EIAssemblyConfig
+from flyenv.brains.ei_assembly.network import EIAssemblyConfig
 from flyenv.training.checkpoint import load_checkpoint
 from flyenv.training.firing_statistics_trainer import FiringStatisticsTrainer, TrainConfig
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from flyenv.brains.ei_assembly_network import EIAssemblyConfig, EIAssemblyNetwork
+from flyenv.brains.ei_assembly.network import EIAssemblyConfig, EIAssemblyNetwork
 from flyenv.evaluation.firing_statistics_cell import (
     START_PERTURBATION,
     FreeRunConfig,

@@ -10,7 +10,7 @@ from gymnasium.utils.env_checker import check_env
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import flyenv  # noqa: F401  (registers the ids)
-from flyenv.brains.ei_assembly_network import EIAssemblyConfig
+from flyenv.brains.ei_assembly.network import EIAssemblyConfig
 from flyenv.envs.offline.firing_statistics import FiringStatisticsEnv, FiringStatisticsEnvConfig
 
 TINY = FiringStatisticsEnvConfig(

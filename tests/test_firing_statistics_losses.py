@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from flyenv.brains.ei_assembly_network import EIAssemblyConfig, EIAssemblyNetwork
+from flyenv.brains.ei_assembly.network import EIAssemblyConfig, EIAssemblyNetwork
 from flyenv.training.firing_statistics_losses import (
     NO_SPIKE,
     RunningStats,

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from flyenv.brains.conductance import (
+from flyenv.brains.ei_assembly.conductance import (
     ConductanceLIFConfig,
     cond_step,
     cond_step_reference,
@@ -15,7 +15,7 @@ from flyenv.brains.conductance import (
     make_constants,
     peak_normalisation,
 )
-from flyenv.brains.ei_assembly_network import (
+from flyenv.brains.ei_assembly.network import (
     EIAssemblyConfig,
     EIAssemblyNetwork,
     build_wiring,

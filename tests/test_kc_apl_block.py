@@ -10,7 +10,7 @@ import warnings
 import pytest
 import torch
 
-from flyenv.brains.olfactory import OlfactoryBrain, OlfactoryBrainConfig
+from flyenv.brains.olfactory.brain import OlfactoryBrain, OlfactoryBrainConfig
 from flyenv.connectome.mushroom_body import load_mushroom_body
 
 warnings.filterwarnings("ignore", message=".*Sparse.*")

@@ -125,7 +125,7 @@ def test_cli_overrides_control_and_bad_input():
 
 
 def test_killed_run_resumes_exactly(tmp_path, monkeypatch):
-    from flyenv.brains.lateral_line import NetworkParams, apply_model_mode
+    from flyenv.brains.lateral_line.params import NetworkParams, apply_model_mode
 
     p = replace(
         apply_model_mode(NetworkParams(), "ll_fast"),

@@ -5,14 +5,13 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from flyenv.brains.lateral_line import (
-    LateralLineNetwork,
-    NetworkParams,
-    apply_model_mode,
+from flyenv.brains.lateral_line.connectivity import (
     build_connectivity,
     ring_inhibition_kernel_mV,
     ts_lateral_kernel_mV,
 )
+from flyenv.brains.lateral_line.network import LateralLineNetwork
+from flyenv.brains.lateral_line.params import NetworkParams, apply_model_mode
 
 SMALL = NetworkParams(
     n_ll=20,
@@ -236,7 +235,7 @@ def test_bad_backend_raises():
 
 
 def test_bernoulli_grid_events_statistics():
-    from flyenv.brains.lateral_line import bernoulli_grid_events
+    from flyenv.brains.lateral_line.network import bernoulli_grid_events
 
     rng = np.random.default_rng(1)
     t, i = bernoulli_grid_events(rng, 2000, 50, 0.02)

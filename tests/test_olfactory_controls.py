@@ -11,7 +11,7 @@ import warnings
 import pytest
 import torch
 
-from flyenv.brains.olfactory import ABLATIONS, OlfactoryBrain, ablate
+from flyenv.brains.olfactory.brain import ABLATIONS, OlfactoryBrain, ablate
 from flyenv.evaluation.olfactory_controls import (
     SHIPPED_CHECKPOINT,
     build_policy,

@@ -7,8 +7,12 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from flyenv.brains.connectome_layer import ConnectomeLinear
-from flyenv.brains.whole_brain import WholeBrainConfig, WholeBrainLIF, window_from_etrace_decay
+from flyenv.brains.core.connectome_layer import ConnectomeLinear
+from flyenv.brains.whole_brain.network import (
+    WholeBrainConfig,
+    WholeBrainLIF,
+    window_from_etrace_decay,
+)
 from flyenv.training.whole_brain_fitting import rate_loss
 
 
@@ -131,7 +135,7 @@ def test_fast_inference_paths_match_the_autograd_path():
 
 
 def test_bernoulli_positions_are_exact_trials():
-    from flyenv.brains.whole_brain import bernoulli_positions
+    from flyenv.brains.whole_brain.network import bernoulli_positions
 
     gen = torch.Generator().manual_seed(0)
     counts = torch.zeros(1000)

@@ -19,7 +19,7 @@ well under a minute):
 - Dale's law: a neuron is excitatory (ACh, DA, 5-HT, OA) with probability
   ``excitatory_fraction`` (~0.68 of FlyWire neurons), else inhibitory (GABA, Glu).
 
-Recording: a hidden teacher — a :class:`flyenv.brains.whole_brain.WholeBrainLIF` on that
+Recording: a hidden teacher — a :class:`flyenv.brains.whole_brain.network.WholeBrainLIF` on that
 connectome with random input weights and LoRA — is iterated frame by frame:
 rates(t+1) = teacher(rates(t) + d(t)), d(t) a smooth hidden drive (a few slow
 oscillations projected on the neuropils) that keeps the activity moving. The rates
@@ -199,7 +199,7 @@ def write_connectome(conn: SyntheticConnectome, out_dir: Path, version: str) -> 
 
 def make_teacher(conn: SyntheticConnectome, cfg: SyntheticBrainConfig):
     """The hidden teacher network (random input weights and LoRA, fixed seed)."""
-    from flyenv.brains.whole_brain import WholeBrainConfig, WholeBrainLIF
+    from flyenv.brains.whole_brain.network import WholeBrainConfig, WholeBrainLIF
 
     wcfg = WholeBrainConfig(
         dt_ms=cfg.dt_ms,

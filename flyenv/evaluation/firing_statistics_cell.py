@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from flyenv.brains.ei_assembly_network import PATHWAYS, EIAssemblyConfig, EIAssemblyNetwork
+from flyenv.brains.ei_assembly.network import PATHWAYS, EIAssemblyConfig, EIAssemblyNetwork
 from flyenv.training.firing_statistics_losses import (
     NO_SPIKE,
     LossWeights,

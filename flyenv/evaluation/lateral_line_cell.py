@@ -18,7 +18,7 @@ import sys
 from dataclasses import fields, replace
 from typing import Any
 
-from flyenv.brains.lateral_line import MODES, NetworkParams, apply_model_mode
+from flyenv.brains.lateral_line.params import MODES, NetworkParams, apply_model_mode
 
 PLASTICITY = ("stdp", "none")
 # Same zeroing as the agent's --disable-all-plasticity control.

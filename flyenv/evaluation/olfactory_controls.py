@@ -2,7 +2,7 @@
 
 ``taxis_cell`` is a ``flyenv sweep`` cell: it builds the bilateral spiking
 ``OlfactoryBrain`` (untrained, or trained from a BPTT checkpoint), switches one part off
-(``flyenv.brains.olfactory.ablate``: ``intact``, ``mbon_dn_zeroed``, ``no_lateral_horn``,
+(``flyenv.brains.olfactory.brain.ablate``: ``intact``, ``mbon_dn_zeroed``, ``no_lateral_horn``,
 ``no_contrast``, ``no_handedness_bias``) and evaluates it on one start set: the batched
 twin (``flyenv.rl.evaluation.evaluate_twin``) or, with ``body = "mujoco"``, a few MuJoCo
 episodes (``evaluate_mujoco``).
@@ -35,7 +35,7 @@ from typing import Any
 
 import torch
 
-from flyenv.brains.olfactory import ABLATIONS, ablate
+from flyenv.brains.olfactory.brain import ABLATIONS, ablate
 from flyenv.rl import evaluation as ev
 
 SHIPPED_CHECKPOINT = (

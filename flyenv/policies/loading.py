@@ -93,11 +93,21 @@ def load_policy(agent: str, env: gym.Env, seed: int | None = None) -> Policy:
     )
 
 
+# Factories whose module moved when flyenv.brains was grouped by brain; checkpoints
+# written before (the shipped olfactory_brain_bptt.pt among them) name the old path.
+_MOVED_FACTORIES = {
+    "flyenv.brains.olfactory_policy:OlfactoryBrainPolicy": (
+        "flyenv.brains.olfactory.policy:OlfactoryBrainPolicy"
+    ),
+}
+
+
 def _factory(spec: dict):
     import importlib
 
     try:
-        module_name, attr = spec["factory"].split(":")
+        name = _MOVED_FACTORIES.get(spec["factory"], spec["factory"])
+        module_name, attr = name.split(":")
         return getattr(importlib.import_module(module_name), attr)
     except (KeyError, ValueError, ImportError, AttributeError) as exc:
         raise ValueError(

@@ -1,6 +1,6 @@
 """The spiking olfactory brain as a stable-baselines3 policy (PPO and SAC).
 
-The actor is the bilateral FlyWire mushroom-body brain (``flyenv.brains.olfactory``):
+The actor is the bilateral FlyWire mushroom-body brain (``flyenv.brains.olfactory.brain``):
 each agent step it runs on the current observation (ORN rates of the two antennas;
 the self-motion part of the observation never enters it) and its descending-neuron
 (DN) rates, through the brain's own readout, give the action mean. A small MLP critic
@@ -56,8 +56,8 @@ from stable_baselines3.sac.policies import LOG_STD_MAX, LOG_STD_MIN, Actor, SACP
 from torch import nn
 from torch.nn.utils import parametrize
 
-from flyenv.brains.olfactory import OlfactoryBrain
-from flyenv.brains.olfactory_policy import brain_config
+from flyenv.brains.olfactory.brain import OlfactoryBrain
+from flyenv.brains.olfactory.policy import brain_config
 from flyenv.rl.features import orn_contrast_features
 
 SPIKING_BRAIN_DEFAULTS: dict[str, Any] = {

@@ -30,8 +30,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from flyenv.brains.conductance import CondState
-from flyenv.brains.ei_assembly_network import (
+from flyenv.brains.ei_assembly.conductance import CondState
+from flyenv.brains.ei_assembly.network import (
     EIAssemblyConfig,
     EIAssemblyNetwork,
     NetState,

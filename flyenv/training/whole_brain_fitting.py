@@ -24,7 +24,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from flyenv.brains.whole_brain import WholeBrainLIF
+from flyenv.brains.whole_brain.network import WholeBrainLIF
 from flyenv.connectome import whole_brain_formats as fmt
 from flyenv.connectome.recordings import PreprocessConfig, load_recording
 

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from flyenv.brains.ei_assembly_network import PATHWAYS, EIAssemblyConfig, EIAssemblyNetwork
+from flyenv.brains.ei_assembly.network import PATHWAYS, EIAssemblyConfig, EIAssemblyNetwork
 from flyenv.training.firing_statistics_losses import (
     NO_SPIKE,
     LossWeights,
@@ -74,7 +74,7 @@ class FiringStatisticsEnv(gym.Env):
     """
     ## Description
     A connectome-constrained conductance-based LIF network (E/I assemblies driven by
-    Poisson mitral-cell inputs; SPEC section 8, ``flyenv.brains.ei_assembly_network``)
+    Poisson mitral-cell inputs; SPEC section 8, ``flyenv.brains.ei_assembly.network``)
     must be tuned until its activity has target statistics (mode ``"statistics"``: mean
     rate E 0.5 Hz, I 2 Hz, CV of inter-spike intervals 1, no silent neurons, membrane
     fluctuations reaching ``threshold_ratio`` of the way to threshold) or reproduces a

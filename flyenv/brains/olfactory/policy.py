@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from flyenv.brains.olfactory import POPULATIONS, OlfactoryBrain, OlfactoryBrainConfig
+from flyenv.brains.olfactory.brain import POPULATIONS, OlfactoryBrain, OlfactoryBrainConfig
 
 SELF_MOTION_SIZE = 3
 

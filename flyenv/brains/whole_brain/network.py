@@ -1,7 +1,7 @@
 """Whole-brain LIF network on the signed FlyWire connectome, driven by neuropil rates.
 
 The model of the whole-brain fitting seed (SPEC section 7). Every neuron is a
-current-based LIF (:class:`flyenv.brains.neurons.LIFPopulation`, exact exponential
+current-based LIF (:class:`flyenv.brains.core.neurons.LIFPopulation`, exact exponential
 integration; tau_m 20 ms, tau_syn 5 ms, threshold 1 mV, reset 0, refractory 5 ms,
 dt 0.2 ms). Input to neuron i each step::
 
@@ -16,7 +16,7 @@ reaches the LoRA factors and the input Linear, and gradients flow through time o
 inside each neuron's own V and I. The sparse term is event-driven
 (:meth:`ConnectomeLinear.forward_t_events`): its cost follows the spike count.
 Gradient-free frames (:meth:`simulate_frame`) run on a numba kernel on the CPU
-(:mod:`flyenv.brains.whole_brain_kernels`) or on the in-place LIF step elsewhere; all
+(:mod:`flyenv.brains.whole_brain.kernels`) or on the in-place LIF step elsewhere; all
 paths draw the same Poisson kicks and give the same spikes as the autograd path.
 
 One data frame: simulate ``frame_ms`` with the input fixed at the frame's rates, discard
@@ -43,8 +43,8 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
-from flyenv.brains.connectome_layer import ConnectomeLinear
-from flyenv.brains.neurons import LIFConfig, LIFPopulation, LIFState
+from flyenv.brains.core.connectome_layer import ConnectomeLinear
+from flyenv.brains.core.neurons import LIFConfig, LIFPopulation, LIFState
 
 
 @dataclass
@@ -242,7 +242,7 @@ class WholeBrainLIF(nn.Module):
         return choice
 
     def _run_numba(self, w, kicks, n_steps, n_warmup, k, values) -> torch.Tensor:
-        from flyenv.brains.whole_brain_kernels import simulate_frame_kernel
+        from flyenv.brains.whole_brain.kernels import simulate_frame_kernel
 
         cfg = self.config
         n, batch = w.shape

@@ -1,14 +1,14 @@
-"""Numba kernel of one whole-brain frame without gradients (flyenv.brains.whole_brain).
+"""Numba kernel of one whole-brain frame without gradients (flyenv.brains.whole_brain.network).
 
 :func:`simulate_frame_kernel` runs every step of a frame in compiled code on
 preallocated float32 arrays: exact LIF propagation (the coefficients of
-:func:`flyenv.brains.neurons.exact_coefficients`), Poisson kicks into V, refractoriness,
+:func:`flyenv.brains.core.neurons.exact_coefficients`), Poisson kicks into V, refractoriness,
 threshold/reset, and event-driven delivery of each spike's out-edges (and of the LoRA
 term) into a ring of delayed inputs. It replaces ~20 tensor ops per step over all N x B
 entries by one pass, which is what makes a 139k-neuron brain cheap on a CPU.
 
 Random numbers are not drawn here: the Poisson kicks of the whole frame are drawn
-beforehand by :func:`flyenv.brains.whole_brain.bernoulli_positions` (the same draws the
+beforehand by :func:`flyenv.brains.whole_brain.network.bernoulli_positions` (the same draws the
 torch paths use) and passed in as sorted flat positions step * N * B + neuron * B + b.
 The torch paths are the reference: same equations and order of operations per neuron
 in float32, ``fastmath`` off; the test network gives the same spikes on both

@@ -3,7 +3,7 @@
 In the olfactory brain only the KC <-> APL pair is recurrent; PN, MBON and DN receive
 kicks that are known for a whole agent step before they run (PN: constant ORN drive;
 MBON: the KC chunk's kicks; DN: MBON and PN spikes). Each of them can therefore run
-its ``substeps`` steps in one compiled call (``flyenv.brains.kc_apl_kernels``) instead
+its ``substeps`` steps in one compiled call (``flyenv.brains.olfactory.kernels``) instead
 of one custom autograd node (and ~20 small tensor ops backward) per step: the per-op
 overhead of these small populations was half the brain's time. Same equations and
 gradients as ``LIFPopulation.step`` (tests/test_kc_apl_block.py checks the whole
@@ -16,9 +16,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from flyenv.brains.kc_apl_block import _np, _per_neuron, _reduce, surrogate_triple
-from flyenv.brains.kc_apl_kernels import lif_chunk_backward, lif_chunk_forward
-from flyenv.brains.neurons import LIFCoefficients, LIFPopulation, LIFState
+from flyenv.brains.core.neurons import LIFCoefficients, LIFPopulation, LIFState
+from flyenv.brains.olfactory.kc_apl_block import _np, _per_neuron, _reduce, surrogate_triple
+from flyenv.brains.olfactory.kernels import lif_chunk_backward, lif_chunk_forward
 
 
 class _LIFChunk(torch.autograd.Function):

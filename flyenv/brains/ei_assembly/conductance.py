@@ -7,7 +7,7 @@ dimensionless)::
 
 The leak is integrated exactly; the synaptic term is an explicit step with the
 conductances of the current step (the seed's update). Spike ``s = H(V' - theta)``
-(surrogate gradient from ``flyenv.brains.surrogate``), then ``V' -> V_reset`` with the
+(surrogate gradient from ``flyenv.brains.core.surrogate``), then ``V' -> V_reset`` with the
 reset detached; for ``refractory_ms`` after a spike ``V`` is held at ``V_reset``.
 
 Synapses: receptor ``k`` (AMPA, NMDA, GABA_A) has a decay trace ``d_k`` and a rise trace
@@ -37,7 +37,7 @@ from typing import NamedTuple
 
 import torch
 
-from flyenv.brains.surrogate import check_surrogate, spike, surrogate_derivative
+from flyenv.brains.core.surrogate import check_surrogate, spike, surrogate_derivative
 
 RECEPTORS = ("AMPA", "NMDA", "GABA_A")
 

@@ -9,7 +9,7 @@ with ``LIFPopulation.step`` and ``ConnectomeLinear.forward_t`` (the reference pa
 checked against it in ``tests/test_kc_apl_block.py``. The forward pass runs the whole
 chunk in compiled code; the backward pass recomputes the chunk from its starting state
 (saved anyway, it is the previous chunk's output) and runs the adjoint recurrence
-backwards in time (``flyenv.brains.kc_apl_kernels``). Gradients reach the PN spikes,
+backwards in time (``flyenv.brains.olfactory.kernels``). Gradients reach the PN spikes,
 the initial KC/APL state, the KC and APL time constants and thresholds, and the edge
 values of the three layers (PN->KC only when it is learnable).
 """
@@ -22,10 +22,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from flyenv.brains.connectome_layer import ConnectomeLinear
-from flyenv.brains.kc_apl_kernels import SURROGATE_CODES, kc_apl_backward, kc_apl_forward
-from flyenv.brains.neurons import LIFCoefficients, LIFPopulation, LIFState
-from flyenv.brains.surrogate import check_surrogate
+from flyenv.brains.core.connectome_layer import ConnectomeLinear
+from flyenv.brains.core.neurons import LIFCoefficients, LIFPopulation, LIFState
+from flyenv.brains.core.surrogate import check_surrogate
+from flyenv.brains.olfactory.kernels import SURROGATE_CODES, kc_apl_backward, kc_apl_forward
 
 
 @dataclass(frozen=True)

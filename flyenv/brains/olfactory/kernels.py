@@ -9,7 +9,7 @@ steps) in compiled loops, and the backward pass recomputes the chunk's forward f
 chunk's starting state and the saved (bool) PN spikes instead of storing it, so the
 memory kept per step is the spikes only.
 
-Equations (those of ``flyenv.brains.neurons``, current-based LIF, exact propagator,
+Equations (those of ``flyenv.brains.core.neurons``, current-based LIF, exact propagator,
 spike -> reset to 0 -> ``n_ref`` steps held at 0, reset detached from the gradient)::
 
     x_kc[k]  = sum_{PN p -> k} w_pk s_pn[p] + sum_a w_ak[a, k] s_apl_prev[a]

@@ -89,10 +89,10 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from flyenv.brains.connectome_layer import ConnectomeLinear
-from flyenv.brains.kc_apl_block import fused_supported, kc_apl_chunk
-from flyenv.brains.lif_chunk import lif_chunk
-from flyenv.brains.neurons import LIFConfig, LIFPopulation, LIFState
+from flyenv.brains.core.connectome_layer import ConnectomeLinear
+from flyenv.brains.core.neurons import LIFConfig, LIFPopulation, LIFState
+from flyenv.brains.olfactory.kc_apl_block import fused_supported, kc_apl_chunk
+from flyenv.brains.olfactory.lif_chunk import lif_chunk
 
 POPULATIONS = ("PN", "KC", "APL", "MBON", "DN")
 
@@ -155,7 +155,7 @@ class OlfactoryBrainConfig:
     """Seed of the random part of the DN-layer initialisation."""
     fused_kernels: bool = True
     """On CPU, run the KC <-> APL loop of each agent step as one compiled autograd node
-    (``flyenv.brains.kc_apl_block``: same equations and gradients, ~8x less memory).
+    (``flyenv.brains.olfactory.kc_apl_block``: same equations and gradients, ~8x less memory).
     False, or tensors on a GPU: the op-by-op torch path (the reference)."""
 
     def validate(self) -> None:

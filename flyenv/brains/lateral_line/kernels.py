@@ -1,4 +1,4 @@
-"""Numba kernels of the LL -> MON -> TS network (flyenv.brains.lateral_line).
+"""Numba kernels of the LL -> MON -> TS network (flyenv.brains.lateral_line.network).
 
 One call of :func:`simulate_chunk` runs a whole chunk (a training trial, the test
 sweep) of 1 ms steps in compiled code on preallocated arrays, so the per-step Python
@@ -16,7 +16,7 @@ weights, spike for spike, from the same input events (tests/test_lateral_line_br
 
 Random numbers are not drawn here: the Poisson input events of a chunk (LL afferents,
 MON and TS background) are drawn beforehand with numpy's seeded Generator
-(:func:`flyenv.brains.lateral_line.draw_input_events`) and passed in as per-step
+(:func:`flyenv.brains.lateral_line.network.LateralLineNetwork.draw_inputs`) and passed in as per-step
 CSR lists, so results are seeded, reproducible and resumable from the Generator state.
 """
 

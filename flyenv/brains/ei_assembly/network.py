@@ -17,13 +17,13 @@ in-degree at this size). At the seed's size the factor is 1.
 Learnable weight scales: ``weight_mode`` "pathway" learns six log scales (E->E, E->I,
 I->E, I->I, input->E, input->I), "connection" learns every existing connection's log
 weight, "both" learns both. Weights live on the mask's edges only (sparse layers from
-``flyenv.brains.connectome_layer``), so no gradient or update can create a connection
+``flyenv.brains.core.connectome_layer``), so no gradient or update can create a connection
 that is not in the connectome: gradients are masked to it by construction.
 
 Batched, feature-major (n, batch). One chunk: the input drive of all steps is one sparse
 product (inputs do not depend on the network), then one sparse product per step for
 the recurrent kicks and one fused autograd node per step (``_NetStep``: the
-``flyenv.brains.conductance`` kernels). Gradients do not flow back through presynaptic
+``flyenv.brains.ei_assembly.conductance`` kernels). Gradients do not flow back through presynaptic
 spikes (``detach_recurrent_spikes``), so the recurrent weight gradient of the whole chunk
 is one sampled product at the end of the backward pass (``_Collect``).
 
@@ -43,7 +43,8 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
-from flyenv.brains.conductance import (
+from flyenv.brains.core.connectome_layer import ConnectomeLinear
+from flyenv.brains.ei_assembly.conductance import (
     CondConstants,
     CondState,
     ConductanceLIFConfig,
@@ -55,7 +56,6 @@ from flyenv.brains.conductance import (
     step_backward,
     step_forward,
 )
-from flyenv.brains.connectome_layer import ConnectomeLinear
 
 PATHWAYS = ("E->E", "E->I", "I->E", "I->I", "input->E", "input->I")
 WEIGHT_MODES = ("pathway", "connection", "both")
@@ -245,7 +245,7 @@ class _Collect(torch.autograd.Function):
 
 class _NetStep(torch.autograd.Function):
     """One network step: input drive + recurrent kicks (computed outside, no grad) into the
-    conductance neuron (``flyenv.brains.conductance`` kernels) and the refractory update;
+    conductance neuron (``flyenv.brains.ei_assembly.conductance`` kernels) and the refractory update;
     the kicks' gradient goes to the tape, the weights' gradient to ``_Collect``."""
 
     @staticmethod

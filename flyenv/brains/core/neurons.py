@@ -44,7 +44,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from flyenv.brains.surrogate import check_surrogate, surrogate_derivative
+from flyenv.brains.core.surrogate import check_surrogate, surrogate_derivative
 
 
 @dataclass

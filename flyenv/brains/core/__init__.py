@@ -1,0 +1,1 @@
+"""Building blocks several brains share: surrogate spikes, LIF populations, connectome layers."""

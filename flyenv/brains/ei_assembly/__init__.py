@@ -1,0 +1,1 @@
+"""Conductance-based LIF and the E/I assembly network (FiringStatistics env)."""

@@ -1,0 +1,1 @@
+"""The bilateral FlyWire mushroom-body (olfactory) brain, its fused kernels and its policy wrapper."""

@@ -1,0 +1,1 @@
+"""The connectome-constrained whole-brain LIF network (WholeBrainActivity env)."""
