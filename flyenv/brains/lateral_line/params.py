@@ -37,11 +37,8 @@ _LL_SHARED: dict[str, Any] = dict(
     distance_cm=0.8,
 )
 
-# The seed's thesis preset: sizes and trial count from the seed's README (n_ll 100, n_mon
-# 3200, n_ts 300, 1000 training trials); the other values are the original's confirmed
-# baseline (its BASELINE.md: LL->MON topography 0.8, MON->TS topography 0.2 with sigma 10,
-# gain 100 mV, MON->TS homeostasis 0.02; its params.py had lost them: 0.08 / 0.08 / 72 mV
-# leaves TS silent). Unchanged by this project: the MON->TS map is mostly wired in.
+# The seed's thesis preset, unchanged (sizes from the seed's README, the rest the
+# original's confirmed baseline; history in docs/lateral_line.md).
 _LL_THESIS: dict[str, Any] = dict(
     **_LL_SHARED,
     n_ll=100,
@@ -151,7 +148,7 @@ class NetworkParams:
     mon_ts_homeo_max_step: float = 0.1
     # Time constant of both MON->TS STDP traces (the original: 20 ms). Longer traces
     # weigh the stimulus-driven co-activation (50 ms holds) more against the few-ms
-    # causal pairs that each synapse's own EPSP creates (see apply_model_mode).
+    # causal pairs that each synapse's own EPSP creates (docs/lateral_line.md).
     mon_ts_stdp_tau_ms: float = 20.0
     mon_ts_gain_mV: float = 30.0
     keep_mon_ts_stdp_during_test: bool = False
@@ -218,65 +215,24 @@ class NetworkParams:
 
 
 def apply_model_mode(params: NetworkParams, mode: str) -> NetworkParams:
-    """Named presets (``ll_thesis``, ``ll_learned``, ``ll_fast``).
+    """Named presets (``ll_thesis``, ``ll_learned``, ``ll_fast``); docs/lateral_line.md.
 
-    ``ll_thesis`` is the seed's preset unchanged (``_LL_THESIS``: a mostly wired-in
-    MON->TS map, the original's STDP steps). ``ll_fast`` is the original's smoke test.
-    ``ll_learned`` (this project's preset; it was called ``ll_thesis`` before) keeps the
-    original's network size and its confirmed baseline (its BASELINE.md: LL->MON
-    topography 0.8, gain 100 mV, the STDP trace time constant 20 ms) but is changed so
-    that the MON->TS map has to be *learned*; the control (``--disable-all-stdp`` / ``--with-control``) runs the
-    same preset, seeds, wiring and initial weights. Changes relative to the original and
-    why (measured with this code, seeds 123-125, learned vs no-plasticity control):
+    ``ll_thesis``: the seed's preset unchanged (``_LL_THESIS``: a mostly wired-in MON->TS
+    map, the original's STDP steps). ``ll_fast``: the original's smoke test.
+    ``ll_learned``: this project's preset, the original's size and confirmed baseline
+    changed so that the MON->TS map has to be *learned* (the no-plasticity control runs
+    the same preset, seeds, wiring and initial weights):
 
-    1. Why STDP degraded the original baseline (MON->TS topography 0.2, sigma 10, STDP
-       0.01 / -0.006, wmax 0.028, w_init 0.020-0.025; control 0.28-0.35 rad, STDP
-       0.56-0.61 after 1000 trials): the hard upper bound. Each LTP event adds up to
-       0.01, but the weights start only 0.003-0.008 below wmax, so LTP is clipped while
-       LTD is not; the synapses with the most pre/post pairings (the topographic ones)
-       drift down most. Seed 123, 100 trials: mean weight of topographic synapses (target
-       within 15 TS cells of the MON cell's place) / far ones (> 60) = 0.73, 15 % of all
-       weights at 0, TS 30 -> 5.6 Hz, sigma_theta 0.55 (control 0.32). With wmax 0.2 the
-       ratio stays 1.00 (but TS runs away to 295 Hz); with 10x smaller steps
-       (0.001 / -0.0006) it is 1.01 and sigma_theta 0.28 (control 0.32): no damage, but
-       no learning either, since the wired map is already about as good as this decoder
-       gets. Unclipped, the rule is net LTP for co-active pairs (pair-probe LTP/LTD
-       1.22 topographic, 1.27 random: the causal pairs made by each synapse's own 2 mV
-       EPSP potentiate random synapses as much as the map ones).
-    2. So the preset has a weak wired-in map the control cannot decode well: 1 of the 16
-       MON->TS synapses of each MON cell topographic (strength 0.0625) with a broad
-       spread (sigma 30 TS cells), the rest random. Tried (LTD -0.0006, 300 trials,
-       learned vs control, seeds 123 / 124 / 125): sigma 60: 0.74 / 0.57 / 0.62 vs
-       1.07 / 0.84 / 0.68; sigma 45: 0.92 / 0.54 / 0.51 vs 0.79 / 0.73 / 0.54; sigma 30:
-       0.52 / 0.47 / 0.49 vs 0.69 / 0.59 / 0.43. These choices were made on seeds 123-125
-       (the test metric); seeds 126-128 were kept aside as a check (README).
-    3. Learning: small STDP steps (0.001 / -0.0003, wmax 0.06, so the ceiling never
-       clips; LTD -0.0006 learned less), and exact dual synaptic normalisation after
-       every trial (``mon_ts_homeo_eta`` 1, ``mon_ts_homeo_fixed_target``,
-       ``mon_ts_homeo_per_cell``, ``mon_ts_homeo_max_step`` 10,
-       ``mon_ts_norm_presynaptic``): each TS cell keeps its own initial total input and
-       each MON cell its own initial total output, so synapses compete on both sides and
-       only the relative profile is learned (as in Willshaw & von der Malsburg's map
-       models). With STDP off both scalings are no-ops, so the homeostasis-only control
-       equals the no-plasticity one. Normalising only the TS side to the initial
-       population *mean* looked better than the control (seeds 123-128: 0.52 / 0.45 /
-       0.39 / 0.50 / 0.41 / 0.56 vs 0.69 / 0.59 / 0.43 / 0.58 / 0.48 / 0.53) but that gain
-       came from equalising the TS totals (homeostasis-only control: 0.68 / 0.42 / 0.45 /
-       0.51 / 0.43 / 0.40); to each cell's own total, TS side only: 0.59 / 0.43 / 0.59 /
-       0.49 / 0.51 / 0.69 (no gain); dual: 0.43 / 0.52 / 0.35 / 0.38 / 0.46 / 0.46, better
-       than the control on all six seeds (this variant was run once, on all six).
-    4. A Mexican-hat TS-TS kernel (the seed has only the inhibitory part): short-range
-       excitation 4 mV (Gaussian sigma 4 TS cells) on stronger, wider ring inhibition
-       (2.5 mV, radius 60), so a stimulus evokes a local TS bump and neighbouring TS cells
-       learn neighbouring places (a self-organising map). Without the excitation, or with
-       stronger inhibition only, STDP did not beat the control (seed 123, sigma 60,
-       LTD -0.0006, 300 trials: inhibition 2.5 / r 60 with excitation 2 mV (net inhibitory
-       everywhere) 1.02 vs control 1.05; inhibition 4.0 with excitation 2 mV 1.37 vs
-       1.21; excitation 4 mV 0.74 vs 1.07). Longer STDP traces (80 ms) did not help.
+    1. small STDP steps (0.001 / -0.0003) under a ceiling that never clips (wmax 0.06):
+       the original's clipped LTP made STDP degrade the map;
+    2. a weak, broad wired-in map (1 of 16 MON->TS synapses topographic, sigma 30);
+    3. exact dual synaptic normalisation after every trial (each TS cell's total input
+       and each MON cell's total output held at their initial values);
+    4. a Mexican-hat TS-TS kernel (excitation 4 mV, sigma 4, on ring inhibition 2.5 mV,
+       radius 60);
 
-    Trials: 300 (with TS-side normalisation only, 1000 gave no further gain: seed 123,
-    0.52 at 300, 0.55 at 1000). Measured on fresh seeds 1000-1009 (STDP vs no plasticity:
-    no reliable sigma_theta gain): docs/results/lateral_line.md.
+    and 300 training trials. The experiments behind each choice (seeds 123-128) are in
+    docs/lateral_line.md; fresh-seed results in docs/results/lateral_line.md.
     """
     key = str(mode).strip().lower()
     if key == "ll_thesis":
@@ -291,7 +247,7 @@ def apply_model_mode(params: NetworkParams, mode: str) -> NetworkParams:
             n_training_trials=300,
             trial_duration_s=1.2,
             checkpoint_trials=5,
-            # Small STDP steps, a ceiling that never clips (see 1. and 3. above).
+            # Small STDP steps, a ceiling that never clips (1. above).
             mon_ts_apre=0.001,
             mon_ts_apost=-0.0003,
             mon_ts_wmax=0.06,
