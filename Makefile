@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.flyenv-installed
 export MUJOCO_GL ?= egl
 
-.PHONY: demo test test-slow test-all lint bench clean
+.PHONY: demo test test-slow test-all lint bench docs clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# torch first: the pinned CPU wheel; otherwise stable-baselines3 drags in a CUDA build
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e '.[dev,sweep]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,sweep,docs]'
 	@touch $(STAMP)
 
 demo: $(STAMP)
@@ -41,6 +41,10 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_lateral_line.py
 	$(BIN)/python benchmarks/bench_whole_brain.py
 	$(BIN)/python benchmarks/bench_firing_statistics.py
+
+# The documentation site (Sphinx + MyST + furo); warnings are errors.
+docs: $(STAMP)
+	$(BIN)/sphinx-build -W --keep-going -b html docs docs/_build/html
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache
