@@ -13,11 +13,16 @@ from typing import Any
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     """Call ``write(tmp_path)`` then atomically move ``tmp_path`` to ``path``.
 
-    A run killed mid-write leaves the previous file intact, never a truncated one.
+    A run killed mid-write leaves the previous file intact, never a truncated one. The
+    temporary file sits in the same folder and ends in ``.tmp`` plus ``path``'s suffix
+    (``.x.mp4.abc123.tmp.mp4``), so writers that pick the format from the file name
+    (imageio, matplotlib, ``np.save``) write the same format as for ``path``.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=path.parent
+    )
     os.close(fd)
     tmp_path = Path(tmp)
     try:

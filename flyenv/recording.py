@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ import imageio.v2 as imageio
 import numpy as np
 from tqdm import tqdm
 
+from flyenv.io import atomic_write
 from flyenv.policies.loading import Policy
 
 
@@ -114,8 +114,6 @@ def record_video(
     env_fps = float(env.metadata.get("render_fps", fps))
     every = max(1, int(round(env_fps * play_speed / fps)))
     video_fps = env_fps * play_speed / every
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.stem}.partial.mp4")
     max_steps = getattr(getattr(env.unwrapped, "config", None), "max_episode_steps", None)
     bar = tqdm(
         total=(max_steps * episodes) if max_steps else None,
@@ -123,37 +121,41 @@ def record_video(
         unit="step",
         disable=not progress,
     )
-    summaries = []
-    writer = imageio.get_writer(tmp, fps=video_fps, codec="libx264", quality=7, macro_block_size=8)
+    summaries: list[EpisodeSummary] = []
+
+    def write(tmp: Path) -> None:
+        writer = imageio.get_writer(
+            tmp, fps=video_fps, codec="libx264", quality=7, macro_block_size=8
+        )
+        try:
+            for ep in range(episodes):
+
+                def on_step(env_, info, step, ep=ep):
+                    bar.update(1 if step else 0)
+                    if step % every:
+                        return
+                    text = f"{label} ep {ep + 1}/{episodes}  t={info.get('time_s', 0):.2f} s"
+                    if info.get("distance_mm") is not None:
+                        text += f"  d={info['distance_mm']:.1f} mm"
+                    if info.get("is_success"):
+                        text += "  reached!"
+                    frame = _caption(env_.render(), text.strip())
+                    if side_panel is not None:
+                        panel = side_panel()
+                        if panel.shape[0] != frame.shape[0]:
+                            import cv2
+
+                            w = int(round(panel.shape[1] * frame.shape[0] / panel.shape[0]))
+                            panel = cv2.resize(panel, (w, frame.shape[0]))
+                        frame = np.concatenate([frame, panel], axis=1)
+                    writer.append_data(frame)
+
+                summaries.append(run_episode(env, policy, seed + ep, options, on_step))
+        finally:
+            writer.close()
+
     try:
-        for ep in range(episodes):
-
-            def on_step(env_, info, step, ep=ep):
-                bar.update(1 if step else 0)
-                if step % every:
-                    return
-                text = f"{label} ep {ep + 1}/{episodes}  t={info.get('time_s', 0):.2f} s"
-                if info.get("distance_mm") is not None:
-                    text += f"  d={info['distance_mm']:.1f} mm"
-                if info.get("is_success"):
-                    text += "  reached!"
-                frame = _caption(env_.render(), text.strip())
-                if side_panel is not None:
-                    panel = side_panel()
-                    if panel.shape[0] != frame.shape[0]:
-                        import cv2
-
-                        w = int(round(panel.shape[1] * frame.shape[0] / panel.shape[0]))
-                        panel = cv2.resize(panel, (w, frame.shape[0]))
-                    frame = np.concatenate([frame, panel], axis=1)
-                writer.append_data(frame)
-
-            summaries.append(run_episode(env, policy, seed + ep, options, on_step))
-        writer.close()
-        os.replace(tmp, out)
+        atomic_write(out, write)
     finally:
         bar.close()
-        if tmp.exists():
-            writer.close()
-            tmp.unlink()
     return summaries

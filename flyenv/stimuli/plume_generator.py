@@ -50,6 +50,7 @@ import scipy.sparse as sp
 from scipy.sparse.linalg import splu
 from tqdm import tqdm
 
+from flyenv.io import atomic_write
 from flyenv.stimuli.plume import FORMAT_NAME, FORMAT_VERSION, PlumeData, load_plume
 
 # Bump when the numerics change, so that cached files from older solvers are not reused.
@@ -418,7 +419,7 @@ def generate_plume(
                     bar.update()
             c, v = solver.frame()
             conc[k], vel[k] = c, v
-    _write_atomic(path, config, key, conc, vel, solver)
+    _write_plume(path, config, key, conc, vel, solver)
     return GeneratedPlume(path=path, from_cache=False, config_hash=key)
 
 
@@ -429,7 +430,7 @@ def get_plume(config: PlumeGeneratorConfig | None = None, **kwargs) -> PlumeData
     return load_plume(generate_plume(config, **kwargs).path, **load_kw)
 
 
-def _write_atomic(
+def _write_plume(
     path: Path,
     config: PlumeGeneratorConfig,
     key: str,
@@ -437,9 +438,7 @@ def _write_atomic(
     vel: np.ndarray,
     solver: PlumeSolver,
 ) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    def write(tmp: Path) -> None:
         with h5py.File(tmp, "w") as f:
             opts = {"compression": "gzip", "compression_opts": 1, "shuffle": True}
             f.create_dataset("plume", data=conc, chunks=(1, *conc.shape[1:]), **opts)
@@ -464,10 +463,8 @@ def _write_atomic(
             a["velocity_units"] = "mm/s, (x, y) world frame, at odor cell centres"
             a["max_rel_divergence_before_projection"] = solver.max_divergence_before
             a["max_rel_divergence_after_projection"] = solver.max_divergence_after
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+
+    atomic_write(path, write)
 
 
 def main(argv: list[str] | None = None) -> None:

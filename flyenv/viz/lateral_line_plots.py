@@ -1,12 +1,11 @@
 """Figures of a lateral-line STDP run (file names follow the original Brian2 script).
 
 Every function takes the result dict of ``agents/lateral_line_stdp.run_seed`` and a
-path; files are written atomically (temporary file, then ``os.replace``).
+path; files are written atomically (``flyenv.io.atomic_write``).
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -16,17 +15,16 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from flyenv.io import atomic_write  # noqa: E402
+
 N_X_BINS = 50
 
 
 def _save(fig: plt.Figure, path: Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name("_tmp_" + path.name)
-    fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
-    os.replace(tmp, path)
-    return path
+    try:
+        return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
+    finally:
+        plt.close(fig)
 
 
 def _smooth(counts: np.ndarray, dt_s: float, width_s: float = 0.02) -> np.ndarray:
