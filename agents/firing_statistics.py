@@ -4,10 +4,16 @@
 A readable single-file program (CleanRL style) with the seed's TOML keys
 (../shared/seeds/fitting_activity_training.md; SPEC section 8):
 
-    python agents/firing_statistics.py scenarios/firing-statistics.toml
-    python agents/firing_statistics.py scenarios/firing-statistics-teacher.toml
-    python agents/firing_statistics.py scenarios/firing-statistics.toml \\
+    python agents/firing_statistics.py --scenario scenarios/firing_statistics.toml
+    python agents/firing_statistics.py --scenario scenarios/firing_statistics_teacher.toml
+    python agents/firing_statistics.py --scenario scenarios/firing_statistics.toml \\
         --output-dir runs/fs --resume-from runs/fs/checkpoints/checkpoint_latest.pt
+
+Flags (``--help``): the fields of ``Args`` below, dashed; the seed's tables as
+``--simulation.epochs 10``, ``--hyperparameters.loss-weight.cv 0.5``, ... (``--eval-ms`` is
+``--simulation.eval-ms``). The scenario TOML holds the same fields (its [simulation],
+[targets], [hyperparameters], [network], [teacher] tables); defaults < scenario < flags.
+parameters.toml in the output directory is a copy of the scenario.
 
 Output directory: parameters.toml (copy), metadata.json, checkpoints/checkpoint_latest.pt
 and checkpoint_best.pt (atomic; model, optimizer, epoch, losses, RNG states, neuron
@@ -18,134 +24,207 @@ history.json (every epoch's losses and statistics).
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import json
 import platform
 import shutil
-import sys
 import time
-import tomllib
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from tqdm import tqdm
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere
-
-from flyenv.brains.ei_assembly.conductance import ConductanceLIFConfig  # noqa: E402
-from flyenv.brains.ei_assembly.network import PATHWAYS, WEIGHT_MODES, EIAssemblyConfig  # noqa: E402
-from flyenv.io import atomic_write_json  # noqa: E402
-from flyenv.training.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
-from flyenv.training.firing_statistics_losses import LossWeights, Targets  # noqa: E402
-from flyenv.training.firing_statistics_trainer import (  # noqa: E402
-    FiringStatisticsTrainer,
-    TrainConfig,
-)
-
-KNOWN = {
-    "simulation": {
-        "epochs", "accumulation_interval", "checkpoint_interval", "plot_interval",
-        "batch_size", "epoch_ms", "chunk_ms", "warmup_ms", "seed", "mode", "dt_ms", "eval_ms",
-    },
-    "targets": {"firing_rates", "cvs", "alpha", "threshold_ratio", "min_isis"},
-    "hyperparameters": {"learning_rate", "lr_decay", "loss_weight", "surrogate_slope_per_mv"},
-    "network": {
-        "size", "n_neurons", "n_assemblies", "n_inputs", "input_rate_hz", "weight_mode",
-        "init_pathway_scales", "seed",
-    },
-    "teacher": {"pathway_scales", "van_rossum_tau_ms", "rate_weight", "teacher_forcing"},
-}  # fmt: skip
+from flyenv.brains.ei_assembly.conductance import ConductanceLIFConfig
+from flyenv.brains.ei_assembly.network import PATHWAYS, WEIGHT_MODES, EIAssemblyConfig
+from flyenv.config import cli, load_scenario
+from flyenv.io import atomic_write_json
+from flyenv.training.checkpoint import load_checkpoint, save_checkpoint
+from flyenv.training.firing_statistics_losses import LossWeights, Targets
+from flyenv.training.firing_statistics_trainer import FiringStatisticsTrainer, TrainConfig
 
 
-def load_config(path: Path) -> TrainConfig:
-    """TOML -> TrainConfig; unknown sections/keys and bad values raise naming the key."""
-    if not path.exists():
-        raise FileNotFoundError(f"config {path} not found; see scenarios/firing-statistics.toml")
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ValueError(f"{path} is not valid TOML: {exc}") from exc
-    for section, body in raw.items():
-        if section not in KNOWN:
-            raise ValueError(f"{path}: unknown section [{section}]; known: {sorted(KNOWN)}")
-        bad = set(body) - KNOWN[section]
-        if bad:
-            raise ValueError(
-                f"{path}: unknown key(s) {sorted(bad)} in [{section}]; known: {sorted(KNOWN[section])}"
-            )
-    sim, tg, hp = raw.get("simulation", {}), raw.get("targets", {}), raw.get("hyperparameters", {})
-    nw, te = raw.get("network", {}), raw.get("teacher", {})
-    rates = tg.get("firing_rates", [0.5, 2.0])
+# The scenario tables of the seed's parameter file ([simulation], [targets],
+# [hyperparameters], [network], [teacher]), one dataclass each.
+@dataclass
+class Simulation:
+    epochs: int = 40
+    """Total training epochs."""
+    accumulation_interval: int = 2
+    """Update the weights (and print) every N epochs."""
+    checkpoint_interval: int = 10
+    """Write checkpoint_latest.pt every N epochs (a multiple of accumulation_interval)."""
+    plot_interval: int = 0
+    """Figures every N epochs (0: every accumulation_interval)."""
+    batch_size: int = 8
+    """Independent trials simulated in parallel."""
+    epoch_ms: float = 2000.0
+    """Simulated time per trial and epoch (ms)."""
+    chunk_ms: float = 500.0
+    """Truncated-BPTT chunk (ms)."""
+    warmup_ms: float = 300.0
+    """Unrecorded warm-up per trial (ms)."""
+    seed: int = 0
+    """Training seed."""
+    mode: Literal["statistics", "teacher"] = "statistics"
+    """Fit firing statistics, or a teacher's spike trains."""
+    dt_ms: float = 1.0
+    """Integration step (ms)."""
+    eval_ms: float = 8000.0
+    """Evaluation of the initial and trained net, ms per trial (0: none)."""
+
+
+@dataclass
+class TargetStatistics:
+    firing_rates: float | tuple[float, float] = (0.5, 2.0)
+    """Target rates (Hz): [E, I], or one number for both."""
+    cvs: float = 1.0
+    """Target coefficient of variation of the ISIs."""
+    alpha: float = 1.0
+    """Silent penalty exp(-alpha r) (1/Hz)."""
+    threshold_ratio: float = 0.8
+    """Target (mean V + std V - E_L) / (theta - E_L)."""
+    min_isis: int = 2
+    """ISIs a neuron needs for its CV to count."""
+
+
+@dataclass
+class Hyperparameters:
+    learning_rate: float = 0.03
+    """Adam step size, on log weights and log pathway scales."""
+    lr_decay: float = 1.0
+    """Learning rate x this after every update."""
+    loss_weight: LossWeights = field(default_factory=LossWeights)
+    """Weights of the loss terms."""
+    surrogate_slope_per_mv: float = 0.5
+    """Surrogate-gradient slope (1/mV)."""
+
+
+@dataclass
+class Network:
+    size: Literal["cpu", "seed"] = "cpu"
+    """'cpu' (500 neurons) or the seed's 'seed' net (5,000); the keys below override it."""
+    n_neurons: int | None = None
+    """Neurons (80 % E) (None: the size's)."""
+    n_assemblies: int | None = None
+    """Assemblies (None: the size's)."""
+    n_inputs: int | None = None
+    """Poisson mitral inputs (None: the size's)."""
+    input_rate_hz: float | None = None
+    """Input rate (Hz) (None: the size's)."""
+    weight_mode: str = "both"
+    """What learns: pathway | connection | both."""
+    init_pathway_scales: tuple[float, ...] | None = None
+    """Initial scales of E->E E->I I->E I->I in->E in->I (None: all 1)."""
+    seed: int | None = None
+    """Wiring seed (None: the size's)."""
+
+
+@dataclass
+class Teacher:
+    pathway_scales: tuple[float, ...] = (1.0,) * 6
+    """The teacher's pathway scales (E->E E->I I->E I->I in->E in->I)."""
+    van_rossum_tau_ms: float = 20.0
+    """Van Rossum kernel time constant (ms)."""
+    rate_weight: float = 1.0
+    """Weight of the per-neuron rate term."""
+    teacher_forcing: bool = True
+    """Drive the student's recurrent synapses with the teacher's spikes."""
+
+
+@dataclass
+class Args:
+    scenario: str | None = None
+    """Parameter TOML (scenarios/firing_statistics*.toml); explicit flags override it."""
+    output_dir: Path | None = None
+    """Output folder (default: runs/firing_statistics/<scenario stem>)."""
+    resume_from: Path | None = None
+    """checkpoint_latest.pt of a killed run."""
+    wandb: bool = False
+    """Also log to wandb (offline by default)."""
+    no_tensorboard: bool = False
+    """No tensorboard logs."""
+    no_plots: bool = False
+    """No figures."""
+    stop_after_epoch: int | None = None
+    """Stop (as if killed) after this epoch's checkpoint."""
+    threads: int = 1
+    """Torch threads (1 is fastest on a busy 2-core CPU)."""
+    simulation: Simulation = field(default_factory=Simulation)
+    targets: TargetStatistics = field(default_factory=TargetStatistics)
+    hyperparameters: Hyperparameters = field(default_factory=Hyperparameters)
+    network: Network = field(default_factory=Network)
+    teacher: Teacher = field(default_factory=Teacher)
+
+
+ALIASES = {"--eval-ms": "--simulation.eval-ms"}
+"""Flags of the earlier CLI."""
+
+
+def train_config(args: Args) -> TrainConfig:
+    """The trainer's config from the scenario tables; bad values raise naming the key."""
+    sim, tg, hp, nw, te = (
+        args.simulation, args.targets, args.hyperparameters, args.network, args.teacher
+    )  # fmt: skip
+    rates = tg.firing_rates
     rates = [rates, rates] if isinstance(rates, int | float) else list(rates)
     if len(rates) != 2:
         raise ValueError("[targets] firing_rates must be one number or [E, I] (Hz)")
-    lw = hp.get("loss_weight", {})
-    unknown_w = set(lw) - {f.name for f in LossWeights.__dataclass_fields__.values()}
-    if unknown_w:
+    neuron = ConductanceLIFConfig(dt_ms=sim.dt_ms, slope_per_mv=hp.surrogate_slope_per_mv)
+    if nw.size not in ("cpu", "seed"):
         raise ValueError(
-            f"unknown loss_weight key(s) {sorted(unknown_w)}; known: {list(LossWeights.__dataclass_fields__)}"
+            f"[network] size must be 'cpu' (500 neurons) or 'seed' (5,000), got {nw.size!r}"
         )
-    neuron = ConductanceLIFConfig(
-        dt_ms=float(sim.get("dt_ms", 1.0)),
-        slope_per_mv=float(hp.get("surrogate_slope_per_mv", 0.5)),
-    )
-    size = nw.get("size", "cpu")
-    if size not in ("cpu", "seed"):
+    base = EIAssemblyConfig.seed_size() if nw.size == "seed" else EIAssemblyConfig()
+    if nw.weight_mode not in WEIGHT_MODES:
         raise ValueError(
-            f"[network] size must be 'cpu' (500 neurons) or 'seed' (5,000), got {size!r}"
+            f"[network] weight_mode must be one of {WEIGHT_MODES}, got {nw.weight_mode!r}"
         )
-    base = EIAssemblyConfig.seed_size() if size == "seed" else EIAssemblyConfig()
-    weight_mode = nw.get("weight_mode", "both")
-    if weight_mode not in WEIGHT_MODES:
-        raise ValueError(
-            f"[network] weight_mode must be one of {WEIGHT_MODES}, got {weight_mode!r}"
-        )
-    network = replace(
-        base,
-        neuron=neuron,
-        weight_mode=weight_mode,
-        **{k: nw[k] for k in ("n_neurons", "n_assemblies", "n_inputs", "seed") if k in nw},
-        **({"input_rate_hz": float(nw["input_rate_hz"])} if "input_rate_hz" in nw else {}),
-        **(
-            {"init_pathway_scales": tuple(nw["init_pathway_scales"])}
-            if "init_pathway_scales" in nw
-            else {}
-        ),
-    )
+    given = {
+        k: getattr(nw, k)
+        for k in ("n_neurons", "n_assemblies", "n_inputs", "seed", "input_rate_hz")
+        if getattr(nw, k) is not None
+    }
+    if nw.init_pathway_scales is not None:
+        given["init_pathway_scales"] = tuple(nw.init_pathway_scales)
+    network = replace(base, neuron=neuron, weight_mode=nw.weight_mode, **given)
     cfg = TrainConfig(
-        epochs=int(sim.get("epochs", 40)),
-        accumulation_interval=int(sim.get("accumulation_interval", 2)),
-        checkpoint_interval=int(sim.get("checkpoint_interval", 10)),
-        plot_interval=int(sim.get("plot_interval", 0)),
-        batch_size=int(sim.get("batch_size", 8)),
-        epoch_ms=float(sim.get("epoch_ms", 2000.0)),
-        chunk_ms=float(sim.get("chunk_ms", 500.0)),
-        warmup_ms=float(sim.get("warmup_ms", 300.0)),
-        seed=int(sim.get("seed", 0)),
-        mode=str(sim.get("mode", "statistics")),
-        learning_rate=float(hp.get("learning_rate", 0.03)),
-        lr_decay=float(hp.get("lr_decay", 1.0)),
+        epochs=sim.epochs,
+        accumulation_interval=sim.accumulation_interval,
+        checkpoint_interval=sim.checkpoint_interval,
+        plot_interval=sim.plot_interval,
+        batch_size=sim.batch_size,
+        epoch_ms=sim.epoch_ms,
+        chunk_ms=sim.chunk_ms,
+        warmup_ms=sim.warmup_ms,
+        seed=sim.seed,
+        mode=sim.mode,
+        learning_rate=hp.learning_rate,
+        lr_decay=hp.lr_decay,
         targets=Targets(
             rate_e_hz=float(rates[0]),
             rate_i_hz=float(rates[1]),
-            cv=float(tg.get("cvs", 1.0)),
-            alpha_per_hz=float(tg.get("alpha", 1.0)),
-            threshold_ratio=float(tg.get("threshold_ratio", 0.8)),
-            min_isis=int(tg.get("min_isis", 2)),
+            cv=tg.cvs,
+            alpha_per_hz=tg.alpha,
+            threshold_ratio=tg.threshold_ratio,
+            min_isis=tg.min_isis,
         ),
-        weights=LossWeights(**{k: float(v) for k, v in lw.items()}),
+        weights=replace(hp.loss_weight),
         network=network,
-        teacher_scales=tuple(te.get("pathway_scales", (1.0,) * 6)),
-        van_rossum_tau_ms=float(te.get("van_rossum_tau_ms", 20.0)),
-        teacher_rate_weight=float(te.get("rate_weight", 1.0)),
-        teacher_forcing=bool(te.get("teacher_forcing", True)),
+        teacher_scales=tuple(te.pathway_scales),
+        van_rossum_tau_ms=te.van_rossum_tau_ms,
+        teacher_rate_weight=te.rate_weight,
+        teacher_forcing=te.teacher_forcing,
     )
     cfg.validate()
     return cfg
+
+
+def load_config(path: Path) -> TrainConfig:
+    """Parameter TOML -> TrainConfig; unknown tables/keys and bad values raise naming the key."""
+    return train_config(load_scenario(path, Args, agent="firing_statistics"))
 
 
 class Loggers:
@@ -198,39 +277,8 @@ class Loggers:
             self.wandb.finish()
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    p.add_argument("config", type=Path, help="TOML parameters (scenarios/firing-statistics.toml)")
-    p.add_argument(
-        "--output-dir",
-        type=Path,
-        default=None,
-        help="default: runs/firing_statistics/<config stem>",
-    )
-    p.add_argument(
-        "--resume-from", type=Path, default=None, help="checkpoint_latest.pt of a killed run"
-    )
-    p.add_argument("--wandb", action="store_true", help="also log to wandb (offline by default)")
-    p.add_argument("--no-tensorboard", action="store_true")
-    p.add_argument("--no-plots", action="store_true")
-    p.add_argument(
-        "--stop-after-epoch",
-        type=int,
-        default=None,
-        help="stop (as if killed) after this epoch's checkpoint",
-    )
-    p.add_argument(
-        "--threads", type=int, default=1, help="torch threads (1 is fastest on a busy 2-core CPU)"
-    )
-    p.add_argument(
-        "--eval-ms",
-        type=float,
-        default=None,
-        help="evaluation before/after training, ms per trial ([simulation] eval_ms, default 8000; 0 = none)",
-    )
-    return p.parse_args(argv)
+def parse_args(argv: list[str] | None = None) -> Args:
+    return cli(Args, argv, description=__doc__, agent="firing_statistics", aliases=ALIASES)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -240,26 +288,27 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "--wandb was given but wandb is not installed; `pip install wandb` or drop --wandb"
         )
     torch.set_num_threads(args.threads)
-    cfg = load_config(args.config)
-    eval_ms = args.eval_ms
-    if eval_ms is None:
-        eval_ms = float(
-            tomllib.loads(args.config.read_text()).get("simulation", {}).get("eval_ms", 8000.0)
-        )
-    out = args.output_dir or Path("runs/firing_statistics") / args.config.stem
+    try:
+        cfg = train_config(args)
+    except ValueError as exc:
+        raise SystemExit(f"error: {exc}") from None
+    eval_ms = args.simulation.eval_ms
+    stem = Path(args.scenario).stem if args.scenario else "default"
+    out = args.output_dir or Path("runs/firing_statistics") / stem
     out.mkdir(parents=True, exist_ok=True)
     ckpt_dir = out / "checkpoints"
     trainer = FiringStatisticsTrainer(cfg)
     if args.resume_from is not None:
         trainer.load_payload(load_checkpoint(args.resume_from))
         print(f"Resumed from {args.resume_from} at epoch {trainer.epoch}")
-    else:
-        shutil.copyfile(args.config, out / "parameters.toml")
+    elif args.scenario:
+        shutil.copyfile(args.scenario, out / "parameters.toml")
     atomic_write_json(
         out / "metadata.json",
         {
             "started_utc": datetime.now(UTC).isoformat(),
-            "config_file": str(args.config),
+            "config_file": args.scenario,
+            "args": json.loads(json.dumps(asdict(args), default=str)),
             "resumed_from": None if args.resume_from is None else str(args.resume_from),
             "start_epoch": trainer.epoch,
             "python": platform.python_version(),

@@ -71,6 +71,7 @@ from flyenv.connectome.synthetic_whole_brain import (  # noqa: E402
     SYNTHETIC_ID,
     ensure_synthetic,
 )
+from flyenv.connectome.whole_brain_data import load_whole_brain_data  # noqa: E402
 from flyenv.evaluation.whole_brain_baselines import (  # noqa: E402
     MeanBaseline,
     RidgeARSelection,
@@ -92,7 +93,6 @@ from flyenv.training.whole_brain_fitting import (  # noqa: E402
     closed_loop,
     control_input,
     fit_spiking_surrogate,
-    load_whole_brain_data,
     persistence_closed_loop,
     simulate_teacher_forced,
     teacher_forced,

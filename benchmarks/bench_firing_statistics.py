@@ -3,7 +3,7 @@
 Both simulate the same E/I assembly network (same wiring, weights, input spikes and
 equations; spikes are checked equal) for one epoch of ``--batch`` trials x ``--epoch-ms``
 in truncated-BPTT chunks of ``--chunk-ms``, evaluate the same firing-statistics loss
-(``flyenv.training.firing_statistics_losses``) per chunk, back-propagate, and take one
+(``flyenv.metrics.firing_statistics``) per chunk, back-propagate, and take one
 Adam step.
 
 - ours: ``EIAssemblyNetwork.run``: sparse edge lists (only the connectome's synapses), the
@@ -109,7 +109,7 @@ def _seed_style(net):
 def _epoch(model, net, chunks, batch):
     import torch
 
-    from flyenv.training.firing_statistics_losses import (
+    from flyenv.metrics.firing_statistics import (
         NO_SPIKE,
         LossWeights,
         RunningStats,

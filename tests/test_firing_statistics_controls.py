@@ -21,7 +21,7 @@ from flyenv.evaluation.firing_statistics_cell import (
     statistics_cell,
     teacher_cell,
 )
-from flyenv.training.firing_statistics_losses import LossWeights, Targets
+from flyenv.metrics.firing_statistics import LossWeights, Targets
 from flyenv.training.firing_statistics_trainer import FiringStatisticsTrainer, TrainConfig
 
 SMALL = {"n_neurons": 100, "n_assemblies": 4, "n_inputs": 40}

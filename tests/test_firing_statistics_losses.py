@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from flyenv.brains.ei_assembly.network import EIAssemblyConfig, EIAssemblyNetwork
-from flyenv.training.firing_statistics_losses import (
+from flyenv.metrics.firing_statistics import (
     NO_SPIKE,
     RunningStats,
     cv_loss,

@@ -21,7 +21,7 @@ from flyenv.connectome.recordings import (
     preprocess_traces,
 )
 from flyenv.connectome.synthetic_whole_brain import SCALES, build_connectome, generate
-from flyenv.training.whole_brain_fitting import load_whole_brain_data
+from flyenv.connectome.whole_brain_data import load_whole_brain_data
 
 
 @pytest.fixture(autouse=True)

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from flyenv.brains.ei_assembly.network import PATHWAYS, EIAssemblyConfig, EIAssemblyNetwork
-from flyenv.training.firing_statistics_losses import (
+from flyenv.metrics.firing_statistics import (
     NO_SPIKE,
     LossWeights,
     RunningStats,

@@ -246,8 +246,8 @@ neuropils, 400 frames of 100 ms, generated in ~6 s; the seed replaces its seed 0
 
 def _synthetic_data(config: dict, seed: int):
     from flyenv.connectome.synthetic_whole_brain import SCALES, SYNTHETIC_ID, ensure_synthetic
+    from flyenv.connectome.whole_brain_data import load_whole_brain_data
     from flyenv.envs.offline.whole_brain_activity import default_cache_dir
-    from flyenv.training.whole_brain_fitting import load_whole_brain_data
 
     brain = {**SMALL_BRAIN, **config.get("brain", {})}
     syn = replace(SCALES["default"], seed=int(seed), **brain)

@@ -36,8 +36,7 @@ from flyenv.brains.ei_assembly.network import (
     EIAssemblyNetwork,
     NetState,
 )
-from flyenv.training.checkpoint import rng_state, set_rng_state
-from flyenv.training.firing_statistics_losses import (
+from flyenv.metrics.firing_statistics import (
     NO_SPIKE,
     LossWeights,
     RunningStats,
@@ -47,6 +46,7 @@ from flyenv.training.firing_statistics_losses import (
     teacher_rate_loss,
     van_rossum_distance,
 )
+from flyenv.training.checkpoint import rng_state, set_rng_state
 
 
 @dataclass

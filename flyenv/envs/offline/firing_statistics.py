@@ -12,7 +12,7 @@ import torch
 from gymnasium import spaces
 
 from flyenv.brains.ei_assembly.network import PATHWAYS, EIAssemblyConfig, EIAssemblyNetwork
-from flyenv.training.firing_statistics_losses import (
+from flyenv.metrics.firing_statistics import (
     NO_SPIKE,
     LossWeights,
     RunningStats,
@@ -118,7 +118,7 @@ class FiringStatisticsEnv(gym.Env):
     ## Rewards
     ``reward = -loss``. Statistics mode: the SPEC's weighted sum (``LossWeights``: 1 x
     rate + 0.5 x CV + 1 x silent + 10 x membrane variance; terms as in
-    ``flyenv.training.firing_statistics_losses``, the rate term per neuron plus per
+    ``flyenv.metrics.firing_statistics``, the rate term per neuron plus per
     population mean). Teacher mode: van Rossum distance
     (tau 20 ms) to the teacher's spikes + rate loss to the teacher's per-neuron rates.
 

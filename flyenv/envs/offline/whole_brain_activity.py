@@ -48,7 +48,7 @@ class WholeBrainActivityConfig:
 def load_env_data(cfg: WholeBrainActivityConfig):
     """WholeBrainData of the configured source (synthetic brains are generated once)."""
     from flyenv.connectome.synthetic_whole_brain import SCALES, SYNTHETIC_ID, ensure_synthetic
-    from flyenv.training.whole_brain_fitting import load_whole_brain_data
+    from flyenv.connectome.whole_brain_data import load_whole_brain_data
 
     data_dir, rec_id = cfg.data_dir, cfg.neural_activity_id
     if data_dir is None:
