@@ -106,7 +106,10 @@ def docstring_to_markdown(doc: str) -> str:
     return body.strip() + "\n"
 
 
-def load_entry_point(entry_point: str) -> type:
+def load_entry_point(entry_point) -> type:
+    """The class (or factory) a gymnasium entry point names: "module:Class" or the object."""
+    if not isinstance(entry_point, str):
+        return entry_point
     module_name, _, attr = entry_point.partition(":")
     obj = importlib.import_module(module_name)
     for part in attr.split("."):
@@ -116,18 +119,18 @@ def load_entry_point(entry_point: str) -> type:
 
 def render_env_page(entry) -> str:
     cls = load_entry_point(entry.entry_point)
-    module_name, _, class_name = entry.entry_point.partition(":")
+    qualname = f"{cls.__module__}.{cls.__qualname__}"
     rows = [
         ("Id", f"`{entry.id}`"),
         ("Make", f'`gym.make("{entry.id}")` (after `import flyenv`)'),
-        ("Class", f"`{module_name}.{class_name}`"),
+        ("Class", f"`{qualname}`"),
     ]
     if entry.vector_entry_point:
-        vec_module, _, vec_class = entry.vector_entry_point.partition(":")
+        vec = load_entry_point(entry.vector_entry_point)
         rows.append(
             (
                 "Native vector env",
-                f'`gym.make_vec("{entry.id}", num_envs=N)`: `{vec_module}.{vec_class}`',
+                f'`gym.make_vec("{entry.id}", num_envs=N)`: `{vec.__module__}.{vec.__qualname__}`',
             )
         )
     if entry.kwargs:
@@ -139,7 +142,7 @@ def render_env_page(entry) -> str:
         f"{entry.description}\n\n"
         f"| | |\n|---|---|\n{facts}\n\n"
         f"{docstring_to_markdown(env_docstring(cls))}\n"
-        f"*This page is the docstring of `{module_name}.{class_name}` "
+        f"*This page is the docstring of `{qualname}` "
         f"(or of its module), rendered at build time.*\n"
     )
 
