@@ -7,13 +7,15 @@ source, and writes a JSON summary.
 
     python agents/braitenberg_odor_taxis.py --n-starts 20
     python agents/braitenberg_odor_taxis.py --n-aversive-sources 1 --video videos/braitenberg.mp4
+
+Flags (``--help``): the fields of ``Args`` below, dashed; ``--scenario`` reads the same
+fields from a TOML file (defaults < scenario < flags).
 """
 
 from __future__ import annotations
 
-import argparse
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import gymnasium as gym
@@ -21,28 +23,42 @@ import numpy as np
 from tqdm import tqdm
 
 import flyenv  # noqa: F401  (registers the environments)
+from flyenv.config import cli
 from flyenv.io import atomic_write_json
 from flyenv.policies.braitenberg import BraitenbergConfig, BraitenbergPolicy
 from flyenv.recording import record_video, run_episode
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    p.add_argument("--env-id", default="flyenv/OdorTaxis-v0")
-    p.add_argument("--n-starts", type=int, default=20, help="episodes (seeds seed..seed+N-1)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--n-aversive-sources", type=int, default=0)
-    p.add_argument("--source-distance-mm", type=float, nargs=2, default=(10.0, 20.0))
-    p.add_argument("--time-limit-s", type=float, default=10.0)
-    p.add_argument("--attractive-gain", type=float, default=BraitenbergConfig.attractive_gain)
-    p.add_argument("--aversive-gain", type=float, default=BraitenbergConfig.aversive_gain)
-    p.add_argument("--out", default="runs/braitenberg_odor_taxis/results.json", help="JSON summary")
-    p.add_argument("--video", default=None, help="also record the first start to this .mp4")
-    args = p.parse_args(argv)
+@dataclass
+class Args:
+    scenario: str | None = None
+    """TOML of these fields; explicit flags override it."""
+    env_id: str = "flyenv/OdorTaxis-v0"
+    """Gymnasium env id."""
+    n_starts: int = 20
+    """Episodes (seeds seed..seed+N-1)."""
+    seed: int = 0
+    """Seed of the first episode."""
+    n_aversive_sources: int = 0
+    """Aversive odor sources besides the attractive one."""
+    source_distance_mm: tuple[float, float] = (10.0, 20.0)
+    """Range of the attractive source's start distance (mm)."""
+    time_limit_s: float = 10.0
+    """Episode limit (s)."""
+    attractive_gain: float = BraitenbergConfig.attractive_gain
+    """Steering gain toward the attractive odor."""
+    aversive_gain: float = BraitenbergConfig.aversive_gain
+    """Steering gain away from aversive odor."""
+    out: str = "runs/braitenberg_odor_taxis/results.json"
+    """JSON summary."""
+    video: str | None = None
+    """Also record the first start to this .mp4."""
+
+
+def parse_args(argv: list[str] | None = None) -> Args:
+    args = cli(Args, argv, description=__doc__, agent="braitenberg_odor_taxis")
     if args.n_starts < 1:
-        p.error("--n-starts must be >= 1")
+        raise SystemExit("error: --n-starts must be >= 1")
     return args
 
 

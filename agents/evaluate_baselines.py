@@ -10,6 +10,9 @@ timesteps and wall time to the first evaluation at >= 80% held-out success.
 
     python agents/evaluate_baselines.py --runs runs/ppo/OdorTaxis_spiking_seed0 --mujoco-starts 10
 
+Flags (``--help``): the fields of ``Args`` below, dashed; ``--scenario`` reads the same
+fields from a TOML file (defaults < scenario < flags).
+
 Prints a markdown table and writes it (with every number) to --out (JSON) and
 --out with .md. A run whose results.json already holds the twin/MuJoCo evaluation
 with the same seeds and start count is not evaluated again.
@@ -17,13 +20,15 @@ with the same seeds and start count is not evaluated again.
 
 from __future__ import annotations
 
-import argparse
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
 
+from flyenv.config import JsonDict, cli
 from flyenv.io import atomic_write_json
 from flyenv.rl import evaluation as ev
 from flyenv.rl.sb3_training import SPIKING_ENV_KWARGS, TEST_SEED
@@ -33,34 +38,34 @@ MUJOCO_SEED = 10_000
 BPTT_CHECKPOINT = "flyenv/data/checkpoints/olfactory_brain_bptt.pt"
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    p.add_argument("--runs", nargs="*", default=[], help="SB3 agent run directories")
-    p.add_argument("--twin-starts", type=int, default=50)
-    p.add_argument("--mujoco-starts", type=int, default=10, help="0: twin only")
-    p.add_argument(
-        "--mujoco-min-twin",
-        type=float,
-        default=0.5,
-        help="skip MuJoCo for runs below this twin success (failed episodes cost the full "
-        "10 s of slow physics each); their MuJoCo cells read 'not run'",
-    )
-    p.add_argument(
-        "--skip", nargs="*", default=[], help="rows to leave out: braitenberg bptt untrained"
-    )
-    p.add_argument(
-        "--untrained-brain-config",
-        type=json.loads,
-        default={},
-        help="JSON OlfactoryBrainConfig overrides for the untrained row, e.g. "
-        "'{\"bilateral_contrast\": 0.8}' (the weak-contrast PPO scenario's brain)",
-    )
-    p.add_argument("--out", default="runs/baselines/odor_taxis_table.json")
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--curves-png", default=None, help="also plot the runs' learning curves here")
-    return p.parse_args(argv)
+@dataclass
+class Args:
+    scenario: str | None = None
+    """TOML of these fields; explicit flags override it."""
+    runs: list[str] = field(default_factory=list)
+    """SB3 agent run directories (agents/ppo_odor_taxis.py, agents/sac_odor_taxis.py)."""
+    twin_starts: int = 50
+    """Twin starts per agent (seed stream TEST_SEED)."""
+    mujoco_starts: int = 10
+    """MuJoCo starts per agent (0: twin only)."""
+    mujoco_min_twin: float = 0.5
+    """Skip MuJoCo for runs below this twin success fraction (failed episodes cost the
+    full 10 s of slow physics each); their MuJoCo cells read 'not run'."""
+    skip: list[Literal["braitenberg", "bptt", "untrained"]] = field(default_factory=list)
+    """Rows to leave out."""
+    untrained_brain_config: JsonDict = field(default_factory=dict)
+    """OlfactoryBrainConfig overrides for the untrained row, e.g.
+    '{"bilateral_contrast": 0.8}' (the weak-contrast PPO scenario's brain)."""
+    out: str = "runs/baselines/odor_taxis_table.json"
+    """JSON table (the markdown table goes beside it, .md)."""
+    threads: int = 1
+    """Torch threads."""
+    curves_png: str | None = None
+    """Also plot the runs' learning curves here."""
+
+
+def parse_args(argv: list[str] | None = None) -> Args:
+    return cli(Args, argv, description=__doc__, agent="evaluate_baselines")
 
 
 def _orn_kwargs() -> dict:

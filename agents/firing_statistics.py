@@ -41,8 +41,8 @@ from flyenv.brains.ei_assembly.conductance import ConductanceLIFConfig
 from flyenv.brains.ei_assembly.network import PATHWAYS, WEIGHT_MODES, EIAssemblyConfig
 from flyenv.config import cli, load_scenario
 from flyenv.io import atomic_write_json
+from flyenv.metrics.firing_statistics import LossWeights, Targets
 from flyenv.training.checkpoint import load_checkpoint, save_checkpoint
-from flyenv.training.firing_statistics_losses import LossWeights, Targets
 from flyenv.training.firing_statistics_trainer import FiringStatisticsTrainer, TrainConfig
 
 

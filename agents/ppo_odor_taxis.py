@@ -11,8 +11,13 @@ twin starts and in MuJoCo, and a video of it is recorded with ``flyenv record``.
     python agents/ppo_odor_taxis.py --scenario scenarios/ppo_odor_taxis_spiking.toml
     python agents/ppo_odor_taxis.py --policy mlp --total-timesteps 300000
     python agents/ppo_odor_taxis.py --env flyenv/PlumeTracking-kinematic-v0 --policy mlp
+    python agents/ppo_odor_taxis.py --scenario scenarios/ppo_odor_taxis_mlp.toml --algo.learning-rate 1e-3
 
-Values: built-in defaults < --scenario TOML < explicit flags. Outputs in --run-dir:
+Flags (``--help``): the fields of ``Args`` below, dashed (``--total-timesteps``); the PPO
+hyper-parameters as ``--algo.<name>``; ``--env-kwargs`` / ``--policy-kwargs`` take JSON.
+A scenario TOML holds the same fields (``[algo]``, ``[env_kwargs]``, ``[policy_kwargs]``
+tables; ``flyenv.config.load_scenario``).
+Values: Args defaults < --scenario TOML < explicit flags. Outputs in --run-dir:
 tb/ (tensorboard), checkpoints/ (CheckpointCallback), best_model.zip (EvalCallback),
 final_model.zip, curve.json + learning_curve.png, results.json, video.mp4.
 Rerunning with the same --run-dir continues from the newest checkpoint.
@@ -20,42 +25,88 @@ Rerunning with the same --run-dir continues from the newest checkpoint.
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import torch
 from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import CheckpointCallback, EvalCallback
 
+from flyenv.config import JsonDict, cli
 from flyenv.rl import sb3_training as rl
 from flyenv.rl.spiking_policy import SpikingActorCriticPolicy
 
-DEFAULTS = {
-    "env": "flyenv/OdorTaxis-kinematic-v0",
-    "policy": "spiking",
-    "total_timesteps": 60_000,
-    "n_envs": 32,
-    "seed": 0,
-    "eval_every": 8192,
-    "eval_starts": 50,
-    "mujoco_eval_starts": 10,
-}
-PPO_DEFAULTS = {
-    "learning_rate": 3e-4,
-    "n_steps": 128,
-    "batch_size": 512,
-    "n_epochs": 4,
-    "gamma": 0.99,
-    "gae_lambda": 0.95,
-    "clip_range": 0.2,
-    "ent_coef": 0.0,
-    "max_grad_norm": 0.5,
-}
+
+@dataclass
+class PPOHyperparameters:
+    """``stable_baselines3.PPO`` keywords (the scenario's ``[algo]`` table)."""
+
+    learning_rate: float = 3e-4
+    """Adam step size."""
+    n_steps: int = 128
+    """Env steps per env per rollout (rollout = n_steps x n_envs transitions)."""
+    batch_size: int = 512
+    """Minibatch size (transitions)."""
+    n_epochs: int = 4
+    """Passes over each rollout."""
+    gamma: float = 0.99
+    """Discount per agent step (10 ms)."""
+    gae_lambda: float = 0.95
+    """GAE lambda."""
+    clip_range: float = 0.2
+    """PPO ratio clip."""
+    ent_coef: float = 0.0
+    """Entropy bonus coefficient."""
+    max_grad_norm: float = 0.5
+    """Gradient-norm clip."""
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    return rl.parse_agent_args(__doc__, "ppo", DEFAULTS, PPO_DEFAULTS, argv)
+@dataclass
+class Args:
+    scenario: str | None = None
+    """TOML of these fields (scenarios/ppo_*.toml); explicit flags override it."""
+    env: str = "flyenv/OdorTaxis-kinematic-v0"
+    """Gymnasium env id (twin ``-kinematic-`` ids train batched, MuJoCo ids in subprocesses)."""
+    policy: Literal["spiking", "mlp"] = "spiking"
+    """Actor: the spiking connectome brain or SB3's MLP."""
+    total_timesteps: int = 60_000
+    """Training length in env steps (all envs together)."""
+    n_envs: int = 32
+    """Twin batch size, or MuJoCo worker processes."""
+    seed: int = 0
+    """Training seed (held-out starts: EVAL_SEED + seed)."""
+    eval_every: int = 8192
+    """Timesteps between held-out evaluations (and checkpoints)."""
+    eval_starts: int = 50
+    """Held-out starts per evaluation."""
+    mujoco_eval_starts: int = 10
+    """MuJoCo starts of the final evaluation (0: skip MuJoCo)."""
+    final_starts: int = 50
+    """Fresh twin starts of the final evaluation."""
+    final_time_limit_s: float | None = None
+    """Episode limit of the final evaluations in s (None: the env's, 10 s)."""
+    run_dir: str | None = None
+    """Output folder (default runs/ppo/<env>_<policy>_seed<seed>)."""
+    no_video: bool = False
+    """Skip the video of the best model."""
+    threads: int = 1
+    """Torch threads (1: busy 2-core CPU)."""
+    algo: PPOHyperparameters = field(default_factory=PPOHyperparameters)
+    """PPO hyper-parameters."""
+    env_kwargs: JsonDict = field(default_factory=dict)
+    """gym.make keywords (observation="orn" with the odor is added for the spiking policy)."""
+    policy_kwargs: JsonDict = field(default_factory=dict)
+    """Policy keywords (SpikingActorCriticPolicy, or SB3's MlpPolicy with
+    ``features_extractor = "bilateral_odor"``)."""
+
+
+def parse_args(argv: list[str] | None = None) -> Args:
+    args = cli(Args, argv, description=__doc__, agent="ppo_odor_taxis")
+    rl.check_sb3_args(args)
+    return args
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -64,7 +115,7 @@ def main(argv: list[str] | None = None) -> dict:
     name = f"{args.env.split('/')[-1]}_{args.policy}_seed{args.seed}"
     run_dir = Path(args.run_dir or f"runs/ppo/{name}")
     run_dir.mkdir(parents=True, exist_ok=True)
-    env_kwargs = rl.env_kwargs_for(args.env, args.policy, args.env_extra)
+    env_kwargs = rl.env_kwargs_for(args.env, args.policy, args.env_kwargs)
     venv = rl.make_vec_env(args.env, args.n_envs, args.seed, env_kwargs)
     n_eval = args.eval_starts if rl.is_twin(args.env) else min(args.eval_starts, args.n_envs)
     eval_env = rl.make_vec_env(args.env, n_eval, rl.EVAL_SEED + args.seed, env_kwargs, True)
@@ -83,7 +134,7 @@ def main(argv: list[str] | None = None) -> dict:
             device="cpu",
             tensorboard_log=str(run_dir / "tb"),
             verbose=0,
-            **args.algo,
+            **dataclasses.asdict(args.algo),
         )
     model.flyenv_env_kwargs = env_kwargs  # saved in the zip: `flyenv record` rebuilds the env
 

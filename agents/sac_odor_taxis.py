@@ -11,7 +11,11 @@ step per vector step of all envs (``gradient_steps = 1``, small batch).
     python agents/sac_odor_taxis.py --scenario scenarios/sac_odor_taxis_spiking.toml
     python agents/sac_odor_taxis.py --policy mlp --total-timesteps 100000
 
-Values: built-in defaults < --scenario TOML < explicit flags. Outputs in --run-dir:
+Flags (``--help``): the fields of ``Args`` below, dashed (``--total-timesteps``); the SAC
+hyper-parameters as ``--algo.<name>``; ``--env-kwargs`` / ``--policy-kwargs`` take JSON.
+A scenario TOML holds the same fields (``[algo]``, ``[env_kwargs]``, ``[policy_kwargs]``
+tables; ``flyenv.config.load_scenario``).
+Values: Args defaults < --scenario TOML < explicit flags. Outputs in --run-dir:
 tb/, checkpoints/ (CheckpointCallback, with the replay buffer), best_model.zip
 (EvalCallback), final_model.zip, curve.json + learning_curve.png, results.json,
 video.mp4. Rerunning with the same --run-dir continues from the newest checkpoint.
@@ -19,42 +23,88 @@ video.mp4. Rerunning with the same --run-dir continues from the newest checkpoin
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import torch
 from stable_baselines3 import SAC
 from stable_baselines3.common.callbacks import CheckpointCallback, EvalCallback
 
+from flyenv.config import JsonDict, cli
 from flyenv.rl import sb3_training as rl
 from flyenv.rl.spiking_policy import SpikingSACPolicy
 
-DEFAULTS = {
-    "env": "flyenv/OdorTaxis-kinematic-v0",
-    "policy": "spiking",
-    "total_timesteps": 30_000,
-    "n_envs": 16,
-    "seed": 0,
-    "eval_every": 4096,
-    "eval_starts": 50,
-    "mujoco_eval_starts": 10,
-}
-SAC_DEFAULTS = {
-    "learning_rate": 3e-4,
-    "buffer_size": 200_000,
-    "learning_starts": 2048,
-    "batch_size": 64,
-    "tau": 0.005,
-    "gamma": 0.99,
-    "train_freq": 1,
-    "gradient_steps": 1,
-    "ent_coef": "auto",
-}
+
+@dataclass
+class SACHyperparameters:
+    """``stable_baselines3.SAC`` keywords (the scenario's ``[algo]`` table)."""
+
+    learning_rate: float = 3e-4
+    """Adam step size (actor, critics, entropy coefficient)."""
+    buffer_size: int = 200_000
+    """Replay buffer size (transitions)."""
+    learning_starts: int = 2048
+    """Transitions collected before the first gradient step."""
+    batch_size: int = 64
+    """Minibatch size (transitions)."""
+    tau: float = 0.005
+    """Target-network soft update rate."""
+    gamma: float = 0.99
+    """Discount per agent step (10 ms)."""
+    train_freq: int = 1
+    """Vector steps (of all n_envs) between updates."""
+    gradient_steps: int = 1
+    """Gradient steps per update (each runs ~15 spiking brain steps for the spiking actor)."""
+    ent_coef: float | str = "auto"
+    """Entropy coefficient, or "auto" / "auto_<init>" to learn it."""
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    return rl.parse_agent_args(__doc__, "sac", DEFAULTS, SAC_DEFAULTS, argv)
+@dataclass
+class Args:
+    scenario: str | None = None
+    """TOML of these fields (scenarios/sac_*.toml); explicit flags override it."""
+    env: str = "flyenv/OdorTaxis-kinematic-v0"
+    """Gymnasium env id (twin ``-kinematic-`` ids train batched, MuJoCo ids in subprocesses)."""
+    policy: Literal["spiking", "mlp"] = "spiking"
+    """Actor: the spiking connectome brain or SB3's MLP."""
+    total_timesteps: int = 30_000
+    """Training length in env steps (all envs together)."""
+    n_envs: int = 16
+    """Twin batch size, or MuJoCo worker processes."""
+    seed: int = 0
+    """Training seed (held-out starts: EVAL_SEED + seed)."""
+    eval_every: int = 4096
+    """Timesteps between held-out evaluations (and checkpoints)."""
+    eval_starts: int = 50
+    """Held-out starts per evaluation."""
+    mujoco_eval_starts: int = 10
+    """MuJoCo starts of the final evaluation (0: skip MuJoCo)."""
+    final_starts: int = 50
+    """Fresh twin starts of the final evaluation."""
+    final_time_limit_s: float | None = None
+    """Episode limit of the final evaluations in s (None: the env's, 10 s)."""
+    run_dir: str | None = None
+    """Output folder (default runs/sac/<env>_<policy>_seed<seed>)."""
+    no_video: bool = False
+    """Skip the video of the best model."""
+    threads: int = 1
+    """Torch threads (1: busy 2-core CPU)."""
+    algo: SACHyperparameters = field(default_factory=SACHyperparameters)
+    """SAC hyper-parameters."""
+    env_kwargs: JsonDict = field(default_factory=dict)
+    """gym.make keywords (observation="orn" with the odor is added for the spiking policy)."""
+    policy_kwargs: JsonDict = field(default_factory=dict)
+    """Policy keywords (SpikingSACPolicy, or SB3's MlpPolicy with
+    ``features_extractor = "bilateral_odor"``)."""
+
+
+def parse_args(argv: list[str] | None = None) -> Args:
+    args = cli(Args, argv, description=__doc__, agent="sac_odor_taxis")
+    rl.check_sb3_args(args)
+    return args
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -63,7 +113,7 @@ def main(argv: list[str] | None = None) -> dict:
     name = f"{args.env.split('/')[-1]}_{args.policy}_seed{args.seed}"
     run_dir = Path(args.run_dir or f"runs/sac/{name}")
     run_dir.mkdir(parents=True, exist_ok=True)
-    env_kwargs = rl.env_kwargs_for(args.env, args.policy, args.env_extra)
+    env_kwargs = rl.env_kwargs_for(args.env, args.policy, args.env_kwargs)
     venv = rl.make_vec_env(args.env, args.n_envs, args.seed, env_kwargs)
     n_eval = args.eval_starts if rl.is_twin(args.env) else min(args.eval_starts, args.n_envs)
     eval_env = rl.make_vec_env(args.env, n_eval, rl.EVAL_SEED + args.seed, env_kwargs, True)
@@ -86,7 +136,7 @@ def main(argv: list[str] | None = None) -> dict:
             device="cpu",
             tensorboard_log=str(run_dir / "tb"),
             verbose=0,
-            **args.algo,
+            **dataclasses.asdict(args.algo),
         )
     model.flyenv_env_kwargs = env_kwargs  # saved in the zip: `flyenv record` rebuilds the env
 

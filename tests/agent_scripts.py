@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -13,5 +14,6 @@ def load_agent(name: str) -> ModuleType:
     """``load_agent("ppo_odor_taxis")`` -> the module of ``agents/ppo_odor_taxis.py``."""
     spec = importlib.util.spec_from_file_location(name, AGENTS / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses and tyro resolve the Args annotations there
     spec.loader.exec_module(module)
     return module

@@ -62,7 +62,8 @@ def _one_thread():
 
 def _run(agent, cfg: Path, out: Path, *extra: str):
     return agent.main(
-        [str(cfg), "--output-dir", str(out), "--no-tensorboard", "--eval-ms", "0", *extra]
+        ["--scenario", str(cfg), "--output-dir", str(out), "--no-tensorboard", "--eval-ms", "0"]
+        + list(extra)
     )
 
 
@@ -70,7 +71,7 @@ def test_outputs_checkpoints_and_plots(agent, tmp_path):
     cfg = tmp_path / "p.toml"
     cfg.write_text(TINY_TOML.replace("epochs = 4", "epochs = 2"))
     out = tmp_path / "run"
-    res = agent.main([str(cfg), "--output-dir", str(out), "--eval-ms", "60"])  # tensorboard on
+    res = agent.main(["--scenario", str(cfg), "--output-dir", str(out), "--eval-ms", "60"])
     saved = json.loads((out / "results.json").read_text())
     for key in ("initial_evaluation", "final_evaluation"):
         assert saved[key]["duration_ms"] == 60.0 and "rate_E_hz" in saved[key]
@@ -138,7 +139,7 @@ def test_config_errors_name_the_problem(agent, tmp_path):
         agent.load_config(bad)
     with pytest.raises(FileNotFoundError, match="scenarios"):
         agent.load_config(tmp_path / "missing.toml")
-    cfg = agent.load_config(ROOT / "scenarios/firing-statistics.toml")
+    cfg = agent.load_config(ROOT / "scenarios/firing_statistics.toml")
     assert cfg.network.n_neurons == 500 and cfg.weights.membrane_variance == 10.0
 
 
@@ -187,7 +188,7 @@ def test_sigkilled_process_resumes_to_identical_weights(agent, tmp_path):
         )
     )
     _run(agent, cfg, tmp_path / "full", "--no-plots")
-    cmd = [sys.executable, str(ROOT / "agents/firing_statistics.py"), str(cfg)]
+    cmd = [sys.executable, str(ROOT / "agents/firing_statistics.py"), "--scenario", str(cfg)]
     cmd += [
         "--output-dir",
         str(tmp_path / "cut"),

@@ -3,14 +3,17 @@ that its algorithm and policy accept (a typo would otherwise surface after minut
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from pathlib import Path
 
 import gymnasium as gym
 import pytest
+from agent_scripts import load_agent
 from stable_baselines3 import PPO, SAC
 
 import flyenv  # noqa: F401
+from flyenv.config import load_scenario
 from flyenv.rl import sb3_training as rl
 from flyenv.rl.spiking_policy import SpikingActorCriticPolicy, SpikingSACPolicy
 
@@ -27,15 +30,13 @@ def test_there_are_sb3_scenarios():
 @pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.name)
 def test_scenario_is_valid(path: Path):
     algo = "ppo" if path.name.startswith("ppo_") else "sac"
-    args = rl.parse_agent_args("", algo, {"env": None, "policy": None, "total_timesteps": 1,
-                                          "n_envs": 1, "seed": 0, "eval_every": 1,
-                                          "eval_starts": 1, "mujoco_eval_starts": 0},
-                               {}, ["--scenario", str(path)])  # fmt: skip
+    agent = f"{algo}_odor_taxis"
+    args = load_scenario(path, load_agent(agent).Args, agent=agent)
     assert args.env in gym.registry, f"{path.name}: unknown env {args.env}"
     assert args.policy in ("spiking", "mlp")
     cls = PPO if algo == "ppo" else SAC
     accepted = set(inspect.signature(cls.__init__).parameters)
-    unknown = set(args.algo) - accepted
+    unknown = set(dataclasses.asdict(args.algo)) - accepted
     assert not unknown, f"{path.name}: [algo] keys {unknown} are not {cls.__name__} keywords"
     kwargs = rl.sb3_policy_kwargs(args.policy_kwargs) or {}
     if args.policy == "spiking":
@@ -45,5 +46,5 @@ def test_scenario_is_valid(path: Path):
         unknown = set(kwargs) - own - base
         assert not unknown, f"{path.name}: unknown spiking policy_kwargs {unknown}"
     # env keywords are accepted by gym.make
-    env = gym.make(args.env, **rl.env_kwargs_for(args.env, args.policy, args.env_extra))
+    env = gym.make(args.env, **rl.env_kwargs_for(args.env, args.policy, args.env_kwargs))
     env.close()

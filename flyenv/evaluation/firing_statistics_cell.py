@@ -13,7 +13,7 @@ forcing; :func:`free_running_comparison`).
 Teacher distribution (documented, drawn by ``numpy.random.default_rng(seed)``): wiring seed =
 ``seed``; teacher pathway scales = ``TEACHER_BASE_SCALES`` x exp(U(-0.25, 0.25)) per pathway
 (independent, log-uniform, +-28 %); student start = teacher x ``START_PERTURBATION`` (fixed,
-the one of scenarios/firing-statistics-teacher.toml). So every seed is another teacher.
+the one of scenarios/firing_statistics_teacher.toml). So every seed is another teacher.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from flyenv.metrics.firing_statistics import (
 )
 from flyenv.training.firing_statistics_trainer import FiringStatisticsTrainer, TrainConfig
 
-# E->E E->I I->E I->I in->E in->I; the teacher of scenarios/firing-statistics-teacher.toml
+# E->E E->I I->E I->I in->E in->I; the teacher of scenarios/firing_statistics_teacher.toml
 TEACHER_BASE_SCALES = (0.6, 0.6, 1.5, 1.5, 0.6, 0.6)
 TEACHER_LOG_HALF_WIDTH = 0.25
 START_PERTURBATION = (1.3, 0.75, 0.8, 1.25, 0.8, 1.3)

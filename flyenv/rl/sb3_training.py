@@ -1,4 +1,4 @@
-"""What the SB3 baseline agents share: scenarios, vector envs, callbacks, curves, reports.
+"""What the SB3 baseline agents share: vector envs, callbacks, curves, reports.
 
 ``agents/ppo_odor_taxis.py`` and ``agents/sac_odor_taxis.py`` stay short, readable
 programs; the plumbing lives here.
@@ -6,12 +6,11 @@ programs; the plumbing lives here.
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import json
 import subprocess
 import sys
 import time
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -34,64 +33,11 @@ SPIKING_ENV_KWARGS = {"observation": "orn", "odor_names": ["ethyl acetate"]}
 """The spiking brain reads ORN rates: the odor env must name its odor."""
 
 
-def load_scenario(path: str | Path | None) -> dict[str, Any]:
-    """A scenario TOML: top-level agent settings plus ``[algo]``, ``[env_kwargs]`` and
-    ``[policy_kwargs]`` tables (hyperparameters, gym.make keywords, policy_kwargs)."""
-    if path is None:
-        return {}
-    path = Path(path)
-    if not path.exists():
-        raise SystemExit(f"scenario {path} does not exist; see scenarios/*.toml")
-    with path.open("rb") as f:
-        return tomllib.load(f)
-
-
-def parse_agent_args(
-    description: str,
-    algo: str,
-    defaults: dict[str, Any],
-    algo_defaults: dict[str, Any],
-    argv: list[str] | None = None,
-) -> argparse.Namespace:
-    """The CLI shared by the SB3 agents (``agents/ppo_odor_taxis.py``,
-    ``agents/sac_odor_taxis.py``): settings resolve as defaults < scenario < flags;
-    ``args.algo`` holds the algorithm keywords (``[algo]`` of the scenario over
-    ``algo_defaults``), ``args.env_extra`` / ``args.policy_kwargs`` its other tables."""
-    p = argparse.ArgumentParser(
-        description=description, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    p.add_argument(
-        "--scenario", default=None, help="TOML: settings + [algo], [env_kwargs], [policy_kwargs]"
-    )
-    p.add_argument("--env", default=None, help=f"env id (default {defaults['env']})")
-    p.add_argument("--policy", choices=("spiking", "mlp"), default=None)
-    p.add_argument("--total-timesteps", type=int, default=None)
-    p.add_argument("--n-envs", type=int, default=None, help="twin batch or MuJoCo processes")
-    p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--eval-every", type=int, default=None, help="timesteps between evaluations")
-    p.add_argument("--eval-starts", type=int, default=None, help="held-out starts per evaluation")
-    p.add_argument("--mujoco-eval-starts", type=int, default=None, help="0: skip MuJoCo")
-    p.add_argument("--final-starts", type=int, default=50, help="fresh twin starts at the end")
-    p.add_argument(
-        "--final-time-limit-s",
-        type=float,
-        default=None,
-        help="episode limit of the final evaluations (default: the env's, 10 s)",
-    )
-    p.add_argument("--run-dir", default=None, help=f"default runs/{algo}/<env>_<policy>_seed<seed>")
-    p.add_argument("--no-video", action="store_true")
-    p.add_argument("--threads", type=int, default=1, help="torch threads (1: busy 2-core CPU)")
-    args = p.parse_args(argv)
-    scenario = load_scenario(args.scenario)
-    for key, value in defaults.items():  # defaults < scenario < flags
-        if getattr(args, key) is None:
-            setattr(args, key, scenario.get(key, value))
-    args.algo = {**algo_defaults, **scenario.get("algo", {})}
-    args.env_extra = scenario.get("env_kwargs", {})
-    args.policy_kwargs = scenario.get("policy_kwargs", {})
+def check_sb3_args(args) -> None:
+    """Refuse settings the SB3 agents cannot run (``agents/ppo_odor_taxis.py``,
+    ``agents/sac_odor_taxis.py``; their ``Args`` are parsed by ``flyenv.config.cli``)."""
     if args.total_timesteps < 1 or args.n_envs < 1:
-        p.error("--total-timesteps and --n-envs must be >= 1")
-    return args
+        raise SystemExit("error: --total-timesteps and --n-envs must be >= 1")
 
 
 FEATURE_EXTRACTORS = {"bilateral_odor": BilateralOdorFeatures}
@@ -287,7 +233,7 @@ def final_report(
         "seed": args.seed,
         "to_80_percent": first_reaching(curve.rows),
         "curve": curve.rows,
-        "hyperparameters": args.algo,
+        "hyperparameters": dataclasses.asdict(args.algo),
         "policy_kwargs": args.policy_kwargs,
         "env_kwargs": {k: list(v) if isinstance(v, tuple) else v for k, v in env_kwargs.items()},
     }
@@ -296,9 +242,7 @@ def final_report(
         eval_kwargs["time_limit_s"] = args.final_time_limit_s
     if is_twin(args.env):
         n = args.final_starts
-        twin = ev.evaluate_twin(
-            ev.sb3_batch_policy(best), args.env, eval_kwargs, n, seed=TEST_SEED
-        )
+        twin = ev.evaluate_twin(ev.sb3_batch_policy(best), args.env, eval_kwargs, n, seed=TEST_SEED)
         result["twin_50"] = twin.as_dict()
         print(f"best model, {n} fresh twin starts: success {twin.success_rate:.0%}")
     if args.mujoco_eval_starts > 0:

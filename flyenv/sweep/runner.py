@@ -36,18 +36,23 @@ CELL_RESULT = "cell.json"
 ATTEMPTS_FILE = ".attempts"
 
 
-def _agent_flags(config: dict[str, Any]) -> list[str]:
-    """``{"total_timesteps": 10, "mirror": True}`` -> ``["--total-timesteps", "10", "--mirror"]``."""
+def _agent_flags(config: dict[str, Any], prefix: str = "") -> list[str]:
+    """A cell's config as the flags of an agent's ``Args`` (``flyenv.config.cli``, tyro):
+    ``{"total_timesteps": 10, "no_video": True, "algo": {"learning_rate": 0.1}}`` ->
+    ``["--total-timesteps", "10", "--no-video", "--algo.learning-rate", "0.1"]``; a false
+    boolean is ``--no-<flag>`` (it overrides a scenario's true), a list gives its items,
+    ``scenario = "scenarios/x.toml"`` gives ``--scenario`` (the agent's defaults < that
+    scenario < the other keys)."""
     flags: list[str] = []
     for key, value in config.items():
-        if key == "name":
+        if key == "name" and not prefix:
             continue
-        flag = "--" + key.replace("_", "-")
+        dashed = key.replace("_", "-")
+        flag = f"--{prefix}{dashed}"
         if isinstance(value, bool):
-            if value:
-                flags.append(flag)
+            flags.append(flag if value else f"--{prefix}no-{dashed}")
         elif isinstance(value, dict):
-            flags += [flag, json.dumps(value)]
+            flags += _agent_flags(value, f"{prefix}{dashed}.")
         elif isinstance(value, list):
             flags += [flag, *map(str, value)]
         else:

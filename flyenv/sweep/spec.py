@@ -16,9 +16,12 @@ A sweep scenario is a TOML file with one ``[sweep]`` table::
     "env_kwargs.time_limit_s" = [3.0, 5.0]
 
 A function cell is ``fn(config: dict, seed: int, run_dir: Path) -> dict``; an agent cell
-(``cell = "agents/ppo_odor_taxis.py"``) is run as a program with the config as flags
-(``key_name = v`` -> ``--key-name v``), ``--seed`` and ``--run-dir``, and its metrics are
-read from ``results_file`` in the run directory.
+(``cell = "agents/ppo_odor_taxis.py"``) is run as a program with the config as the flags of
+its ``Args`` (``flyenv.config``: ``key_name = v`` -> ``--key-name v``, ``flag = false`` ->
+``--no-flag``, a table ``algo = {learning_rate = 0.1}`` -> ``--algo.learning-rate 0.1``,
+``scenario = "scenarios/x.toml"`` -> ``--scenario``, which the other keys override),
+``--seed`` and ``--run-dir``, and its metrics are read from ``results_file`` in the run
+directory.
 """
 
 from __future__ import annotations
