@@ -30,13 +30,9 @@ from __future__ import annotations
 import argparse
 import resource
 import statistics
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from _repeat import Worker, check_repeats, load_average, report  # noqa: E402
+from _repeat import Worker, check_repeats, load_average, report
 
 
 def _rss_mb() -> float:

@@ -29,22 +29,17 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
+from _repeat import check_repeats, load_average, report
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from _repeat import check_repeats, load_average, report  # noqa: E402
-
-from flyenv.brains.lateral_line.connectivity import build_connectivity  # noqa: E402
-from flyenv.brains.lateral_line.network import LateralLineNetwork  # noqa: E402
-from flyenv.brains.lateral_line.params import MODES, NetworkParams, apply_model_mode  # noqa: E402
-from flyenv.metrics import pv_map_quality  # noqa: E402
-from flyenv.stimuli.dipole import (  # noqa: E402
+from flyenv.brains.lateral_line.connectivity import build_connectivity
+from flyenv.brains.lateral_line.network import LateralLineNetwork
+from flyenv.brains.lateral_line.params import MODES, NetworkParams, apply_model_mode
+from flyenv.metrics import pv_map_quality
+from flyenv.stimuli.dipole import (
     ContinuousSweep,
     ContinuousSweepConfig,
     DipoleStimulusConfig,

@@ -28,19 +28,14 @@ ratio=<median over repeats of brian2 CPU s / ours CPU s> min=.. max=.. repeats=N
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
+from _repeat import check_repeats, load_average, report
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from _repeat import check_repeats, load_average, report  # noqa: E402
-
-from flyenv.brains.whole_brain.network import WholeBrainConfig, WholeBrainLIF  # noqa: E402
-from flyenv.connectome.synthetic_whole_brain import SCALES, build_connectome  # noqa: E402
+from flyenv.brains.whole_brain.network import WholeBrainConfig, WholeBrainLIF
+from flyenv.connectome.synthetic_whole_brain import SCALES, build_connectome
 
 
 class Ours:
