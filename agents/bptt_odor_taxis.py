@@ -11,6 +11,9 @@ the brain's KC/MBON/DN rasters beside the fly is recorded.
     python agents/bptt_odor_taxis.py --num-episodes 50 --learning-rate 0.003 --nav-weight 2 --energy-weight 0.05
     python agents/bptt_odor_taxis.py --policy braitenberg          # the learnable Braitenberg baseline
 
+Flags (``--help``): the fields of ``Args`` below, dashed (the published flag names, all
+kept); ``--scenario`` reads the same fields from a TOML file (defaults < scenario < flags).
+
 Outputs in --run-dir: training_results.json (per-episode loss breakdown and metrics),
 checkpoint_latest.pt / checkpoint_best.pt (atomic; rerun the same command to resume),
 tb/ (tensorboard), evaluation.json, and the video.
@@ -18,17 +21,19 @@ tb/ (tensorboard), evaluation.json, and the video.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import gymnasium as gym
 import numpy as np
 import torch
 
 import flyenv  # noqa: F401  (registers the environments)
+from flyenv.config import cli
 from flyenv.io import atomic_write_json
 from flyenv.policies.torch_policy import StatefulTorchPolicy
 from flyenv.recording import record_video, run_episode
@@ -56,87 +61,83 @@ POLICIES = {
 }
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    p.add_argument("--num-episodes", type=int, default=50)
-    p.add_argument(
-        "--until-episode",
-        type=int,
-        default=None,
-        help="stop training after this episode; the learning-rate schedule stays that of "
-        "--num-episodes (the shipped checkpoint is episode 10 of a 50-episode run)",
-    )
-    p.add_argument("--learning-rate", type=float, default=3e-3)
-    p.add_argument("--nav-weight", type=float, default=1.0)
-    p.add_argument("--energy-weight", type=float, default=0.02)
-    p.add_argument("--sparsity-weight", type=float, default=0.01)
-    p.add_argument("--activity-weight", type=float, default=0.001)
-    p.add_argument(
-        "--fast-lr-scale",
-        type=float,
-        default=1.0,
-        help="learning-rate multiplier of the brain's descending layer (MBON->DN, PN->DN, DN "
-        "tonic drive, readout), where the steering gains sit (default 1: off; 10 made the "
-        "brain slow down and fall to 52%% held-out success by episode 10)",
-    )
-    p.add_argument(
-        "--heading-curriculum",
-        default=None,
-        help="start-heading half-range (deg) grown from the first to the second value over "
-        "the first half of training, or 'none' for the full range from the start (default: "
-        "none for the brain, whose innate comparator already turns it toward the odor and "
-        "which lost facing-away starts under the curriculum, 74%% vs 98%% held-out after 10 "
-        "episodes; 30,180 for the Braitenberg baseline)",
-    )
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--episode-s", type=float, default=3.0)
-    p.add_argument("--odor", default="ethyl acetate", help="DoOR odor name or CAS of the source")
-    p.add_argument("--policy", choices=sorted(POLICIES), default="brain")
-    p.add_argument(
-        "--brain-config",
-        default="{}",
-        help="JSON overrides of the brain config on top of the agent's defaults "
-        f"{BRAIN_DEFAULTS} (e.g. '{{\"bilateral_contrast\": 0}}' for the plain input)",
-    )
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--eval-starts", type=int, default=50, help="held-out twin starts")
-    p.add_argument("--eval-every", type=int, default=10)
-    p.add_argument(
-        "--eval-mujoco", type=int, default=10, help="MuJoCo starts after training (0: skip)"
-    )
-    p.add_argument(
-        "--video",
-        default=None,
-        help="mp4 path (default <run-dir>/brain_odor_taxis.mp4; 'none' to skip)",
-    )
-    p.add_argument(
-        "--run-dir", default=None, help="default runs/bptt_odor_taxis/<policy>_seed<seed>"
-    )
-    p.add_argument(
-        "--threads", type=int, default=1, help="torch threads (1 is fastest on a busy 2-core CPU)"
-    )
-    p.add_argument(
-        "--export",
-        default=None,
-        help="also write the best brain as a small, shippable checkpoint (weights, spec, env "
-        "keywords, evaluation; no optimizer state) to this path",
-    )
-    p.add_argument("--no-progress", action="store_true")
-    args = p.parse_args(argv)
+@dataclass
+class Args:
+    scenario: str | None = None
+    """TOML of these fields; explicit flags override it."""
+    num_episodes: int = 50
+    """Training episodes (batches of flies); the learning-rate schedule halves at half of it."""
+    until_episode: int | None = None
+    """Stop training after this episode; the learning-rate schedule stays that of
+    --num-episodes (the shipped checkpoint is episode 10 of a 50-episode run)."""
+    learning_rate: float = 3e-3
+    """Adam step size."""
+    nav_weight: float = 1.0
+    """Weight of the navigation loss."""
+    energy_weight: float = 0.02
+    """Weight of the energy loss."""
+    sparsity_weight: float = 0.01
+    """Weight of the KC sparsity loss."""
+    activity_weight: float = 0.001
+    """Weight of the activity loss."""
+    fast_lr_scale: float = 1.0
+    """Learning-rate multiplier of the brain's descending layer (MBON->DN, PN->DN, DN tonic
+    drive, readout), where the steering gains sit (1: off; 10 made the brain slow down and
+    fall to 52 % held-out success by episode 10)."""
+    heading_curriculum: str | None = None
+    """Start-heading half-range (deg) grown from the first to the second value over the
+    first half of training ("30,180"), or "none" for the full range from the start
+    (default: none for the brain, whose innate comparator already turns it toward the
+    odor and which lost facing-away starts under the curriculum, 74 % vs 98 % held-out
+    after 10 episodes; 30,180 for the Braitenberg baseline)."""
+    batch_size: int = 16
+    """Flies per episode."""
+    episode_s: float = 3.0
+    """Episode length (s)."""
+    odor: str = "ethyl acetate"
+    """DoOR odor name or CAS of the source."""
+    policy: Literal["braitenberg", "brain"] = "brain"
+    """The spiking brain, or the learnable Braitenberg baseline."""
+    brain_config: str = "{}"
+    """JSON overrides of the brain config on top of BRAIN_DEFAULTS
+    (e.g. '{"bilateral_contrast": 0}' for the plain input)."""
+    seed: int = 0
+    """Training seed."""
+    eval_starts: int = 50
+    """Held-out twin starts per evaluation."""
+    eval_every: int = 10
+    """Episodes between held-out evaluations (checkpoint selection)."""
+    eval_mujoco: int = 10
+    """MuJoCo starts after training (0: skip)."""
+    video: str | None = None
+    """mp4 path (default <run-dir>/brain_odor_taxis.mp4; 'none' to skip)."""
+    run_dir: str | None = None
+    """Output folder (default runs/bptt_odor_taxis/<policy>_seed<seed>)."""
+    threads: int = 1
+    """Torch threads (1 is fastest on a busy 2-core CPU)."""
+    export: str | None = None
+    """Also write the best brain as a small, shippable checkpoint (weights, spec, env
+    keywords, evaluation; no optimizer state) to this path."""
+    no_progress: bool = False
+    """Hide the progress bar."""
+
+
+def parse_args(argv: list[str] | None = None) -> Args:
+    args = cli(Args, argv, description=__doc__, agent="bptt_odor_taxis")
     if args.heading_curriculum is None:
         args.heading_curriculum = "none" if args.policy == "brain" else "30,180"
     if args.num_episodes < 1 or args.batch_size < 1:
-        p.error("--num-episodes and --batch-size must be >= 1")
+        raise SystemExit("error: --num-episodes and --batch-size must be >= 1")
     if args.until_episode is not None and not 1 <= args.until_episode <= args.num_episodes:
-        p.error("--until-episode must be between 1 and --num-episodes")
+        raise SystemExit("error: --until-episode must be between 1 and --num-episodes")
     if args.until_episode is not None and args.until_episode < args.eval_every:
-        p.error("--until-episode must be >= --eval-every (no checkpoint is evaluated before)")
+        raise SystemExit(
+            "error: --until-episode must be >= --eval-every (no checkpoint is evaluated before)"
+        )
     return args
 
 
-def build(args: argparse.Namespace):
+def build(args: Args):
     spec = {"factory": POLICIES[args.policy], "kwargs": {}}
     if args.policy == "brain":
         env_kwargs = {"observation": "orn", "odor_names": (args.odor,)}

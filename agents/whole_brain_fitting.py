@@ -30,6 +30,11 @@ window to 1/(1 - decay) steps (0.99 -> 100 steps = 20 ms; memory does not grow w
 frame length); ``--tbptt_window`` overrides it. ``--devices`` is accepted for CLI
 compatibility (CPU run; on a GPU pass ``--device cuda``).
 
+Flags (``--help``): the fields of ``Args`` below, dashed (``--epoch-round1``), and every
+published underscored spelling (``--epoch_round1``, ``--data_dir``) too; ``--scenario``
+reads the same fields from a TOML file (defaults < scenario < flags; for a resumed
+``--filepath``, the run's saved settings < scenario < flags).
+
 ``--stage2_input zeros|shuffled`` (a control, our addition): the stage-2 decoder is
 trained and evaluated on zeros, or on the spiking net's output with its frames permuted in
 time, instead of the net's output; it writes its own decoder, losses and
@@ -47,45 +52,43 @@ run continues at the next epoch.
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere
-
-from flyenv.brains.whole_brain.network import (  # noqa: E402
+from flyenv.brains.whole_brain.network import (
     WholeBrainConfig,
     WholeBrainLIF,
     window_from_etrace_decay,
 )
-from flyenv.connectome.synthetic_whole_brain import (  # noqa: E402
+from flyenv.config import cli, explicit_fields
+from flyenv.connectome.synthetic_whole_brain import (
     SCALES,
     SYNTHETIC_ID,
     ensure_synthetic,
 )
-from flyenv.connectome.whole_brain_data import load_whole_brain_data  # noqa: E402
-from flyenv.evaluation.whole_brain_baselines import (  # noqa: E402
+from flyenv.connectome.whole_brain_data import load_whole_brain_data
+from flyenv.evaluation.whole_brain_baselines import (
     MeanBaseline,
     RidgeARSelection,
     select_ridge_ar,
 )
-from flyenv.io import atomic_write  # noqa: E402
-from flyenv.metrics.whole_brain import all_metrics, rate_bins  # noqa: E402
-from flyenv.training.checkpoint import (  # noqa: E402
+from flyenv.io import atomic_write
+from flyenv.metrics.whole_brain import all_metrics, rate_bins
+from flyenv.training.checkpoint import (
     load_checkpoint,
     rng_state,
     save_checkpoint,
     set_rng_state,
 )
-from flyenv.training.whole_brain_fitting import (  # noqa: E402
+from flyenv.training.whole_brain_fitting import (
     LOSSES,
     STAGE2_INPUTS,
     LinearAR,
@@ -99,7 +102,7 @@ from flyenv.training.whole_brain_fitting import (  # noqa: E402
     train_round1_epoch,
     train_round2_epoch,
 )
-from flyenv.viz.whole_brain_plots import evaluation_plots, training_barplot  # noqa: E402
+from flyenv.viz.whole_brain_plots import evaluation_plots, training_barplot
 
 # settings that define the model and data: saved in first-round-losses.txt, reloaded
 # from it when --filepath points at an existing run
@@ -111,90 +114,113 @@ SETTINGS = (
 )  # fmt: skip
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    a = ap.add_argument
+@dataclass
+class Args:
+    """The seed's flags (underscored spellings such as ``--epoch_round1`` are accepted
+    beside tyro's dashed ``--epoch-round1``)."""
+
+    scenario: str | None = None
+    """TOML of these fields; explicit flags override it."""
     # dataset
-    a("--flywire_version", choices=["630", "783"], default="630")
-    a(
-        "--neural_activity_id",
-        default="2017-10-26_1",
-        help="recording id (ito_<id>.npz); the synthetic brain uses 'synthetic'",
-    )
-    a("--bin_size", type=float, default=0.25, help="rate bin size in Hz")
-    a("--devices", default="0", help="GPU ids (accepted for compatibility; see --device)")
-    a("--device", default="cpu", help="torch device, e.g. cpu or cuda")
-    a(
-        "--data-dir",
-        "--data_dir",
-        dest="data_dir",
-        default=None,
-        help="folder with the FlyWire tables and ito_<id>.npz (default: synthetic brain)",
-    )
-    a("--synthetic_scale", choices=sorted(SCALES), default="default")
+    flywire_version: Literal["630", "783"] = "630"
+    """FlyWire materialization."""
+    neural_activity_id: str = "2017-10-26_1"
+    """Recording id (ito_<id>.npz); the synthetic brain uses 'synthetic'."""
+    bin_size: float = 0.25
+    """Rate bin size (Hz)."""
+    devices: str = "0"
+    """GPU ids (accepted for compatibility; see --device)."""
+    device: str = "cpu"
+    """Torch device, e.g. cpu or cuda."""
+    data_dir: str | None = None
+    """Folder with the FlyWire tables and ito_<id>.npz (default: synthetic brain)."""
+    synthetic_scale: str = "default"
+    """Size of the synthetic brain (flyenv.connectome.synthetic_whole_brain.SCALES)."""
     # workflow
-    a("--mode", choices=["all", "train1", "eval1", "train2", "evaluate"], default="all")
-    a("--filepath", default=None, help="run folder (default: auto-generated)")
+    mode: Literal["all", "train1", "eval1", "train2", "evaluate"] = "all"
+    """Stages to run."""
+    filepath: str | None = None
+    """Run folder (default: auto-generated); an existing one reloads its settings."""
     # training
-    a("--epoch_round1", type=int, default=20, help="seed default 500 (CPU scale-down)")
-    a("--epoch_round2", type=int, default=400, help="seed default 1000 (CPU scale-down)")
-    a("--batch_size", type=int, default=32, help="seed default 128 (CPU scale-down)")
-    a("--lr", type=float, default=0.01)
-    a("--lr_round2", type=float, default=0.001)
+    epoch_round1: int = 20
+    """Stage-1 epochs (seed default 500; CPU scale-down)."""
+    epoch_round2: int = 400
+    """Stage-2 epochs (seed default 1000; CPU scale-down)."""
+    batch_size: int = 32
+    """Batch size (seed default 128; CPU scale-down)."""
+    lr: float = 0.01
+    """Stage-1 learning rate."""
+    lr_round2: float = 0.001
+    """Stage-2 learning rate."""
     # model
-    a(
-        "--etrace_decay",
-        type=float,
-        default=0.99,
-        help="memory of the gradient: truncated-BPTT window = 1/(1-decay) steps; 0 = one step",
-    )
-    a("--tbptt_window", type=int, default=None, help="override the window (steps)")
-    a("--scale_factor", type=float, default=0.000825, help="mV per synapse")
-    a("--n_rank", type=int, default=20)
-    a("--n_hidden", type=int, default=256)
-    a("--sim_before_train", type=float, default=0.1)
-    a("--noise_sigma", type=float, default=0.05, help="stage-2 input noise, in units of 10 Hz")
-    a("--max_firing_rate", type=float, default=100.0)
-    a("--loss_fn", choices=LOSSES, default="mse")
-    a("--grad_clip", type=float, default=1.0)
+    etrace_decay: float = 0.99
+    """Memory of the gradient: truncated-BPTT window = 1/(1-decay) steps; 0 = one step."""
+    tbptt_window: int | None = None
+    """Override the truncated-BPTT window (steps)."""
+    scale_factor: float = 0.000825
+    """mV per synapse."""
+    n_rank: int = 20
+    """Rank of the low-rank weight correction."""
+    n_hidden: int = 256
+    """GRU hidden units of the stage-2 decoder."""
+    sim_before_train: float = 0.1
+    """Simulated warm-up before training (fraction of a frame)."""
+    noise_sigma: float = 0.05
+    """Stage-2 input noise, in units of 10 Hz."""
+    max_firing_rate: float = 100.0
+    """Rate ceiling (Hz)."""
+    loss_fn: str = "mse"
+    """Stage-2 loss (flyenv.training.whole_brain_fitting.LOSSES)."""
+    grad_clip: float = 1.0
+    """Gradient-norm clip."""
     # advanced
-    a("--dt", type=float, default=0.2, help="ms")
-    a("--seed", type=int, default=2025)
-    a("--input_style", choices=["v1", "v2"], default="v1")
-    a("--split", type=float, default=0.6)
-    a(
-        "--sim_ms_per_frame",
-        type=float,
-        default=None,
-        help="simulated ms per frame (default: the synthetic brain's 100 ms, else 1000/fps "
-        "of the recording, 833 ms at 1.2 Hz)",
-    )
-    a("--warmup_frames", type=int, default=10, help="teacher-forced frames before closed loop")
-    a("--seq_len", type=int, default=32, help="stage-2 teacher-forced sub-sequence length")
-    a(
-        "--rollout_frames",
-        type=int,
-        default=30,
-        help="stage 2: frames of closed loop after each sub-sequence (through a linear "
-        "surrogate of the spiking net)",
-    )
-    a(
-        "--stage2_input",
-        choices=STAGE2_INPUTS,
-        default="spiking",
-        help="control: feed the stage-2 decoder zeros or the spiking output shuffled in time "
-        "instead of the spiking net's output (training and evaluation; own decoder files)",
-    )
-    a("--threads", type=int, default=1)
-    a("--no-progress", dest="progress", action="store_false")
-    args = ap.parse_args(argv)
-    given = {tok.split("=")[0] for tok in (sys.argv[1:] if argv is None else argv)}
-    args.explicit = {k for k in vars(args) if {f"--{k}", f"--{k.replace('_', '-')}"} & given}
+    dt: float = 0.2
+    """Integration step (ms)."""
+    seed: int = 2025
+    """Seed."""
+    input_style: Literal["v1", "v2"] = "v1"
+    """How frames drive the network."""
+    split: float = 0.6
+    """Training fraction of the frames."""
+    sim_ms_per_frame: float | None = None
+    """Simulated ms per frame (default: the synthetic brain's 100 ms, else 1000/fps of the
+    recording, 833 ms at 1.2 Hz)."""
+    warmup_frames: int = 10
+    """Teacher-forced frames before closed loop."""
+    seq_len: int = 32
+    """Stage-2 teacher-forced sub-sequence length."""
+    rollout_frames: int = 30
+    """Stage 2: frames of closed loop after each sub-sequence (through a linear surrogate
+    of the spiking net)."""
+    stage2_input: str = "spiking"
+    """Control: feed the stage-2 decoder zeros or the spiking output shuffled in time
+    instead of the spiking net's output (training and evaluation; own decoder files)."""
+    threads: int = 1
+    """Torch threads."""
+    progress: bool = True
+    """Progress bars (--no-progress hides them)."""
+
+
+def parse_args(argv: list[str] | None = None) -> Args:
+    import sys
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = cli(Args, argv, description=__doc__, agent="whole_brain_fitting")
+    for name, allowed in (
+        ("synthetic_scale", sorted(SCALES)),
+        ("loss_fn", list(LOSSES)),
+        ("stage2_input", list(STAGE2_INPUTS)),
+    ):
+        if getattr(args, name) not in allowed:
+            raise SystemExit(
+                f"error: --{name} must be one of {allowed}, got {getattr(args, name)!r}"
+            )
+    args.explicit = explicit_fields(argv, Args)
     return args
 
 
 # --------------------------------------------------------------------------- run folder
-def auto_filepath(args: argparse.Namespace) -> Path:
+def auto_filepath(args: Args) -> Path:
     stamp = datetime.now().strftime("%Y-%m-%d-%H-%M-%S")
     parts = [
         args.flywire_version, args.neural_activity_id, f"{args.max_firing_rate}Hz",
@@ -204,11 +230,11 @@ def auto_filepath(args: argparse.Namespace) -> Path:
     return Path("runs/whole_brain/v4_2") / "#".join(str(p) for p in parts)
 
 
-def settings_line(args: argparse.Namespace) -> str:
+def settings_line(args: Args) -> str:
     return "# settings = " + json.dumps({k: getattr(args, k) for k in SETTINGS})
 
 
-def load_settings(args: argparse.Namespace, run: Path) -> None:
+def load_settings(args: Args, run: Path) -> None:
     path = run / "first-round-losses.txt"
     if not path.exists():
         return
@@ -233,7 +259,7 @@ def log(path: Path, line: str) -> None:
 
 
 # --------------------------------------------------------------------------- set-up
-def prepare_data(args: argparse.Namespace):
+def prepare_data(args: Args):
     if args.data_dir is None:
         cfg = replace(SCALES[args.synthetic_scale], flywire_version=args.flywire_version)
         data_dir = (
@@ -253,7 +279,7 @@ def prepare_data(args: argparse.Namespace):
     return data
 
 
-def build_model(args: argparse.Namespace, data) -> WholeBrainLIF:
+def build_model(args: Args, data) -> WholeBrainLIF:
     torch.manual_seed(args.seed)
     cfg = WholeBrainConfig(
         dt_ms=args.dt,

@@ -43,6 +43,10 @@ class ScenarioError(ValueError):
     """A scenario that does not fit the agent's ``Args``; the message names the key."""
 
 
+class ScenarioNotFoundError(ScenarioError, FileNotFoundError):
+    """A scenario path that is no file (both a ``ScenarioError`` and a ``FileNotFoundError``)."""
+
+
 JsonDict = Annotated[
     dict[str, Any],
     tyro.constructors.PrimitiveConstructorSpec(
@@ -62,7 +66,7 @@ def read_toml(path: str | Path) -> dict[str, Any]:
     """A scenario file as a dict; a missing or malformed file raises naming it."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"scenario {path} not found; see scenarios/*.toml")
+        raise ScenarioNotFoundError(f"scenario {path} not found; see scenarios/*.toml")
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
@@ -267,7 +271,7 @@ def cli(
     if path is not None:
         try:
             base = load_scenario(path, cls, base, agent=agent)
-        except (ScenarioError, FileNotFoundError) as exc:
+        except ScenarioError as exc:
             raise SystemExit(f"error: {exc}") from None
     if aliases:
         lines = [f"  {old} = {new}" for old, new in aliases.items()]

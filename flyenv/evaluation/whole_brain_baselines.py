@@ -303,6 +303,7 @@ def _model_metrics(
     Stage 1 is fitted once per (brain, epochs) into the cache folder and shared by the
     ``stage2_input`` controls (run cells of one seed one after another, not in parallel)."""
     import importlib.util
+    import sys
 
     from flyenv.envs.offline.whole_brain_activity import default_cache_dir
 
@@ -311,6 +312,7 @@ def _model_metrics(
         "wb_agent", root / "agents/whole_brain_fitting.py"
     )
     agent = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = agent  # its Args dataclass resolves annotations there
     spec.loader.exec_module(agent)
     e1, e2 = int(config.get("epoch_round1", 4)), int(config.get("epoch_round2", 100))
     fit_dir = default_cache_dir() / f"fit_{data_dir.name}_r1-{e1}_r2-{e2}_w{warmup}_s{split}"
