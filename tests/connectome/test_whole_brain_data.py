@@ -1,3 +1,4 @@
+# moved from tests/test_whole_brain_data.py
 """Whole-brain data layer: FlyWire-format readers, recording preprocessing, synthetic brain."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# moved from tests/test_firing_statistics_losses.py
 """Firing-statistics losses: hand-computed values, exact ISI CV, and the direction of the
 differentiable CV term's gradient."""
 

@@ -245,8 +245,9 @@ class _Collect(torch.autograd.Function):
 
 class _NetStep(torch.autograd.Function):
     """One network step: input drive + recurrent kicks (computed outside, no grad) into the
-    conductance neuron (``flyenv.brains.ei_assembly.conductance`` kernels) and the refractory update;
-    the kicks' gradient goes to the tape, the weights' gradient to ``_Collect``."""
+    conductance neuron (``flyenv.brains.ei_assembly.conductance`` kernels) and the
+    refractory update; the kicks' gradient goes to the tape, the weights' gradient to
+    ``_Collect``."""
 
     @staticmethod
     def forward(ctx, drive, anchor, v, q, ref, x_rec, k: CondConstants, sur, slope, tape):  # type: ignore[override]

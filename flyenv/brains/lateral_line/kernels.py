@@ -5,7 +5,8 @@ sweep) of 1 ms steps in compiled code on preallocated arrays, so the per-step Py
 overhead of the numpy path disappears. ``fastmath`` is off and every operation is done
 in the same precision and order as the numpy reference path
 (``LateralLineNetwork.run(..., backend="numpy")``), so both give the same spikes and
-weights, spike for spike, from the same input events (tests/test_lateral_line_brain.py):
+weights, spike for spike, from the same input events
+(tests/brains/lateral_line/test_lateral_line_brain.py):
 
 - state (membranes, net currents, STDP traces, weights) is float32, as in numpy;
 - the LL->MON drive of one step is summed in float64 and rounded once to float32 (the
@@ -16,8 +17,8 @@ weights, spike for spike, from the same input events (tests/test_lateral_line_br
 
 Random numbers are not drawn here: the Poisson input events of a chunk (LL afferents,
 MON and TS background) are drawn beforehand with numpy's seeded Generator
-(:func:`flyenv.brains.lateral_line.network.LateralLineNetwork.draw_inputs`) and passed in as per-step
-CSR lists, so results are seeded, reproducible and resumable from the Generator state.
+(``LateralLineNetwork.draw_inputs``) and passed in as per-step CSR lists,
+so results are seeded, reproducible and resumable from the Generator state.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Lateral-line network parameters and the named presets (``ll_thesis``, ``ll_learned``, ``ll_fast``)."""
+"""Lateral-line network parameters and the presets ``ll_thesis``, ``ll_learned``, ``ll_fast``."""
 
 from __future__ import annotations
 

@@ -1,1 +1,1 @@
-"""The bilateral FlyWire mushroom-body (olfactory) brain, its fused kernels and its policy wrapper."""
+"""The bilateral FlyWire mushroom-body brain, its fused kernels and its policy wrapper."""

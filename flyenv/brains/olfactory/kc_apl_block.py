@@ -6,10 +6,10 @@
 
 with ``LIFPopulation.step`` and ``ConnectomeLinear.forward_t`` (the reference path in
 ``OlfactoryBrain``): same equations, same gradients (surrogate spikes, detached reset),
-checked against it in ``tests/test_kc_apl_block.py``. The forward pass runs the whole
-chunk in compiled code; the backward pass recomputes the chunk from its starting state
-(saved anyway, it is the previous chunk's output) and runs the adjoint recurrence
-backwards in time (``flyenv.brains.olfactory.kernels``). Gradients reach the PN spikes,
+checked against it in ``tests/brains/olfactory/test_kc_apl_block.py``. The forward pass
+runs the whole chunk in compiled code; the backward pass recomputes the chunk from its
+starting state (saved anyway, it is the previous chunk's output) and runs the adjoint
+recurrence backwards in time (``flyenv.brains.olfactory.kernels``). Gradients reach the PN spikes,
 the initial KC/APL state, the KC and APL time constants and thresholds, and the edge
 values of the three layers (PN->KC only when it is learnable).
 """

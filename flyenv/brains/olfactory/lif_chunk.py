@@ -6,8 +6,8 @@ MBON: the KC chunk's kicks; DN: MBON and PN spikes). Each of them can therefore 
 its ``substeps`` steps in one compiled call (``flyenv.brains.olfactory.kernels``) instead
 of one custom autograd node (and ~20 small tensor ops backward) per step: the per-op
 overhead of these small populations was half the brain's time. Same equations and
-gradients as ``LIFPopulation.step`` (tests/test_kc_apl_block.py checks the whole
-brain against the step-by-step path). The forward keeps V, J and the refractory
+gradients as ``LIFPopulation.step`` (tests/brains/olfactory/test_kc_apl_block.py checks
+the whole brain against the step-by-step path). The forward keeps V, J and the refractory
 countdown of every step for the backward pass (small populations: no recompute).
 """
 

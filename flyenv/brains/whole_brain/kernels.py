@@ -12,8 +12,8 @@ beforehand by :func:`flyenv.brains.whole_brain.network.bernoulli_positions` (the
 torch paths use) and passed in as sorted flat positions step * N * B + neuron * B + b.
 The torch paths are the reference: same equations and order of operations per neuron
 in float32, ``fastmath`` off; the test network gives the same spikes on both
-(tests/test_whole_brain_model.py). On other hardware a fused multiply-add in one of
-them could round a last bit differently and flip a spike at threshold.
+(tests/brains/whole_brain/test_whole_brain_model.py). On other hardware a fused
+multiply-add in one of them could round a last bit differently and flip a spike at threshold.
 """
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# moved from tests/test_brain_blocks.py
 """Spiking building blocks: surrogates, exact LIF integration, refractoriness, fused
 backward vs. an op-by-op reference, ConnectomeLinear wiring/sign preservation."""
 

@@ -1,3 +1,4 @@
+# moved from tests/test_firing_statistics_network.py
 """Conductance LIF + difference-of-exponentials synapses against hand-computed values;
 fused backward vs the op-by-op reference; E/I assembly wiring, masks and scales."""
 

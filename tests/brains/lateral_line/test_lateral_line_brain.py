@@ -1,3 +1,4 @@
+# moved from tests/test_lateral_line_brain.py
 """LL->MON->TS network: connectivity, neuron semantics, STDP bounds, determinism, resume."""
 
 from dataclasses import replace

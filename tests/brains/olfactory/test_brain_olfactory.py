@@ -1,3 +1,4 @@
+# moved from tests/test_brain_olfactory.py
 """OlfactoryBrain: wiring stays the data's, gradients through a 2,000-step episode,
 KC sparsity for real DoOR odors, determinism, input errors."""
 

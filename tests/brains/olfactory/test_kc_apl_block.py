@@ -1,3 +1,4 @@
+# moved from tests/test_kc_apl_block.py
 """The fused (numba) KC <-> APL chunk equals the op-by-op torch reference path of
 OlfactoryBrain: same spikes, same actions, same gradients on every parameter, for each
 surrogate, refractory period and learnable-weight setting. Run in float64 so that the

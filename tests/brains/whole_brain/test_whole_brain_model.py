@@ -1,3 +1,4 @@
+# moved from tests/test_whole_brain_model.py
 """Whole-brain LIF: event-driven connectome input, frame simulation, truncated BPTT."""
 
 from __future__ import annotations
