@@ -209,32 +209,27 @@ def save_ll_mon_weights_figure(r: dict[str, Any], path: Path, n_examples: int = 
     return _save(fig, path)
 
 
-def save_ts_tuning_figure(r: dict[str, Any], path: Path, n_examples: int = 12) -> Path:
-    p = r["params"]
-    xc, rates = _test_rates_vs_x(r, "ts", p.n_ts)
+def _tuning_figure(r: dict[str, Any], path: Path, layer: str, n_examples: int, title: str) -> Path:
+    """Test-sweep rate vs sphere position of ``n_examples`` evenly spaced cells of a layer."""
+    n = getattr(r["params"], f"n_{layer}")
+    xc, rates = _test_rates_vs_x(r, layer, n)
     fig, ax = plt.subplots(figsize=(9, 5))
-    for j in np.linspace(0, p.n_ts - 1, n_examples).astype(int):
-        ax.plot(xc, rates[j], label=f"TS {j}")
+    for j in np.linspace(0, n - 1, n_examples).astype(int):
+        ax.plot(xc, rates[j], label=f"{layer.upper()} {j}")
     ax.set_xlabel("sphere x (cm)")
     ax.set_ylabel("rate (Hz)")
     ax.legend(fontsize=6, ncol=2)
-    ax.set_title("TS tuning during the test sweep")
+    ax.set_title(title)
     fig.tight_layout()
     return _save(fig, path)
+
+
+def save_ts_tuning_figure(r: dict[str, Any], path: Path, n_examples: int = 12) -> Path:
+    return _tuning_figure(r, path, "ts", n_examples, "TS tuning during the test sweep")
 
 
 def save_mon_tuning_examples_figure(r: dict[str, Any], path: Path, n_examples: int = 12) -> Path:
-    p = r["params"]
-    xc, rates = _test_rates_vs_x(r, "mon", p.n_mon)
-    fig, ax = plt.subplots(figsize=(9, 5))
-    for m in np.linspace(0, p.n_mon - 1, n_examples).astype(int):
-        ax.plot(xc, rates[m], label=f"MON {m}")
-    ax.set_xlabel("sphere x (cm)")
-    ax.set_ylabel("rate (Hz)")
-    ax.legend(fontsize=6, ncol=2)
-    ax.set_title("MON tuning examples during the test sweep")
-    fig.tight_layout()
-    return _save(fig, path)
+    return _tuning_figure(r, path, "mon", n_examples, "MON tuning examples during the test sweep")
 
 
 def _w_dense(r: dict[str, Any]) -> np.ndarray:

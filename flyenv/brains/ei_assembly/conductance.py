@@ -278,8 +278,7 @@ def cond_step_reference(
     s = spike(vt - k.theta, surrogate, slope)
     sd = s.detach()
     v = vt * (1 - sd) + k.v_reset * sd
-    ref = torch.where(sd > 0, k.ref_steps, (state.ref - 1.0).clamp_min(0.0))
-    return s, CondState(v, q1, ref), vt
+    return s, CondState(v, q1, refractory_update(sd > 0, state.ref, k)), vt
 
 
 def init_state(k: CondConstants, batch: int, v0: torch.Tensor | None = None) -> CondState:
