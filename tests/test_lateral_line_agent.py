@@ -90,28 +90,27 @@ def test_five_trial_ll_fast_run_writes_every_output(tmp_path):
 
 
 def test_cli_overrides_control_and_bad_input():
-    ap = agent.make_parser()
     p = agent.params_from_args(
-        ap.parse_args(["--mode", "ll_thesis", "--mon-ts-gain-mv", "90", "--use-ts-feedback-inh",
+        agent.parse_args(["--mode", "ll_thesis", "--mon-ts-gain-mv", "90", "--use-ts-feedback-inh",
                        "--no-training-ordered-sweeps", "--distance-cm", "1.1", "--seed-start", "7"])
     )  # fmt: skip
     assert p.mon_ts_gain_mV == 90.0 and p.use_ts_feedback_inh and not p.training_ordered_sweeps
     assert p.distance_cm == 1.1 and p.seed == 7 and p.n_mon == 3200
-    c = agent.params_from_args(ap.parse_args(["--disable-all-stdp"]))
+    c = agent.params_from_args(agent.parse_args(["--disable-all-stdp"]))
     assert c.mon_ts_apre == c.mon_ts_apost == c.ll_mon_apre == c.ll_mon_apost == 0.0
     assert c.mon_ts_homeo_eta == p.mon_ts_homeo_eta  # homeostasis-only control
-    n = agent.params_from_args(ap.parse_args(["--disable-all-plasticity"]))
+    n = agent.params_from_args(agent.parse_args(["--disable-all-plasticity"]))
     assert n.mon_ts_apre == n.mon_ts_apost == n.mon_ts_homeo_eta == n.ll_mon_homeo_eta == 0.0
-    f = agent.params_from_args(ap.parse_args(["--mon-ts-homeo-fixed-target"]))
+    f = agent.params_from_args(agent.parse_args(["--mon-ts-homeo-fixed-target"]))
     assert f.mon_ts_homeo_fixed_target
     m = agent.params_from_args(
-        ap.parse_args(["--ts-lateral-exc-peak-mv", "3", "--ts-lateral-exc-sigma", "5",
+        agent.parse_args(["--ts-lateral-exc-peak-mv", "3", "--ts-lateral-exc-sigma", "5",
                        "--mon-ts-stdp-tau-ms", "40", "--mon-ts-homeo-max-step", "0.2"])
     )  # fmt: skip
     assert (m.ts_lateral_exc_peak_mV, m.ts_lateral_exc_sigma) == (3.0, 5.0)
     assert (m.mon_ts_stdp_tau_ms, m.mon_ts_homeo_max_step) == (40.0, 0.2)
     with pytest.raises(ValueError, match="> 0"):
-        agent.params_from_args(ap.parse_args(["--mon-ts-stdp-tau-ms", "0"]))
+        agent.params_from_args(agent.parse_args(["--mon-ts-stdp-tau-ms", "0"]))
     for bad in (
         ["--mode", "ll_slow"],
         ["--distance-cm", "0"],
@@ -119,13 +118,14 @@ def test_cli_overrides_control_and_bad_input():
         ["--multi-seed", "0"],
     ):
         with pytest.raises(ValueError):
-            agent.params_from_args(ap.parse_args(bad))
+            agent.params_from_args(agent.parse_args(bad))
     with pytest.raises(SystemExit):
         agent.main(["--mode", "nope"])
 
 
 def test_killed_run_resumes_exactly(tmp_path, monkeypatch):
     from flyenv.brains.lateral_line.params import NetworkParams, apply_model_mode
+    from flyenv.training import lateral_line_stdp as stdp
 
     p = replace(
         apply_model_mode(NetworkParams(), "ll_fast"),
@@ -133,13 +133,13 @@ def test_killed_run_resumes_exactly(tmp_path, monkeypatch):
         checkpoint_trials=1, checkpoint_save_every_n_checkpoints=1, mon_ts_gain_mV=120.0,
     )  # fmt: skip
     saved = {}
-    real = agent.atomic_savez
+    real = stdp.atomic_savez
 
     def keep_copies(path, **arrays):
         real(path, **arrays)
         saved[int(arrays["trial_idx"])] = {k: np.array(v, copy=True) for k, v in arrays.items()}
 
-    monkeypatch.setattr(agent, "atomic_savez", keep_copies)
+    monkeypatch.setattr(stdp, "atomic_savez", keep_copies)
     full = agent.run_seed(p, checkpoint_path=tmp_path / "mid_checkpoint.npz", progress=False)
     resumed = agent.run_seed(p, resume=saved[1], progress=False)  # "killed" after trial 2
     np.testing.assert_array_equal(full["w_after"], resumed["w_after"])
@@ -147,21 +147,22 @@ def test_killed_run_resumes_exactly(tmp_path, monkeypatch):
     np.testing.assert_array_equal(full["w_mean_series"], resumed["w_mean_series"])
 
 
-def test_scenario_files_parse_into_flags(tmp_path):
+def test_scenario_files_parse_into_args(tmp_path):
+    from flyenv.config import load_scenario
+
     for name in ("lateral_line_thesis.toml", "lateral_line_learned.toml", "lateral_line_fast.toml"):
-        argv = agent.scenario_argv(ROOT / "scenarios" / name)
-        args = agent.make_parser().parse_args(argv)
+        args = agent.parse_args(["--scenario", str(ROOT / "scenarios" / name)])
         agent.params_from_args(args)
-    thesis = agent.make_parser().parse_args(
-        agent.scenario_argv(ROOT / "scenarios" / "lateral_line_thesis.toml")
-    )
+    thesis = agent.parse_args(["--scenario", str(ROOT / "scenarios" / "lateral_line_thesis.toml")])
     assert thesis.multi_seed == 3 and thesis.with_control and thesis.mode == "ll_thesis"
+    fast = agent.parse_args(["--scenario", str(ROOT / "scenarios" / "lateral_line_fast.toml")])
+    assert fast.network.n_training_trials == 5 and fast.network.n_mon == 800  # over the preset
     bad = tmp_path / "bad.toml"
     bad.write_text("[run\nmode = 1")
     with pytest.raises(ValueError, match="malformed"):
-        agent.scenario_argv(bad)
+        load_scenario(bad, agent.Args)
     with pytest.raises(ValueError, match="not found"):
-        agent.scenario_argv(tmp_path / "missing.toml")
+        load_scenario(tmp_path / "missing.toml", agent.Args)
 
 
 def test_with_control_runs_both_controls_from_the_same_initial_weights(tmp_path):

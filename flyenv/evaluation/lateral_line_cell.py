@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import pathlib
-import sys
 from dataclasses import fields, replace
 from typing import Any
 
@@ -62,10 +61,7 @@ def lateral_line_cell(config: dict[str, Any], seed: int, run_dir: pathlib.Path) 
     except ImportError:  # torch is not needed here; only keep other cells single-threaded
         pass
     os.environ.setdefault("NUMBA_NUM_THREADS", "1")
-    root = pathlib.Path(__file__).resolve().parents[2]
-    if str(root) not in sys.path:
-        sys.path.insert(0, str(root))
-    from agents.lateral_line_stdp import run_seed  # agents/ is a script directory
+    from flyenv.training.lateral_line_stdp import run_seed
 
     p = cell_params(config, seed)
     r = run_seed(p, progress=False)
