@@ -5,9 +5,19 @@ the original Brian2 script (../shared/seeds/lateral_line.md):
 
     python agents/lateral_line_stdp.py --mode ll_fast --run-name smoke
     python agents/lateral_line_stdp.py --mode ll_thesis --multi-seed 3 --with-control
+    python agents/lateral_line_stdp.py --scenario scenarios/lateral_line_learned.toml --n-mon 800
 
 ``--with-control`` also runs, on the same seeds, wiring and initial weights, a control
 with no plasticity at all and one with homeostatic scaling only.
+
+Flags (``--help``): the fields of ``Args`` below, dashed, and every field of
+``NetworkParams`` (``Args.network``) without prefix (``--n-training-trials 5``,
+``--mon-ts-gain-mV 90``, ``--no-training-ordered-sweeps``). Every flag of the original
+script still works: its spellings differing only in case (``--vth-mv``) and the 20 in
+``SEED_FLAGS`` (``--ll-mon-topo`` = ``--ll-to-mon-topography-strength``). Values: Args
+defaults < the ``--mode`` preset < ``--scenario`` TOML (top-level Args fields,
+NetworkParams in ``[network]``) < explicit flags; ``params_from_args`` then applies the
+original's clamps, ``--seed-start`` and the controls.
 
 Outputs under Runs/<name>/: params.json, run_summary.json, figures/*.png,
 artifacts/<save-tag>_seed_<seed>.npz + _params.json (and mid_checkpoint.npz, from which
