@@ -143,14 +143,13 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
         options = typing.get_args(hint)
         if value is None and type(None) in options:
             return None
-        errors = []
         for option in options:
             if option is type(None):
                 continue
             try:
                 return _coerce(value, option, where)
-            except ScenarioError as exc:
-                errors.append(str(exc))
+            except ScenarioError:
+                pass
         raise ScenarioError(f"{where} = {value!r} fits none of {hint}")
     if origin is Literal:
         if value not in typing.get_args(hint):
@@ -292,21 +291,3 @@ def explicit_fields(
     if path is not None:
         out |= set(read_toml(path)) & names
     return out
-
-
-def to_toml_dict(obj: Any) -> Any:
-    """A dataclass (nested ones included) as plain TOML-able values (tuples -> lists,
-    paths -> strings, None dropped)."""
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {
-            f.name: to_toml_dict(getattr(obj, f.name))
-            for f in dataclasses.fields(obj)
-            if getattr(obj, f.name) is not None
-        }
-    if isinstance(obj, tuple | list):
-        return [to_toml_dict(v) for v in obj]
-    if isinstance(obj, Path):
-        return str(obj)
-    if isinstance(obj, dict):
-        return {k: to_toml_dict(v) for k, v in obj.items() if v is not None}
-    return obj
