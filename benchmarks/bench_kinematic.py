@@ -29,8 +29,8 @@ import torch
 from _repeat import check_repeats, load_average, report
 
 import flyenv  # noqa: F401
-from flyenv.envs.odor_task import OdorTaxisConfig
-from flyenv.envs.odor_taxis_kinematic import OdorTaxisBatch
+from flyenv.envs.walking_episodes import WalkingEpisodes
+from flyenv.tasks.odor_taxis import OdorTaxisConfig, OdorTaxisTask
 
 
 def twin_rate(num_envs: int, steps: int, device: str) -> float:
@@ -55,7 +55,9 @@ def mujoco_rate(steps: int) -> float:
 
 
 def bptt_cost(batch: int, steps: int, device: str) -> tuple[float, float]:
-    core = OdorTaxisBatch(batch, OdorTaxisConfig(time_limit_s=steps * 0.01 + 1), device=device)
+    core = WalkingEpisodes.twin(
+        OdorTaxisTask, batch, OdorTaxisConfig(time_limit_s=steps * 0.01 + 1), device=device
+    )
     core.reset(np.random.default_rng(0))
     actions = torch.zeros(steps, batch, 2, device=device, requires_grad=True)
     t0 = time.perf_counter()

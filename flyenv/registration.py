@@ -15,36 +15,98 @@ import gymnasium as gym
 
 @dataclass(frozen=True)
 class EnvEntry:
-    """One registered environment."""
+    """One registered environment.
+
+    A walking row names a (task, body) pair and is built by the generic walking env
+    classes; an offline row (no body) names its own ``entry_point``.
+    """
 
     id: str
-    entry_point: str
     description: str
-    vector_entry_point: str | None = None
+    task: str | None = None
+    """Walking task: a short name of ``flyenv.envs.walking_env.TASKS`` or "module:Class"."""
+    body: str | None = None
+    """"mujoco" (NeuroMechFly), "twin" (the kinematic twin) or None (offline, no body)."""
+    twin_of: str | None = None
+    """For a twin row: the id of the MuJoCo env it stands in for."""
+    entry_point: str | None = None
+    """Offline envs only; walking rows use ``WalkingEnv``."""
     kwargs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_walking(self) -> bool:
+        return self.task is not None
+
+    @property
+    def is_twin(self) -> bool:
+        return self.body == "twin"
+
+    @property
+    def env_entry_point(self) -> str:
+        return "flyenv.envs.walking_env:WalkingEnv" if self.is_walking else str(self.entry_point)
+
+    @property
+    def vector_entry_point(self) -> str | None:
+        return "flyenv.envs.walking_vector_env:WalkingVectorEnv" if self.is_twin else None
+
+    @property
+    def make_kwargs(self) -> dict[str, Any]:
+        base = {"task": self.task, "body": self.body} if self.is_walking else {}
+        return {**base, **self.kwargs}
+
+    def task_class(self):
+        """The walking task class (None for offline rows)."""
+        if not self.is_walking:
+            return None
+        from flyenv.envs.walking_env import resolve_task
+
+        return resolve_task(self.task)
+
+    @property
+    def observations(self) -> tuple[str, ...]:
+        """Values of the ``observation`` keyword the env supports."""
+        task = self.task_class()
+        return task.observations if task is not None else ()
+
+    @property
+    def doc(self) -> str:
+        """The documentation of the row: the task module's docstring for a walking row
+        (tables of spaces, reward, start state, episode end), else the env module's."""
+        import importlib
+        import inspect
+
+        if self.is_walking:
+            return inspect.getdoc(importlib.import_module(self.task_class().__module__)) or ""
+        module, name = str(self.entry_point).split(":")
+        mod = importlib.import_module(module)
+        return inspect.getdoc(mod) or inspect.getdoc(getattr(mod, name)) or ""
 
 
 ENVS: tuple[EnvEntry, ...] = (
     EnvEntry(
         id="flyenv/OdorTaxis-v0",
-        entry_point="flyenv.envs.odor_taxis:OdorTaxisEnv",
+        task="odor_taxis",
+        body="mujoco",
         description="NeuroMechFly (MuJoCo, hybrid turning controller) walks to an attractive odor source.",
     ),
     EnvEntry(
         id="flyenv/OdorTaxis-kinematic-v0",
-        entry_point="flyenv.envs.odor_taxis_kinematic:OdorTaxisKinematicEnv",
-        vector_entry_point="flyenv.envs.odor_taxis_kinematic:OdorTaxisKinematicVectorEnv",
+        task="odor_taxis",
+        body="twin",
+        twin_of="flyenv/OdorTaxis-v0",
         description="OdorTaxis on the calibrated, differentiable torch twin of the fly (batched).",
     ),
     EnvEntry(
         id="flyenv/PlumeTracking-v0",
-        entry_point="flyenv.envs.plume_tracking:PlumeTrackingEnv",
+        task="plume_tracking",
+        body="mujoco",
         description="NeuroMechFly (MuJoCo) tracks a wind-borne odor plume upwind to its source; senses odor and wind.",
     ),
     EnvEntry(
         id="flyenv/PlumeTracking-kinematic-v0",
-        entry_point="flyenv.envs.plume_tracking_kinematic:PlumeTrackingKinematicEnv",
-        vector_entry_point="flyenv.envs.plume_tracking_kinematic:PlumeTrackingKinematicVectorEnv",
+        task="plume_tracking",
+        body="twin",
+        twin_of="flyenv/PlumeTracking-v0",
         description="PlumeTracking on the calibrated, differentiable torch twin of the fly (batched).",
     ),
     EnvEntry(
@@ -65,16 +127,35 @@ ENVS: tuple[EnvEntry, ...] = (
 )
 
 
+def entry(env_id: str) -> EnvEntry:
+    """The row of ``env_id`` (with or without the "flyenv:" module prefix)."""
+    env_id = env_id.split(":", 1)[-1] if env_id.startswith("flyenv:") else env_id
+    for e in ENVS:
+        if e.id == env_id:
+            return e
+    raise KeyError(f"unknown env id {env_id!r}; flyenv's ids: {[e.id for e in ENVS]}")
+
+
+def mujoco_id(env_id: str) -> str:
+    """The MuJoCo env a twin id stands in for (a MuJoCo id maps to itself)."""
+    row = entry(env_id)
+    if row.twin_of is not None:
+        return row.twin_of
+    if row.body != "mujoco":
+        raise ValueError(f"{env_id} has no MuJoCo body")
+    return row.id
+
+
 def register_all() -> None:
     """Register every row of ``ENVS`` with gymnasium (idempotent)."""
-    for entry in ENVS:
-        if entry.id in gym.registry:
+    for row in ENVS:
+        if row.id in gym.registry:
             continue
         gym.register(
-            id=entry.id,
-            entry_point=entry.entry_point,
-            vector_entry_point=entry.vector_entry_point,
-            kwargs=dict(entry.kwargs),
+            id=row.id,
+            entry_point=row.env_entry_point,
+            vector_entry_point=row.vector_entry_point,
+            kwargs=row.make_kwargs,
             # Episode length is set by each env's config in seconds (``time_limit_s``),
             # so no TimeLimit wrapper is added here.
             max_episode_steps=None,

@@ -8,9 +8,10 @@ import torch
 
 import flyenv  # noqa: F401
 from flyenv.brains.olfactory.policy import OlfactoryBrainPolicy
-from flyenv.envs.odor_task import OdorTaxisConfig, make_config
-from flyenv.envs.odor_taxis_kinematic import OdorTaxisBatch
+from flyenv.envs.walking_episodes import WalkingEpisodes
 from flyenv.policies.loading import load_policy
+from flyenv.tasks.base import make_config
+from flyenv.tasks.odor_taxis import OdorTaxisConfig, OdorTaxisTask
 from flyenv.training.bptt import BPTTConfig, BPTTTrainer, rollout
 from flyenv.training.losses import LossWeights
 
@@ -25,7 +26,7 @@ def policy():
 
 def _grad_norm(policy, seconds):
     task = make_config(OdorTaxisConfig, {**ENV, "time_limit_s": seconds}, "t")
-    batch = OdorTaxisBatch(4, task)
+    batch = WalkingEpisodes.twin(OdorTaxisTask, 4, task)
     policy.zero_grad()
     loss, parts, _, _ = rollout(
         policy, batch, np.random.default_rng(0), task.max_episode_steps, LossWeights()
@@ -48,7 +49,7 @@ def test_closed_loop_gradients_stay_bounded(policy):
 
 def test_sparsity_and_activity_terms_carry_gradient(policy):
     task = make_config(OdorTaxisConfig, {**ENV, "time_limit_s": 0.3}, "t")
-    batch = OdorTaxisBatch(2, task)
+    batch = WalkingEpisodes.twin(OdorTaxisTask, 2, task)
     weights = LossWeights(
         nav_weight=0.0, energy_weight=0.0, sparsity_weight=1.0, activity_weight=1.0
     )
@@ -139,7 +140,7 @@ def test_every_brain_tensor_gets_gradient_from_the_end_of_a_long_closed_loop_epi
     module.train()
     task = make_config(OdorTaxisConfig, {**env_kwargs, "time_limit_s": 3.0}, "t")
     assert task.max_episode_steps == 300
-    batch = OdorTaxisBatch(2, task)
+    batch = WalkingEpisodes.twin(OdorTaxisTask, 2, task)
     obs, _ = batch.reset(np.random.default_rng(0))
     state = module.init_state(2)
     actions = []

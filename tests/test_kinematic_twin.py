@@ -10,11 +10,11 @@ from stable_baselines3.common.env_checker import check_env as sb3_check_env
 import flyenv  # noqa: F401
 from flyenv.bodies.drive_map import Calibration, DriveMap
 from flyenv.bodies.kinematic_fly import KinematicFly
-from flyenv.envs.odor_task import OdorTaxisConfig
-from flyenv.envs.odor_taxis_kinematic import OdorTaxisBatch
+from flyenv.envs.walking_episodes import WalkingEpisodes
 from flyenv.policies.braitenberg import BraitenbergPolicy
 from flyenv.recording import run_episode
 from flyenv.stimuli.odor import StaticOdorField, odor_intensity_torch
+from flyenv.tasks.odor_taxis import OdorTaxisConfig, OdorTaxisTask
 
 ID = "flyenv/OdorTaxis-kinematic-v0"
 
@@ -76,7 +76,7 @@ def test_gradient_reaches_first_action_from_step_5000():
 
 
 def test_sensor_readings_are_differentiable_wrt_actions():
-    batch = OdorTaxisBatch(8, OdorTaxisConfig(), device="cpu")
+    batch = WalkingEpisodes.twin(OdorTaxisTask, 8, OdorTaxisConfig(), device="cpu")
     batch.reset(np.random.default_rng(0))
     actions = torch.zeros(50, 8, 2, requires_grad=True)
     total = 0.0

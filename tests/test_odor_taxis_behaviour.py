@@ -29,12 +29,12 @@ def test_controller_and_body_match_flygym_loop():
     ref = HybridTurningController(fly=fly, cameras=[], arena=OdorArena(), timestep=1e-4)
     ref.reset(seed=0, init_phases=phases.copy())
     ours = MujocoFly(OdorArena())
-    ours.reset(phases.copy())
+    ours.reset_pose(phases.copy())
     drives = [np.array([1.2, 0.6]), np.array([0.4, 1.3]), np.array([-0.3, 1.0])]
     for drive in drives:
         for _ in range(200):
             obs, _, _, _, info = ref.step(drive)
-            ours.step(drive, 1)
+            ours.step_drive(drive, 1)
             np.testing.assert_allclose(ours.last_joint_targets, info["joints"], atol=1e-6)
             np.testing.assert_array_equal(ours.last_adhesion, info["adhesion"])
     np.testing.assert_allclose(ours.thorax_position, obs["fly"][0], atol=0.05)

@@ -10,14 +10,16 @@ from gymnasium.utils.env_checker import check_env as gym_check_env
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import flyenv  # noqa: F401
+from flyenv.bodies.hybrid_turning import action_to_drive
 from flyenv.bodies.mujoco_fly import MujocoFly, PhysicsUnstableError
-from flyenv.envs.odor_task import action_to_drive
-from flyenv.envs.odor_taxis import OdorTaxisEnv
+from flyenv.envs.walking_env import WalkingEnv
+from flyenv.tasks.odor_taxis import OdorTaxisTask
 
 
 def test_registered_after_import(odor_env):
     assert "flyenv/OdorTaxis-v0" in gym.registry
-    assert isinstance(odor_env.unwrapped, OdorTaxisEnv)
+    assert isinstance(odor_env.unwrapped, WalkingEnv)
+    assert isinstance(odor_env.unwrapped.task, OdorTaxisTask)
 
 
 def test_make_with_module_prefix_without_import():
@@ -157,7 +159,7 @@ def test_unstable_physics_terminates_with_reason(monkeypatch):
     def explode(self, drive, n_steps):
         raise PhysicsUnstableError("test")
 
-    monkeypatch.setattr(MujocoFly, "step", explode)
+    monkeypatch.setattr(MujocoFly, "step_drive", explode)
     obs, reward, terminated, truncated, info = env.step(np.zeros(2, np.float32))
     assert terminated and info["termination_reason"] == "physics_unstable"
     assert env.observation_space.contains(obs)

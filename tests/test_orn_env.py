@@ -10,9 +10,9 @@ from stable_baselines3.common.env_checker import check_env as sb3_check_env
 import flyenv  # noqa: F401
 from flyenv.connectome.door import OrnFrontEnd
 from flyenv.connectome.mushroom_body import load_mushroom_body
-from flyenv.envs.odor_task import OdorTaxisConfig, OrnObservation
-from flyenv.envs.odor_taxis_kinematic import OdorTaxisBatch
+from flyenv.envs.walking_episodes import WalkingEpisodes
 from flyenv.stimuli.odor import StaticOdorField
+from flyenv.tasks.odor_taxis import OdorTaxisConfig, OdorTaxisTask, OrnObservation
 
 ORN = dict(observation="orn", odor_names=("ethyl acetate",))
 G = 55
@@ -50,7 +50,7 @@ def test_mujoco_and_twin_agree_on_orn_observation(orn_env):
     obs_mj, _ = orn_env.reset(seed=7)
     # Same formula: at the MuJoCo fly's sensor positions the twin gives the same numbers.
     sensors = torch.tensor(orn_env.unwrapped.body.odor_sensor_positions, dtype=torch.float32)
-    odor_twin = twin.unwrapped.batch.odor_observation(sensors[None])[0].numpy()
+    odor_twin = twin.unwrapped.task.odor_observation(sensors[None])[0].numpy()
     np.testing.assert_allclose(odor_twin, obs_mj[: 2 * G], rtol=1e-5, atol=1e-7)
     # Raw reset observations differ only by where each body holds its sensors (the twin
     # uses the calibrated mean sensor layout): well below 1 % of the range.
@@ -59,7 +59,7 @@ def test_mujoco_and_twin_agree_on_orn_observation(orn_env):
 
 
 def test_orn_observation_is_physical():
-    batch = OdorTaxisBatch(2, OdorTaxisConfig(**ORN))
+    batch = WalkingEpisodes.twin(OdorTaxisTask, 2, OdorTaxisConfig(**ORN))
     front = OrnFrontEnd(load_mushroom_body().glomeruli)
     r = front.response_matrix(ORN["odor_names"])[0]
     up = int(np.argmax(r))
@@ -81,10 +81,10 @@ def test_twin_orn_observation_is_differentiable_wrt_positions():
     cfg = OdorTaxisConfig(
         n_aversive_sources=1, observation="orn", odor_names=("ethyl acetate", "benzaldehyde")
     )
-    batch = OdorTaxisBatch(3, cfg)
+    batch = WalkingEpisodes.twin(OdorTaxisTask, 3, cfg)
     batch.reset(np.random.default_rng(1))
-    sensors = batch.fly.sensor_positions().detach().requires_grad_(True)
-    obs = batch.odor_observation(sensors)
+    sensors = batch.body.sensor_positions().detach().requires_grad_(True)
+    obs = batch.task.odor_observation(sensors)
     assert obs.shape == (3, 2 * G)
     obs.sum().backward()
     assert torch.isfinite(sensors.grad).all() and (sensors.grad[..., :2].abs() > 0).all()
@@ -102,15 +102,20 @@ def test_numpy_and_torch_orn_paths_agree_with_aversive_odor():
     cfg = OdorTaxisConfig(
         n_aversive_sources=1, observation="orn", odor_names=("ethyl acetate", "benzaldehyde")
     )
-    batch = OdorTaxisBatch(4, cfg)
+    batch = WalkingEpisodes.twin(OdorTaxisTask, 4, cfg)
     batch.reset(np.random.default_rng(2))
     orn = OrnObservation.from_config(cfg)
     assert orn.response.shape == (2, G)
-    sensors = batch.fly.sensor_positions()
+    sensors = batch.body.sensor_positions()
     for b in range(4):
         field = StaticOdorField(batch.sources[b].numpy(), np.diag(orn.source_peaks))
         ref = orn.observe(field.intensity(sensors[b].double().numpy()))
-        np.testing.assert_allclose(batch.odor_observation()[b].numpy(), ref, rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(
+            batch.task.odor_observation(batch.body.sensor_positions())[b].numpy(),
+            ref,
+            rtol=1e-5,
+            atol=1e-7,
+        )
 
 
 def test_default_observation_is_unchanged():

@@ -10,8 +10,8 @@ from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import flyenv  # noqa: F401
 from flyenv.cli import main as cli_main
-from flyenv.envs.plume_task import PlumeTrackingConfig
-from flyenv.envs.plume_tracking_kinematic import PlumeTrackingBatch
+from flyenv.envs.walking_episodes import WalkingEpisodes
+from flyenv.tasks.plume_tracking import PlumeTrackingConfig, PlumeTrackingTask
 
 MJ, TWIN = "flyenv/PlumeTracking-v0", "flyenv/PlumeTracking-kinematic-v0"
 
@@ -96,7 +96,7 @@ def test_vector_env_and_determinism():
     acts = np.random.default_rng(0).uniform(-1, 1, (10, 256, 2)).astype(np.float32)
     for a in acts:
         o1, r, te, tr, info = envs.step(a)
-    assert o1.shape == (256, 9) and "left_domain" in info
+    assert o1.shape == (256, 9) and "termination_reason" in info
     envs2 = gym.make_vec(TWIN, num_envs=256)
     o2, _ = envs2.reset(seed=3)
     for a in acts:
@@ -105,7 +105,7 @@ def test_vector_env_and_determinism():
 
 
 def test_odor_and_wind_readings_are_differentiable():
-    batch = PlumeTrackingBatch(16, PlumeTrackingConfig())
+    batch = WalkingEpisodes.twin(PlumeTrackingTask, 16, PlumeTrackingConfig())
     batch.reset(np.random.default_rng(0), options={"start_xy_mm": [30.0, 80.0]})
     actions = torch.zeros(30, 16, 2, requires_grad=True)
     loss = 0.0

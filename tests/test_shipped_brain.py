@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from flyenv.envs.odor_task import OdorTaxisConfig, make_config
-from flyenv.envs.odor_taxis_kinematic import OdorTaxisBatch
+from flyenv.envs.walking_episodes import WalkingEpisodes
 from flyenv.policies.loading import build_brain_from_checkpoint, checkpoint_env_kwargs
+from flyenv.tasks.base import make_config
+from flyenv.tasks.odor_taxis import OdorTaxisConfig, OdorTaxisTask
 
 warnings.filterwarnings("ignore", message=".*Sparse.*")
 
@@ -43,7 +44,7 @@ def test_shipped_brain_reaches_a_close_source_in_the_twin():
         },
         "test",
     )
-    batch = OdorTaxisBatch(8, task)
+    batch = WalkingEpisodes.twin(OdorTaxisTask, 8, task)
     obs, _ = batch.reset(np.random.default_rng(7))
     state = brain.init_state(batch.num_envs)
     reached = torch.zeros(batch.num_envs, dtype=torch.bool)

@@ -59,8 +59,8 @@ def _run_trials(args: tuple[list[tuple[float, float]], int, CalibrationConfig]) 
     actions, seed, cfg = args
     from flygym.arena import OdorArena
 
+    from flyenv.bodies.hybrid_turning import action_to_drive
     from flyenv.bodies.mujoco_fly import MujocoFly, MujocoFlyConfig, PhysicsUnstableError
-    from flyenv.envs.odor_task import action_to_drive
 
     body = MujocoFly(OdorArena(), MujocoFlyConfig(timestep_s=cfg.physics_timestep_s))
     rng = np.random.default_rng(seed)
@@ -69,7 +69,7 @@ def _run_trials(args: tuple[list[tuple[float, float]], int, CalibrationConfig]) 
     steps_per_bin = int(round(cfg.bin_s / cfg.physics_timestep_s))
     out = []
     for action in actions:
-        body.reset(phases.copy(), heading_rad=0.0)
+        body.reset_pose(phases.copy(), heading_rad=0.0)
         drive = action_to_drive(np.array(action))
         xy = np.zeros((n_bins + 1, 2))
         heading = np.zeros(n_bins + 1)
@@ -78,7 +78,7 @@ def _run_trials(args: tuple[list[tuple[float, float]], int, CalibrationConfig]) 
         status = "ok"
         for b in range(n_bins):
             try:
-                body.step(drive, steps_per_bin)
+                body.step_drive(drive, steps_per_bin)
             except PhysicsUnstableError:
                 status = "unstable"
                 break

@@ -29,6 +29,13 @@ STUMBLE_SEGMENTS: tuple[str, ...] = ("Tibia", "Tarsus1", "Tarsus2")
 DRIVE_RANGE: tuple[float, float] = (-0.5, 1.5)
 """flygym's range of the descending drive (per side)."""
 
+
+def action_to_drive(action: np.ndarray) -> np.ndarray:
+    """Map an action in [-1, 1] (the envs' action space) onto flygym's drive range [-0.5, 1.5]."""
+    lo, hi = DRIVE_RANGE
+    return lo + (np.asarray(action, dtype=np.float64) + 1.0) * (hi - lo) / 2.0
+
+
 _TRIPOD_PHASE_BIASES = np.pi * np.array(
     [[(i + j) % 2 for j in range(6)] for i in range(6)], dtype=float
 )

@@ -35,7 +35,10 @@ class KinematicFlyConfig:
 
 
 class KinematicFly(torch.nn.Module):
-    """B flies; call ``reset`` then ``step(actions, dt_s)``."""
+    """B flies; call ``reset`` then ``step(actions, dt_s)``. Implements
+    ``flyenv.bodies.base.Body``; it cannot flip or diverge, so ``failure()`` is all 0."""
+
+    failure_reasons: tuple[str, ...] = ()
 
     def __init__(
         self,
@@ -64,18 +67,36 @@ class KinematicFly(torch.nn.Module):
         self.lagged_target = torch.zeros(batch_size, 3, device=device, dtype=dtype)
         self.time_since_reset = z.clone()
         self.noise_state = torch.zeros(batch_size, 3, device=device, dtype=dtype)
+        self.generator = torch.Generator(device=device)
+        """Draws the velocity noise (``seed`` sets it; the env seeds it at ``reset(seed=...)``)."""
 
     @property
     def device(self) -> torch.device:
         return self.sensor_offsets.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.sensor_offsets.dtype
+
+    @property
+    def num_envs(self) -> int:
+        return self.batch_size
+
+    def seed(self, seed: int) -> None:
+        self.generator.manual_seed(int(seed))
+
+    def failure(self) -> torch.Tensor:
+        return torch.zeros(self.batch_size, dtype=torch.long, device=self.device)
 
     def reset(
         self,
         xy: torch.Tensor | None = None,
         heading: torch.Tensor | None = None,
         mask: torch.Tensor | None = None,
+        init_phases=None,
     ) -> None:
-        """Put flies at rest at ``xy`` (B, 2) facing ``heading`` (B,); ``mask`` selects which."""
+        """Put flies at rest at ``xy`` (B, 2) facing ``heading`` (B,); ``mask`` selects which.
+        ``init_phases`` is accepted for the ``Body`` interface and ignored (no CPG)."""
         B, dev, dt = self.batch_size, self.device, self.sensor_offsets.dtype
         xy = torch.zeros(B, 2, device=dev, dtype=dt) if xy is None else xy.to(dev, dt)
         heading = torch.zeros(B, device=dev, dtype=dt) if heading is None else heading.to(dev, dt)
@@ -107,6 +128,7 @@ class KinematicFly(torch.nn.Module):
         """Advance all flies by ``dt_s`` under ``actions`` (B, 2) in [-1, 1]."""
         target = self.drive_map(actions)
         if self.config.noise:
+            generator = self.generator if generator is None else generator
             decay = math.exp(-dt_s / self.config.noise_correlation_s)
             eps = torch.randn(
                 self.noise_state.shape, generator=generator, device=self.device, dtype=target.dtype

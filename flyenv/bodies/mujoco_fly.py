@@ -21,6 +21,7 @@ from dataclasses import dataclass  # noqa: E402
 
 import mujoco  # noqa: E402
 import numpy as np  # noqa: E402
+import torch  # noqa: E402
 from flygym import Fly  # noqa: E402
 from flygym.arena import BaseArena  # noqa: E402
 from flygym.simulation import SingleFlySimulation  # noqa: E402
@@ -30,6 +31,7 @@ from flyenv.bodies.hybrid_turning import (  # noqa: E402
     STUMBLE_SEGMENTS,
     HybridTurningCPG,
     HybridTurningParams,
+    action_to_drive,
 )
 
 CONTACT_SENSOR_SEGMENTS: tuple[str, ...] = (
@@ -81,16 +83,30 @@ class MujocoFly:
     """One NeuroMechFly with the hybrid turning controller in a flygym arena.
 
     The arena owns the world (floor, odor markers, cameras); this class owns the
-    body and its controller. ``step(drive, n)`` advances ``n`` physics steps under a
-    constant descending drive.
+    body and its controller. Two layers:
+
+    * the ``flyenv.bodies.base.Body`` interface every walking task uses (B = 1,
+      float64 tensors): ``reset(xy, heading, init_phases=...)``, ``step(actions, dt_s)``
+      with actions in [-1, 1], ``xy``, ``heading``, ``sensor_positions()``, ``failure()``;
+    * the raw MuJoCo layer (numpy): ``reset_pose``, ``step_drive(drive, n)`` in
+      flygym's drive units, ``thorax_position``, ``heading_rad``, ``odor_sensor_positions``.
+
+    ``setup_world(data)`` runs inside every reset before kinematics are recomputed:
+    the place to move mocap bodies such as odor-source markers.
     """
+
+    num_envs = 1
+    failure_reasons: tuple[str, ...] = ("flipped", "physics_unstable")
 
     def __init__(
         self,
         arena: BaseArena,
         config: MujocoFlyConfig | None = None,
         controller_params: HybridTurningParams | None = None,
+        setup_world: Callable[[mujoco.MjData], None] | None = None,
     ) -> None:
+        self.setup_world = setup_world
+        self._failure = 0
         self.config = config or MujocoFlyConfig()
         cfg = self.config
         contact_sensors = [f"{leg}{seg}" for leg in LEGS for seg in CONTACT_SENSOR_SEGMENTS]
@@ -147,19 +163,83 @@ class MujocoFly:
         self._free_qpos = int(model.jnt_qposadr[free[0]])
         self._free_qvel = int(model.jnt_dofadr[free[0]])
 
-    # ------------------------------------------------------------------ episode
+    # ------------------------------------------------------------------ Body interface
+    @property
+    def device(self) -> torch.device:
+        return torch.device("cpu")
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return torch.float64
+
+    @property
+    def xy(self) -> torch.Tensor:
+        return torch.from_numpy(self.thorax_position[None, :2])
+
+    @property
+    def heading(self) -> torch.Tensor:
+        return torch.tensor([self.heading_rad], dtype=torch.float64)
+
+    def sensor_positions(self) -> torch.Tensor:
+        return torch.from_numpy(self.odor_sensor_positions[None])
+
+    def failure(self) -> torch.Tensor:
+        return torch.tensor([self._failure])
+
+    def seed(self, seed: int) -> None:
+        """Nothing to seed: the MuJoCo fly is deterministic given its start."""
+
     def reset(
+        self,
+        xy: torch.Tensor,
+        heading: torch.Tensor,
+        mask: torch.Tensor | None = None,
+        init_phases: np.ndarray | None = None,
+    ) -> None:
+        """Drop the fly at ``xy`` (1, 2) facing ``heading`` (1,) with CPG phases (1, 6)."""
+        if mask is not None and not bool(torch.as_tensor(mask).all()):
+            return
+        if init_phases is None:
+            raise ValueError("the MuJoCo fly needs init_phases (1, 6) for its CPG at reset")
+        xy_np = np.asarray(torch.as_tensor(xy, dtype=torch.float64)).reshape(2)
+        self.reset_pose(
+            np.asarray(init_phases, dtype=np.float64).reshape(6),
+            heading_rad=float(torch.as_tensor(heading).reshape(())),
+            position_xy_mm=(float(xy_np[0]), float(xy_np[1])),
+        )
+
+    def step(self, actions: torch.Tensor | np.ndarray, dt_s: float) -> None:
+        """Run ``dt_s`` of physics under ``actions`` (1, 2) or (2,) in [-1, 1].
+
+        Float64 throughout: rounding the drive to float32 alone moves the end of a 1 s
+        walk by up to ~0.5 mm (leg contacts amplify tiny differences).
+        """
+        n = int(round(dt_s / self.config.timestep_s))
+        if n < 1 or abs(n * self.config.timestep_s - dt_s) > 1e-9:
+            raise ValueError(
+                f"dt_s={dt_s} must be a positive multiple of the physics timestep "
+                f"{self.config.timestep_s} s"
+            )
+        action = np.asarray(actions, dtype=np.float64).reshape(2)
+        self._failure = 0
+        try:
+            self.step_drive(action_to_drive(action), n)
+        except PhysicsUnstableError:
+            self._failure = 2
+            return
+        if not self.is_finite():
+            self._failure = 2
+        elif self.is_flipped:
+            self._failure = 1
+
+    # ------------------------------------------------------------------ raw MuJoCo layer
+    def reset_pose(
         self,
         init_phases: np.ndarray,
         heading_rad: float = 0.0,
         position_xy_mm: tuple[float, float] = (0.0, 0.0),
-        setup_world: Callable[[mujoco.MjData], None] | None = None,
     ) -> None:
-        """Reset physics to flygym's initial pose, rotated to ``heading_rad``.
-
-        ``setup_world(data)`` runs inside the reset, before kinematics are recomputed:
-        the place to move mocap bodies such as odor-source markers.
-        """
+        """Reset physics to flygym's initial pose, rotated to ``heading_rad``."""
         physics = self.physics
         with physics.reset_context():
             self.fly.set_pose(self.fly.init_pose, physics)
@@ -169,16 +249,17 @@ class MujocoFly:
             q[adr + 1] += position_xy_mm[1]
             yaw = np.array([np.cos(heading_rad / 2), 0.0, 0.0, np.sin(heading_rad / 2)])
             q[adr + 3 : adr + 7] = _quat_mul(yaw, q[adr + 3 : adr + 7])
-            if setup_world is not None:
-                setup_world(self.data)
+            if self.setup_world is not None:
+                self.setup_world(self.data)
         self.sim.curr_time = 0.0
         self.controller.reset(init_phases)
+        self._failure = 0
         self._warnings_seen = self._warning_count()
 
     def _warning_count(self) -> int:
         return int(sum(self.data.warning[w].number for w in _UNSTABLE_WARNINGS))
 
-    def step(self, drive: np.ndarray, n_steps: int) -> None:
+    def step_drive(self, drive: np.ndarray, n_steps: int) -> None:
         """Advance ``n_steps`` physics steps under the drive (flygym's range).
 
         Raises:

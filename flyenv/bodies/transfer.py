@@ -61,9 +61,9 @@ def compare_twin_to_mujoco(
     from flygym.arena import OdorArena
     from tqdm import tqdm
 
+    from flyenv.bodies.hybrid_turning import action_to_drive
     from flyenv.bodies.kinematic_fly import KinematicFly, KinematicFlyConfig
     from flyenv.bodies.mujoco_fly import MujocoFly
-    from flyenv.envs.odor_task import action_to_drive
 
     actions = random_action_sequences(n_sequences, duration_s, segment_s, control_period_s, seed)
     T = actions.shape[1]
@@ -73,10 +73,10 @@ def compare_twin_to_mujoco(
     mj_xy = np.zeros((n_sequences, T + 1, 2))
     mj_heading = np.zeros(n_sequences)
     for i in tqdm(range(n_sequences), desc="MuJoCo sequences", disable=not progress):
-        body.reset(phases[i], heading_rad=0.0)
+        body.reset_pose(phases[i], heading_rad=0.0)
         mj_xy[i, 0] = body.thorax_position[:2]
         for t in range(T):
-            body.step(action_to_drive(actions[i, t]), steps)
+            body.step_drive(action_to_drive(actions[i, t]), steps)
             mj_xy[i, t + 1] = body.thorax_position[:2]
         mj_heading[i] = body.heading_rad
 

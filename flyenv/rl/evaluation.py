@@ -78,7 +78,8 @@ def evaluate_twin(
         ended = (terminated | truncated) & ~done
         steps[~done] += 1
         success[ended] = terminated[ended]
-        final_distance[ended] = info["distance_mm"][ended]  # info: before the autoreset
+        if ended.any():  # the ended episodes' last info (their rows now hold the next episode)
+            final_distance[ended] = info["final_info"]["distance_mm"][ended]
         done |= ended
     venv.close()
     return _summary(env_id, n_starts, seed, success, steps * dt, time.time() - t0, final_distance)

@@ -1,7 +1,7 @@
 """The native batched twin as a stable-baselines3 ``VecEnv``.
 
 SB3's own ``DummyVecEnv`` steps one env at a time in Python; this adapter hands
-SB3 the whole batch from one tensor step of a ``KinematicTaskVectorEnv`` (e.g.
+SB3 the whole batch from one tensor step of a ``WalkingVectorEnv`` (e.g.
 ``gym.make_vec("flyenv/OdorTaxis-kinematic-v0", num_envs=1024)``). Episodes that
 end are reset in the same step (the twin's same-step autoreset, which is SB3's
 convention too): their last observation is in ``infos[i]["terminal_observation"]``
@@ -17,17 +17,17 @@ from typing import Any
 import numpy as np
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv
 
-from flyenv.envs.kinematic_base import KinematicTaskVectorEnv
+from flyenv.envs.walking_vector_env import WalkingVectorEnv
 
 
 class TwinVecEnv(VecEnv):
     def __init__(
         self,
-        vector_env: KinematicTaskVectorEnv,
+        vector_env: WalkingVectorEnv,
         seed: int | None = None,
         reseed_every_reset: bool = False,
     ) -> None:
-        if not isinstance(vector_env, KinematicTaskVectorEnv):
+        if not isinstance(vector_env, WalkingVectorEnv):
             raise ValueError(
                 "TwinVecEnv wraps the twin's native vector env: pass "
                 'gym.make_vec("flyenv/OdorTaxis-kinematic-v0", num_envs=N) (or the plume twin); '
@@ -61,7 +61,7 @@ class TwinVecEnv(VecEnv):
             for i in np.flatnonzero(dones):  # only the envs that ended this step
                 infos[i]["terminal_observation"] = final[i]
                 infos[i]["TimeLimit.truncated"] = bool(truncated[i] and not terminated[i])
-                infos[i]["is_success"] = bool(info["is_success"][i])
+                infos[i]["is_success"] = bool(info["final_info"]["is_success"][i])
         return obs, reward.astype(np.float32), dones, infos
 
     def seed(self, seed: int | None = None):

@@ -27,9 +27,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from flyenv.envs.odor_task import OdorTaxisConfig, make_config
-from flyenv.envs.odor_taxis_kinematic import OdorTaxisBatch
+from flyenv.envs.walking_episodes import WalkingEpisodes
 from flyenv.io import atomic_write_json
+from flyenv.tasks.base import make_config
+from flyenv.tasks.odor_taxis import OdorTaxisConfig, OdorTaxisTask
 from flyenv.training.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from flyenv.training.losses import EpisodeLoss, LossWeights
 
@@ -68,7 +69,7 @@ class EpisodeMetrics:
 
 def rollout(
     policy: torch.nn.Module,
-    batch: OdorTaxisBatch,
+    batch: WalkingEpisodes,
     rng: np.random.Generator,
     steps: int,
     weights: LossWeights,
@@ -83,10 +84,10 @@ def rollout(
     trace = []
     for _ in range(steps):
         action, state, aux = policy.step(obs, state)
-        prev_xy = batch.fly.xy
+        prev_xy = batch.body.xy
         obs, _, terminated, _, extras = batch.step(action)
-        displacement = torch.linalg.vector_norm(batch.fly.xy - prev_xy, dim=1)
-        loss.add_step(extras["distance_mm"], batch.fly.velocity, displacement, aux, done=reached)
+        displacement = torch.linalg.vector_norm(batch.body.xy - prev_xy, dim=1)
+        loss.add_step(extras["distance_mm"], batch.body.velocity, displacement, aux, done=reached)
         reached = reached | terminated
         distances.append(extras["distance_mm"].detach())
         if record:
@@ -123,10 +124,12 @@ class BPTTTrainer:
         task = make_config(OdorTaxisConfig, task_kwargs, "BPTT")
         self.steps = task.max_episode_steps
         self.full_heading_range = task.start_heading_range_deg
-        self.batch = OdorTaxisBatch(config.batch_size, task, device=device)
+        self.batch = WalkingEpisodes.twin(OdorTaxisTask, config.batch_size, task, device=device)
         # Its own config object: the training curriculum must not touch evaluation.
         eval_task = make_config(OdorTaxisConfig, task_kwargs, "BPTT")
-        self.eval_batch = OdorTaxisBatch(config.eval_starts, eval_task, device=device)
+        self.eval_batch = WalkingEpisodes.twin(
+            OdorTaxisTask, config.eval_starts, eval_task, device=device
+        )
         params = [p for p in self.policy.parameters() if p.requires_grad]
         if not params:
             raise ValueError("the policy has no learnable parameters")

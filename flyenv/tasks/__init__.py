@@ -1,0 +1,1 @@
+"""Walking tasks, each written once for every body (see ``flyenv.tasks.base``)."""
