@@ -30,6 +30,7 @@ import torch
 
 from flyenv.config import JsonDict, cli
 from flyenv.io import atomic_write_json
+from flyenv.registration import mujoco_id
 from flyenv.rl import evaluation as ev
 from flyenv.rl.sb3_training import SPIKING_ENV_KWARGS, TEST_SEED
 
@@ -80,7 +81,7 @@ def _evaluate(name, batch_factory, single_factory, kwargs, args, twin_id, extra=
     if args.mujoco_starts > 0 and single_factory is not None:
         muj = ev.evaluate_mujoco(
             single_factory,
-            twin_id.replace("-kinematic", ""),
+            mujoco_id(twin_id),
             kwargs,
             args.mujoco_starts,
             MUJOCO_SEED,
@@ -208,7 +209,7 @@ def run_row(run_dir: Path, args) -> dict:
             )
             row["mujoco"] = ev.evaluate_mujoco(
                 ev.sb3_policy(model),
-                twin_id.replace("-kinematic", ""),
+                mujoco_id(twin_id),
                 kwargs,
                 args.mujoco_starts,
                 MUJOCO_SEED,

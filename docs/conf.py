@@ -118,13 +118,26 @@ def load_entry_point(entry_point) -> type:
 
 
 def render_env_page(entry) -> str:
-    cls = load_entry_point(entry.entry_point)
+    """A walking row renders its task's docstring (the task is written once for every
+    body) with the (task, body) pair; an offline row its env class's docstring."""
+    cls = load_entry_point(entry.env_entry_point)
     qualname = f"{cls.__module__}.{cls.__qualname__}"
     rows = [
         ("Id", f"`{entry.id}`"),
         ("Make", f'`gym.make("{entry.id}")` (after `import flyenv`)'),
         ("Class", f"`{qualname}`"),
     ]
+    if entry.is_walking:
+        task = entry.task_class()
+        source = f"{task.__module__}"
+        rows.append(("Task", f"`{task.__module__}.{task.__qualname__}`"))
+        rows.append(("Body", "MuJoCo NeuroMechFly" if entry.body == "mujoco" else "kinematic twin"))
+        if entry.twin_of:
+            rows.append(("Twin of", f"[`{entry.twin_of}`]({env_page_name(entry.twin_of)}.md)"))
+        doc = entry.doc
+    else:
+        source = qualname
+        doc = env_docstring(cls)
     if entry.vector_entry_point:
         vec = load_entry_point(entry.vector_entry_point)
         rows.append(
@@ -141,9 +154,8 @@ def render_env_page(entry) -> str:
         f"# {env_page_name(entry.id)}\n\n"
         f"{entry.description}\n\n"
         f"| | |\n|---|---|\n{facts}\n\n"
-        f"{docstring_to_markdown(env_docstring(cls))}\n"
-        f"*This page is the docstring of `{qualname}` "
-        f"(or of its module), rendered at build time.*\n"
+        f"{docstring_to_markdown(doc)}\n"
+        f"*This page is the docstring of `{source}`, rendered at build time.*\n"
     )
 
 

@@ -21,6 +21,7 @@ from stable_baselines3.common.vec_env import SubprocVecEnv, VecEnv, VecMonitor
 
 import flyenv  # noqa: F401  (registers the environments)
 from flyenv.io import atomic_write_json
+from flyenv.registration import entry, mujoco_id
 from flyenv.rl.features import BilateralOdorFeatures
 from flyenv.rl.sb3_vec_env import TwinVecEnv
 
@@ -60,7 +61,8 @@ def sb3_policy_kwargs(policy_kwargs: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def is_twin(env_id: str) -> bool:
-    return "kinematic" in env_id
+    """Whether the registration row of ``env_id`` runs on the kinematic twin."""
+    return entry(env_id).is_twin
 
 
 def env_kwargs_for(env_id: str, policy: str, extra: dict[str, Any] | None = None) -> dict:
@@ -171,11 +173,6 @@ def record_with_cli(model_path: Path, env_id: str, env_kwargs: dict, out: Path, 
     ]  # fmt: skip
     print("video:", " ".join(cmd))
     subprocess.run(cmd, check=False)
-
-
-def mujoco_id(env_id: str) -> str:
-    """The MuJoCo env of a twin id (``...-kinematic-v0`` -> ``...-v0``)."""
-    return env_id.replace("-kinematic", "")
 
 
 class TqdmCallback(BaseCallback):
