@@ -24,7 +24,7 @@ class EnvEntry:
     id: str
     description: str
     task: str | None = None
-    """Walking task: a short name of ``flyenv.envs.walking_env.TASKS`` or "module:Class"."""
+    """Walking task class as "module:Class" (a ``flyenv.tasks.base.WalkingTask``)."""
     body: str | None = None
     """"mujoco" (NeuroMechFly), "twin" (the kinematic twin) or None (offline, no body)."""
     twin_of: str | None = None
@@ -85,29 +85,42 @@ class EnvEntry:
 ENVS: tuple[EnvEntry, ...] = (
     EnvEntry(
         id="flyenv/OdorTaxis-v0",
-        task="odor_taxis",
+        task="flyenv.tasks.odor_taxis:OdorTaxisTask",
         body="mujoco",
         description="NeuroMechFly (MuJoCo, hybrid turning controller) walks to an attractive odor source.",
     ),
     EnvEntry(
         id="flyenv/OdorTaxis-kinematic-v0",
-        task="odor_taxis",
+        task="flyenv.tasks.odor_taxis:OdorTaxisTask",
         body="twin",
         twin_of="flyenv/OdorTaxis-v0",
         description="OdorTaxis on the calibrated, differentiable torch twin of the fly (batched).",
     ),
     EnvEntry(
         id="flyenv/PlumeTracking-v0",
-        task="plume_tracking",
+        task="flyenv.tasks.plume_tracking:PlumeTrackingTask",
         body="mujoco",
         description="NeuroMechFly (MuJoCo) tracks a wind-borne odor plume upwind to its source; senses odor and wind.",
     ),
     EnvEntry(
         id="flyenv/PlumeTracking-kinematic-v0",
-        task="plume_tracking",
+        task="flyenv.tasks.plume_tracking:PlumeTrackingTask",
         body="twin",
         twin_of="flyenv/PlumeTracking-v0",
         description="PlumeTracking on the calibrated, differentiable torch twin of the fly (batched).",
+    ),
+    EnvEntry(
+        id="flyenv/OdorChoice-v0",
+        task="flyenv.tasks.odor_choice:OdorChoiceTask",
+        body="mujoco",
+        description="NeuroMechFly (MuJoCo) chooses between two DoOR odors, one rewarded (which is never observed).",
+    ),
+    EnvEntry(
+        id="flyenv/OdorChoice-kinematic-v0",
+        task="flyenv.tasks.odor_choice:OdorChoiceTask",
+        body="twin",
+        twin_of="flyenv/OdorChoice-v0",
+        description="OdorChoice on the calibrated, differentiable torch twin of the fly (batched).",
     ),
     EnvEntry(
         id="flyenv/LateralLine-v0",

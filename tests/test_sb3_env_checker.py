@@ -16,6 +16,8 @@ CHEAP = {
     "flyenv/OdorTaxis-kinematic-v0": {"time_limit_s": 0.05},
     "flyenv/PlumeTracking-v0": {"time_limit_s": 0.05},
     "flyenv/PlumeTracking-kinematic-v0": {"time_limit_s": 0.05},
+    "flyenv/OdorChoice-v0": {"time_limit_s": 0.05},
+    "flyenv/OdorChoice-kinematic-v0": {"time_limit_s": 0.05},
     "flyenv/FiringStatistics-v0": {"chunk_ms": 50.0, "warmup_ms": 10.0, "max_steps": 2},
 }
 

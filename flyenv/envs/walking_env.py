@@ -1,7 +1,8 @@
 """One fly doing one walking task on one body, as a ``gym.Env`` (numpy in and out).
 
 Every walking id in ``flyenv.registration`` is this class with a (task, body) pair:
-``gym.make("flyenv/OdorTaxis-v0")`` is ``WalkingEnv(task="odor_taxis", body="mujoco")``.
+``gym.make("flyenv/OdorTaxis-v0")`` is
+``WalkingEnv(task="flyenv.tasks.odor_taxis:OdorTaxisTask", body="mujoco")``.
 The spaces, reward, start state and episode end are the task's: see its module
 docstring (``help(flyenv.tasks.odor_taxis)``).
 """
@@ -21,21 +22,18 @@ from flyenv.tasks.base import ACTION_SPACE, WalkingTask, make_config
 
 BODIES = ("mujoco", "twin")
 TWIN_KEYS = ("device", "noise", "calibration_path")
-TASKS = {
-    "odor_taxis": "flyenv.tasks.odor_taxis:OdorTaxisTask",
-    "plume_tracking": "flyenv.tasks.plume_tracking:PlumeTrackingTask",
-}
-"""Short names of the walking tasks; any "module:Class" path works too."""
 
 
 def resolve_task(task: str | type[WalkingTask]) -> type[WalkingTask]:
-    """A task class from its short name, a "module:Class" path or the class itself."""
+    """A task class from its "module:Class" path (or the class itself)."""
     if isinstance(task, type):
         return task
-    path = TASKS.get(task, task)
-    if ":" not in path:
-        raise ValueError(f"unknown task {task!r}; use one of {sorted(TASKS)} or 'module:Class'")
-    module, name = path.split(":")
+    if ":" not in task:
+        raise ValueError(
+            f"task={task!r}; name a WalkingTask subclass as 'module:Class', e.g. "
+            "'flyenv.tasks.odor_taxis:OdorTaxisTask'"
+        )
+    module, name = task.split(":")
     return getattr(importlib.import_module(module), name)
 
 
@@ -60,7 +58,7 @@ class WalkingEnv(gym.Env):
 
     def __init__(
         self,
-        task: str | type[WalkingTask] = "odor_taxis",
+        task: str | type[WalkingTask] = "flyenv.tasks.odor_taxis:OdorTaxisTask",
         body: str = "mujoco",
         render_mode: str | None = None,
         **kwargs: Any,

@@ -49,7 +49,7 @@ class WalkingEpisodes:
             (None,) + tuple(body.failure_reasons) + tuple(task.termination_reasons)
         )
         self._n_body = len(body.failure_reasons)
-        self._success_code = self.reasons.index("success")
+        self._success_code = self.reasons.index(task.success_reason)
         self._task_failure_codes = [self.reasons.index(r) for r in task.failure_reasons]
         self._unstable_code = self.reasons.index(UNSTABLE) if UNSTABLE in self.reasons else None
         B, f = self.num_envs, dict(device=self.device, dtype=self.dtype)
@@ -214,7 +214,12 @@ class WalkingEpisodes:
             if key in info or key in ("termination_code",):
                 continue
             v = value[index].detach().cpu()
-            info[key] = float(v) if v.ndim == 0 else v.numpy().astype(np.float64)
+            if v.dtype == torch.bool:
+                info[key] = bool(v) if v.ndim == 0 else v.numpy()
+            elif not v.is_floating_point():
+                info[key] = int(v) if v.ndim == 0 else v.numpy()
+            else:
+                info[key] = float(v) if v.ndim == 0 else v.numpy().astype(np.float64)
         return info
 
     def info_arrays(self, extras: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:

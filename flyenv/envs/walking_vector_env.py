@@ -35,7 +35,7 @@ class WalkingVectorEnv(VectorEnv):
     def __init__(
         self,
         num_envs: int,
-        task: str | type[WalkingTask] = "odor_taxis",
+        task: str | type[WalkingTask] = "flyenv.tasks.odor_taxis:OdorTaxisTask",
         body: str = "twin",
         render_mode: str | None = None,
         **kwargs: Any,

@@ -130,7 +130,9 @@ class WalkingTask:
     observations: ClassVar[tuple[str, ...]] = ("intensity",)
     """Values of the config's ``observation`` field this task supports."""
     termination_reasons: ClassVar[tuple[str, ...]] = ("success",)
-    """What ``get_termination`` can report, highest priority first ("success" first)."""
+    """What ``get_termination`` can report, highest priority first."""
+    success_reason: ClassVar[str] = "success"
+    """The reason that pays ``success_bonus`` and sets ``info["is_success"]``."""
     failure_reasons: ClassVar[tuple[str, ...]] = ()
     """The subset of ``termination_reasons`` that pays ``failure_penalty``."""
 
