@@ -1,0 +1,421 @@
+"""The spiking olfactory brain as the recurrent core of sb3-contrib's RecurrentPPO.
+
+``flyenv.rl.spiking_policy.SpikingActorCriticPolicy`` reruns the brain from rest at
+every action, a memoryless map from observation to action. Here the brain's state
+(membrane potentials, synaptic currents, refractory counters, the delayed APL spike,
+the DN readout low-pass; every tensor of ``BrainState``) is carried from one agent step
+to the next and reset to rest where an episode starts, so the policy can integrate
+odor over time (an intermittent plume). It is trained with ``sb3_contrib.RecurrentPPO``
+unchanged: ``RecurrentSpikingPolicy`` subclasses its ``RecurrentActorCriticPolicy``
+and puts the brain where the LSTM was (``policy.lstm_actor`` is a ``SpikingBrainCore``).
+
+Per agent step and env: where ``episode_start`` is 1 the state is set to the brain's
+rest state (``OlfactoryBrain.init_state``), then one ``OlfactoryBrain.step`` (``substeps``
+brain steps of ``dt_ms``) runs on the observation and its action, ``tanh(readout(DN
+rate))``, is the mean of the Gaussian action distribution (state-independent learned
+log-std). ``evaluate_actions`` replays RecurrentPPO's padded sequence mini-batches the
+way its LSTM path does (``RecurrentActorCriticPolicy._process_sequence``): from the
+stored state at each sequence start, step by step, resetting where an episode starts,
+with gradients (surrogate spikes) through the whole sequence.
+
+The critic is an MLP over the observation (``net_arch``, default [64, 64]; optionally
+on ORN contrast features, ``critic_contrast_gain``), not recurrent: it never reads the
+stored states.
+
+Hidden-state layout. RecurrentPPO stores, per env and step, ``RNNStates(pi=(h, c),
+vf=(h, c))``, four tensors of shape (n_layers, n_envs, hidden) with the same
+``hidden`` for actor and critic (its buffer has one shape for all four). The brain
+state of one env is packed into them as follows (``SpikingBrainCore.pack``):
+
+1. every tensor of ``BrainState`` in field order (nested ``LIFState`` fields v, i, ref
+   in order), each (..., 2B) in the brain's layout (left-side columns first), becomes per
+   env (..., 2) flattened row-major (feature, then side): ``S`` floats per env in all;
+2. minus the same vector of the rest state, so zeros mean "at rest" (zero today: the
+   brain rests at 0; kept in case a state variable gets a non-zero rest value);
+3. zero-padded to ``4 H`` with ``H = ceil(S / 4)`` and split into 4 consecutive chunks:
+   ``pi.h = [0, H)``, ``pi.c = [H, 2H)``, ``vf.h = [2H, 3H)``, ``vf.c = [3H, 4H)``;
+   ``n_layers = 1``.
+
+With the default brain ``S = 16,654`` (the 2 x 2,597 KCs dominate) and ``H = 4,164``:
+the rollout buffer holds ``n_steps x n_envs x 16,656`` float32 (273 MB for 128 x 32).
+``RecurrentSpikingPolicy.predict`` therefore takes and returns the state as a 4-tuple
+of numpy arrays ``(pi.h, pi.c, vf.h, vf.c)`` (sb3-contrib's LSTM policies use a 2-tuple);
+``None`` is the rest state. ``evaluate_policy`` and ``RecurrentPPO.predict`` pass it
+through unchanged.
+
+Which weights learn: ``trainable`` as in ``flyenv.rl.spiking_policy`` (``"mb_output"``
+default: KC->MBON, MBON->DN, readout; ``"descending"``, ``"all"`` or name prefixes),
+plus the log-std and the critic. ``mirror_readout`` as there.
+
+Brain settings: the BPTT agent's brain (``RECURRENT_BRAIN_DEFAULTS``: 2 ms x 5 steps
+per 10 ms action, antennal-lobe contrast and normalisation, handedness), with the
+brain's own 50 ms readout low-pass (the stateless policy shortens it to 20 ms so its
+30 ms window settles; a carried state needs no such window).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+from gymnasium import spaces
+from sb3_contrib.common.recurrent.policies import RecurrentActorCriticPolicy
+from sb3_contrib.common.recurrent.type_aliases import RNNStates
+from stable_baselines3.common.distributions import DiagGaussianDistribution
+from stable_baselines3.common.policies import ActorCriticPolicy
+from stable_baselines3.common.torch_layers import MlpExtractor
+from torch import nn
+
+from flyenv.brains.olfactory.brain import BrainState, OlfactoryBrain
+from flyenv.rl.features import orn_contrast_features
+from flyenv.rl.spiking_policy import SPIKING_BRAIN_DEFAULTS, SpikingActor, _critic_init
+
+RECURRENT_BRAIN_DEFAULTS: dict[str, Any] = {
+    **SPIKING_BRAIN_DEFAULTS,
+    "readout_tau_ms": 50.0,  # OlfactoryBrainConfig's default (module docstring)
+}
+
+
+def _leaves(state: Any) -> list[torch.Tensor]:
+    """The tensors of a (nested) state tuple, in field order."""
+    if isinstance(state, torch.Tensor):
+        return [state]
+    if isinstance(state, tuple):
+        return [leaf for part in state for leaf in _leaves(part)]
+    if state is None:
+        return []
+    raise TypeError(f"brain state holds a {type(state).__name__}; expected tensors and tuples")
+
+
+def _rebuild(template: Any, leaves) -> Any:
+    """``template``'s structure with its tensors taken in order from the iterator ``leaves``."""
+    if isinstance(template, torch.Tensor):
+        return next(leaves)
+    if isinstance(template, tuple):
+        parts = [_rebuild(part, leaves) for part in template]
+        return type(template)(*parts) if hasattr(template, "_fields") else tuple(parts)
+    return template
+
+
+class SpikingBrainCore(nn.Module):
+    """The recurrent core: an ``OlfactoryBrain`` plus the packing of its state into
+    RecurrentPPO's hidden-state tensors (module docstring). Has the attributes
+    RecurrentPPO reads from an ``nn.LSTM`` (``num_layers``, ``hidden_size``,
+    ``input_size``).
+
+    Args:
+        observation_size: flat observation size (its first 2 x n_glom entries are the
+            left/right ORN rates).
+        brain_config: ``OlfactoryBrainConfig`` overrides on top of ``RECURRENT_BRAIN_DEFAULTS``.
+        trainable, mirror_readout: as ``flyenv.rl.spiking_policy.SpikingActor``.
+    """
+
+    num_layers = 1
+
+    def __init__(
+        self,
+        observation_size: int,
+        brain_config: dict[str, Any] | None = None,
+        trainable: str = "mb_output",
+        mirror_readout: bool = False,
+    ) -> None:
+        super().__init__()
+        overrides = {**RECURRENT_BRAIN_DEFAULTS, **(brain_config or {})}
+        # SpikingActor builds the brain, checks the observation and sets requires_grad
+        builder = SpikingActor(observation_size, overrides, 0, trainable, mirror_readout)
+        self.brain: OlfactoryBrain = builder.brain
+        self.input_size = observation_size
+        rest = self.brain.init_state(1)
+        self._feature_shapes = []
+        for leaf in _leaves(rest):
+            if leaf.dim() < 1 or leaf.shape[-1] != 2:
+                raise ValueError(
+                    f"a brain state tensor of batch 1 has shape {tuple(leaf.shape)}; the "
+                    "packing needs (..., 2 B) tensors (left-side columns first)"
+                )
+            self._feature_shapes.append(tuple(leaf.shape[:-1]))
+        self.state_size = sum(2 * math.prod(f) for f in self._feature_shapes)
+        self.hidden_size = math.ceil(self.state_size / 4)
+
+    # ------------------------------------------------------------------ state packing
+    def rest_state(self, batch: int, device=None) -> BrainState:
+        return self.brain.init_state(batch, device)
+
+    def _flat(self, state: BrainState) -> torch.Tensor:
+        """BrainState of batch B -> (B, S), per env (feature, side) row-major per tensor."""
+        out = []
+        for leaf, f in zip(_leaves(state), self._feature_shapes, strict=True):
+            batch = leaf.shape[-1] // 2
+            out.append(leaf.reshape(*f, 2, batch).movedim(-1, 0).reshape(batch, -1))
+        return torch.cat(out, dim=1)
+
+    def _unflat(self, flat: torch.Tensor) -> BrainState:
+        batch = flat.shape[0]
+        leaves, start = [], 0
+        for f in self._feature_shapes:
+            n = 2 * math.prod(f)
+            x = flat[:, start : start + n].reshape(batch, *f, 2).movedim(0, -1)
+            leaves.append(x.reshape(*f, 2 * batch))
+            start += n
+        return _rebuild(self.rest_state(1), iter(leaves))
+
+    def pack(self, state: BrainState) -> RNNStates:
+        """BrainState (batch B) -> ``RNNStates`` of four (1, B, H) tensors (module docstring)."""
+        batch = state.rate.shape[1] // 2
+        rest = self._flat(self.rest_state(1, state.rate.device))
+        offset = self._flat(state) - rest
+        pad = 4 * self.hidden_size - self.state_size
+        chunks = nn.functional.pad(offset, (0, pad)).reshape(batch, 4, self.hidden_size)
+        h_pi, c_pi, h_vf, c_vf = (chunks[:, k][None] for k in range(4))
+        return RNNStates((h_pi, c_pi), (h_vf, c_vf))
+
+    def unpack(self, states: RNNStates) -> BrainState:
+        """``RNNStates`` of four (1, B, H) tensors -> BrainState (batch B)."""
+        parts = (states.pi[0], states.pi[1], states.vf[0], states.vf[1])
+        for p in parts:
+            if p.shape[0] != 1 or p.shape[-1] != self.hidden_size:
+                raise ValueError(
+                    f"hidden state of shape {tuple(p.shape)}; the spiking core packs its "
+                    f"state into (1, n_envs, {self.hidden_size}) tensors"
+                )
+        flat = torch.cat([p[0] for p in parts], dim=1)[:, : self.state_size]
+        rest = self._flat(self.rest_state(1, flat.device))
+        return self._unflat(flat + rest)
+
+    def reset(self, state: BrainState, episode_start: torch.Tensor) -> BrainState:
+        """Set the envs where ``episode_start`` (B,) is 1 to rest; keep the others."""
+        batch = episode_start.shape[0]
+        keep = (1.0 - episode_start.to(state.rate.dtype)).repeat(2)  # (2B,): both sides
+        rest = _leaves(self.rest_state(batch, state.rate.device))
+        leaves = [r + (x - r) * keep for x, r in zip(_leaves(state), rest, strict=True)]
+        return _rebuild(state, iter(leaves))
+
+    # ------------------------------------------------------------------ dynamics
+    def step(
+        self, obs: torch.Tensor, state: BrainState, episode_start: torch.Tensor, params=None
+    ) -> tuple[torch.Tensor, BrainState]:
+        """One agent step of B envs: reset where an episode starts, then the brain's
+        step. Returns the action mean (B, 2) in (-1, 1) and the new state."""
+        state = self.reset(state, episode_start)
+        action, state, _ = self.brain.step(obs, state, params=params)
+        return action, state
+
+    def forward(
+        self, obs: torch.Tensor, states: RNNStates, episode_starts: torch.Tensor
+    ) -> tuple[torch.Tensor, RNNStates]:
+        """Sequences, as ``_process_sequence``: obs (n_seq x T, D) in sequence-major order,
+        states from ``pack`` (n_seq columns), episode_starts (n_seq x T,) -> action means
+        (n_seq x T, 2) and the packed state after the last step."""
+        n_seq = states.pi[0].shape[1]
+        obs_seq = obs.reshape(n_seq, -1, obs.shape[-1]).swapaxes(0, 1)  # (T, n_seq, D)
+        starts = episode_starts.reshape(n_seq, -1).swapaxes(0, 1)  # (T, n_seq)
+        state = self.unpack(states)
+        params = self.brain._params()
+        means = []
+        for x, start in zip(obs_seq, starts, strict=True):
+            mean, state = self.step(x, state, start, params)
+            means.append(mean)
+        out = torch.stack(means).swapaxes(0, 1).reshape(-1, 2)  # sequence-major again
+        return out, self.pack(state)
+
+
+class RecurrentSpikingPolicy(RecurrentActorCriticPolicy):
+    """RecurrentPPO policy: Gaussian around the carried-state spiking brain's action,
+    MLP value function on the observation (module docstring).
+
+    ``policy_kwargs``: ``brain_config`` (dict), ``trainable``, ``mirror_readout``,
+    ``log_std_init`` (default -1), ``net_arch`` (the critic's, default [64, 64]),
+    ``critic_contrast_gain`` (as ``SpikingActorCriticPolicy``).
+    """
+
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Box,
+        lr_schedule,
+        brain_config: dict[str, Any] | None = None,
+        trainable: str = "mb_output",
+        mirror_readout: bool = False,
+        net_arch: list[int] | dict[str, list[int]] | None = None,
+        log_std_init: float = -1.0,
+        critic_contrast_gain: float | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if critic_contrast_gain is not None and not critic_contrast_gain > 0:
+            raise ValueError(
+                f"critic_contrast_gain must be > 0 or None, got {critic_contrast_gain}"
+            )
+        if not isinstance(action_space, spaces.Box) or action_space.shape != (2,):
+            raise ValueError(f"the spiking policy drives a 2-D Box action, got {action_space}")
+        if kwargs.get("use_sde"):
+            raise ValueError("the spiking policy does not support use_sde; leave it False")
+        lstm_keys = [k for k in kwargs if "lstm" in k]
+        if lstm_keys:
+            raise ValueError(f"{lstm_keys}: the recurrent core is the spiking brain, not an LSTM")
+        self.brain_config = dict(brain_config or {})
+        self.trainable = trainable
+        self.mirror_readout = mirror_readout
+        self.critic_contrast_gain = critic_contrast_gain
+        # what RecurrentActorCriticPolicy.__init__ sets, without building its LSTMs
+        self.shared_lstm = False
+        self.enable_critic_lstm = False
+        self.lstm_kwargs: dict[str, Any] = {}
+        vf = net_arch if isinstance(net_arch, list) else (net_arch or {}).get("vf", [64, 64])
+        ActorCriticPolicy.__init__(
+            self,
+            observation_space,
+            action_space,
+            lr_schedule,
+            net_arch=dict(pi=[], vf=list(vf)),
+            log_std_init=log_std_init,
+            **kwargs,
+        )
+        self.critic = None
+        self.lstm_critic = None
+        self.lstm_hidden_state_shape = (1, 1, self.lstm_actor.hidden_size)
+        self.lstm_output_dim = 2
+
+    def _build_mlp_extractor(self) -> None:
+        self.mlp_extractor = MlpExtractor(
+            self.features_dim,
+            net_arch=self.net_arch,
+            activation_fn=self.activation_fn,
+            device=self.device,
+        )
+
+    def _build(self, lr_schedule) -> None:
+        self._build_mlp_extractor()  # the critic's MLP (pi branch is empty)
+        obs_size = int(spaces.flatdim(self.observation_space))
+        self.lstm_actor = SpikingBrainCore(
+            obs_size, self.brain_config, self.trainable, self.mirror_readout
+        )
+        self.action_dist = DiagGaussianDistribution(2)
+        self.log_std = nn.Parameter(torch.full((2,), float(self.log_std_init)))
+        self.action_net = nn.Identity()
+        self.value_net = nn.Linear(self.mlp_extractor.latent_dim_vf, 1)
+        if self.ortho_init:  # the critic only: the brain keeps its connectome init
+            _critic_init(self.mlp_extractor, 2**0.5)
+            _critic_init(self.value_net, 1.0)
+        params = [p for p in self.parameters() if p.requires_grad]
+        self.optimizer = self.optimizer_class(params, lr=lr_schedule(1), **self.optimizer_kwargs)
+
+    @property
+    def brain(self) -> OlfactoryBrain:
+        return self.lstm_actor.brain
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        data = super()._get_constructor_parameters()
+        data.update(
+            brain_config=self.brain_config,
+            trainable=self.trainable,
+            mirror_readout=self.mirror_readout,
+            critic_contrast_gain=self.critic_contrast_gain,
+            net_arch=self.net_arch["vf"],
+        )
+        return data
+
+    # ------------------------------------------------------------------ pieces
+    def _features(self, obs: torch.Tensor) -> torch.Tensor:
+        features = self.extract_features(obs)
+        return features[0] if isinstance(features, tuple) else features
+
+    def _values(self, features: torch.Tensor) -> torch.Tensor:
+        if self.critic_contrast_gain is not None:
+            features = orn_contrast_features(features, self.brain.n_glom, self.critic_contrast_gain)
+        return self.value_net(self.mlp_extractor.forward_critic(features))
+
+    def _dist(self, mean: torch.Tensor) -> DiagGaussianDistribution:
+        return self.action_dist.proba_distribution(mean, self.log_std)
+
+    # ------------------------------------------------------------------ SB3 API
+    def forward(
+        self,
+        obs: torch.Tensor,
+        lstm_states: RNNStates,
+        episode_starts: torch.Tensor,
+        deterministic: bool = False,
+    ):
+        features = self._features(obs)
+        mean, states = self.lstm_actor(features, lstm_states, episode_starts)
+        dist = self._dist(mean)
+        actions = dist.get_actions(deterministic=deterministic)
+        log_prob = dist.log_prob(actions)
+        actions = actions.reshape((-1, *self.action_space.shape))
+        return actions, self._values(features), log_prob, states
+
+    def get_distribution(
+        self, obs: torch.Tensor, lstm_states: RNNStates, episode_starts: torch.Tensor
+    ) -> tuple[DiagGaussianDistribution, RNNStates]:
+        """The action distribution and the new state; ``lstm_states`` is the full
+        ``RNNStates`` (all four tensors hold the brain state)."""
+        mean, states = self.lstm_actor(self._features(obs), lstm_states, episode_starts)
+        return self._dist(mean), states
+
+    def predict_values(self, obs: torch.Tensor, lstm_states=None, episode_starts=None):
+        """The MLP critic's value; the states are not read (the critic is not recurrent)."""
+        return self._values(self._features(obs))
+
+    def evaluate_actions(
+        self,
+        obs: torch.Tensor,
+        actions: torch.Tensor,
+        lstm_states: RNNStates,
+        episode_starts: torch.Tensor,
+    ):
+        features = self._features(obs)
+        mean, _ = self.lstm_actor(features, lstm_states, episode_starts)
+        dist = self._dist(mean)
+        return self._values(features), dist.log_prob(actions), dist.entropy()
+
+    def _predict(self, observation, lstm_states, episode_starts, deterministic=False):
+        dist, states = self.get_distribution(observation, lstm_states, episode_starts)
+        return dist.get_actions(deterministic=deterministic), states
+
+    def initial_state(self, n_envs: int) -> tuple[np.ndarray, ...]:
+        """The rest state of ``n_envs`` envs in ``predict``'s format (all zeros)."""
+        return tuple(np.zeros((1, n_envs, self.lstm_actor.hidden_size), np.float32) for _ in "abcd")
+
+    def predict(
+        self,
+        observation: np.ndarray,
+        state: tuple[np.ndarray, ...] | None = None,
+        episode_start: np.ndarray | None = None,
+        deterministic: bool = False,
+    ) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+        """Action and next state. ``state``: ``(pi.h, pi.c, vf.h, vf.c)``, each
+        (1, n_envs, H), as returned by the previous call (None: rest); ``episode_start``
+        (n_envs,) resets those envs to rest before the step."""
+        self.set_training_mode(False)
+        obs, vectorized = self.obs_to_tensor(observation)
+        n_envs = obs.shape[0]
+        if state is None:
+            state = self.initial_state(n_envs)
+        if len(state) != 4:
+            raise ValueError(
+                f"the recurrent spiking policy's state is a 4-tuple (pi.h, pi.c, vf.h, vf.c); "
+                f"got {len(state)} arrays"
+            )
+        if episode_start is None:
+            episode_start = np.zeros(n_envs, dtype=bool)
+        with torch.no_grad():
+            t = [
+                torch.as_tensor(np.asarray(s), dtype=torch.float32, device=self.device)
+                for s in state
+            ]
+            starts = torch.as_tensor(
+                np.asarray(episode_start), dtype=torch.float32, device=self.device
+            )
+            actions, new = self._predict(
+                obs, RNNStates((t[0], t[1]), (t[2], t[3])), starts.reshape(n_envs), deterministic
+            )
+        out_state = tuple(s.cpu().numpy() for s in (*new.pi, *new.vf))
+        actions = actions.cpu().numpy().reshape((-1, *self.action_space.shape))
+        actions = np.clip(actions, self.action_space.low, self.action_space.high)
+        if not vectorized:
+            actions = actions.squeeze(axis=0)
+        return actions, out_state
+
+
+__all__ = ["RECURRENT_BRAIN_DEFAULTS", "RecurrentSpikingPolicy", "SpikingBrainCore"]
