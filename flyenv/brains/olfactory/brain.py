@@ -76,6 +76,12 @@ lateral-horn PN->DN shortcut, the DN layer with its ipsi/contra comparator and t
 drive, the crossed readout, and the handedness bias. Only the ORN->PN membership, the
 PN->KC, KC<->APL and KC->MBON wiring come from FlyWire (and the ORN rates from DoOR).
 
+Dopamine-gated plasticity (optional, ``OlfactoryBrainConfig.plasticity``, off by
+default): PAM/PPL1 DANs driven by the reinforcement column of the observation depress
+the KC->MBON synapses of their compartments where KCs were recently active (per fly,
+in the episode state), and the MBONs' valence-signed output biases the DNs; see
+``flyenv.brains.olfactory.plasticity``. Off, none of it exists.
+
 Layout: all populations are (n, 2B) tensors (feature-major; left-side flies in the
 first B columns), the layout of the fast sparse kernels; records are (B, 2, n).
 """
@@ -93,6 +99,11 @@ from flyenv.brains.core.connectome_layer import ConnectomeLinear
 from flyenv.brains.core.neurons import LIFConfig, LIFPopulation, LIFState
 from flyenv.brains.olfactory.kc_apl_block import fused_supported, kc_apl_chunk
 from flyenv.brains.olfactory.lif_chunk import lif_chunk
+from flyenv.brains.olfactory.plasticity import (
+    MBPlasticity,
+    MBPlasticityConfig,
+    as_plasticity_config,
+)
 
 POPULATIONS = ("PN", "KC", "APL", "MBON", "DN")
 
@@ -157,6 +168,12 @@ class OlfactoryBrainConfig:
     """On CPU, run the KC <-> APL loop of each agent step as one compiled autograd node
     (``flyenv.brains.olfactory.kc_apl_block``: same equations and gradients, ~8x less memory).
     False, or tensors on a GPU: the op-by-op torch path (the reference)."""
+    plasticity: MBPlasticityConfig | None = None
+    """Dopamine-gated KC->MBON plasticity (``flyenv.brains.olfactory.plasticity``). None
+    (default): off, the brain is exactly the non-plastic one. Set: the observation must
+    carry one more, last, column, the reinforcement in [-1, 1] (sugar +1, shock -1), the
+    state holds per-fly plastic KC->MBON factors, KC eligibility traces and DAN rates,
+    and MBON output also reaches the DNs as a valence bias."""
 
     def validate(self) -> None:
         if self.substeps < 1:
@@ -175,6 +192,9 @@ class OlfactoryBrainConfig:
                     f"{self.dt_ms}; set both to the same step"
                 )
             lif.validate()
+        self.plasticity = as_plasticity_config(self.plasticity)
+        if self.plasticity is not None:
+            self.plasticity.validate()
 
 
 class BrainState(NamedTuple):
@@ -185,6 +205,26 @@ class BrainState(NamedTuple):
     dn: LIFState
     apl_spikes: torch.Tensor  # (1, 2B) last step's APL spikes (feedback is delayed)
     rate: torch.Tensor  # (n_dn, 2B) low-pass DN rate, units of 100 Hz
+
+
+class PlasticBrainState(NamedTuple):
+    """``BrainState`` (same first seven fields) plus the episode state of the plastic
+    mushroom body (``OlfactoryBrainConfig.plasticity``)."""
+
+    pn: LIFState
+    kc: LIFState
+    apl: LIFState
+    mbon: LIFState
+    dn: LIFState
+    apl_spikes: torch.Tensor
+    rate: torch.Tensor
+    kc_mbon_factor: torch.Tensor  # (n_KC->MBON edges, 2B) plastic factor, 1 = baseline
+    kc_eligibility: torch.Tensor  # (n_kc, 2B) KC eligibility trace (spikes)
+    dan: torch.Tensor  # (n_dan, 2B) DAN rates of the last agent step
+
+    @property
+    def core(self) -> BrainState:
+        return BrainState(*self[:7])
 
 
 class OlfactoryBrain(nn.Module):
@@ -254,12 +294,21 @@ class OlfactoryBrain(nn.Module):
             self.readout.weight.copy_(w)
             a = cfg.action_bias_asymmetry
             self.readout.bias.copy_(torch.tensor([a, -a]) + cfg.action_bias_init)
+        self.plasticity = (
+            None
+            if cfg.plasticity is None
+            else MBPlasticity(cfg.plasticity, mb, self.kc_mbon, self.n_dn)
+        )
 
     # ------------------------------------------------------------------ state
-    def init_state(self, batch: int, device: torch.device | str | None = None) -> BrainState:
+    def init_state(
+        self, batch: int, device: torch.device | str | None = None
+    ) -> BrainState | PlasticBrainState:
+        """Rest state of ``batch`` flies; with plasticity, also fresh plastic weights
+        (factor 1), zero eligibility and DAN rates (a new episode)."""
         dev = self.glom_to_pn.device if device is None else device
         b2 = 2 * batch
-        return BrainState(
+        core = BrainState(
             self.pn.init_state(b2, dev),
             self.kc.init_state(b2, dev),
             self.apl.init_state(b2, dev),
@@ -268,6 +317,20 @@ class OlfactoryBrain(nn.Module):
             torch.zeros(self.apl.n, b2, device=dev),
             torch.zeros(self.n_dn, b2, device=dev),
         )
+        if self.plasticity is None:
+            return core
+        return PlasticBrainState(*core, *self.plasticity.init_state(b2, dev))
+
+    def reinforcement(self, obs: torch.Tensor) -> torch.Tensor:
+        """(B,) reinforcement: the last column of an observation (B, 2 n_glom + k + 1)."""
+        g = self.n_glom
+        if obs.dim() != 2 or obs.shape[1] < 2 * g + 1:
+            raise ValueError(
+                f"a plastic OlfactoryBrain needs an observation (B, >= {2 * g + 1}): "
+                f"{2 * g} left/right ORN rates, self-motion, then the reinforcement in "
+                f"[-1, 1] as the last column (OdorConditioning); got {tuple(obs.shape)}"
+            )
+        return obs[:, -1]
 
     def orn_rates(self, obs: torch.Tensor) -> torch.Tensor:
         """(B, 2, n_glom) ORN rates from (B, 2, n_glom) or an OdorTaxis observation
@@ -327,7 +390,13 @@ class OlfactoryBrain(nn.Module):
         return torch.cat([x[..., b:], x[..., :b]], dim=-1)
 
     def _brain_step(
-        self, x_pn: torch.Tensor, st: BrainState, p: dict, rec: dict | None, acc: dict | None = None
+        self,
+        x_pn: torch.Tensor,
+        st: BrainState,
+        p: dict,
+        rec: dict | None,
+        acc: dict | None = None,
+        plastic: dict | None = None,
     ):
         pn, kc = self.pn, self.kc
         s_pn, pn_st = pn.step(x_pn, st.pn, coeffs=p["pn"])
@@ -337,7 +406,11 @@ class OlfactoryBrain(nn.Module):
         s_apl, apl_st = self.apl.step(
             self.kc_apl.forward_t(s_kc, p["kc_apl"], binary=True), st.apl, coeffs=p["apl"]
         )
-        x_mbon = self.kc_mbon.forward_t(s_kc, p["kc_mbon"], binary=True)
+        if plastic is None:
+            x_mbon = self.kc_mbon.forward_t(s_kc, p["kc_mbon"], binary=True)
+        else:  # per-fly plastic weights; KC spikes summed for the eligibility trace
+            x_mbon = self.plasticity.kc_mbon_input(s_kc, p["kc_mbon"], plastic["factors"])
+            plastic["kc_count"] = plastic["kc_count"] + s_kc if "kc_count" in plastic else s_kc
         s_mbon, mbon_st = self.mbon.step(x_mbon, st.mbon, coeffs=p["mbon"])
         s_dn, dn_st, rate = self._dn_step(s_pn, s_mbon, st.dn, st.rate, p)
         if rec is not None:
@@ -359,6 +432,10 @@ class OlfactoryBrain(nn.Module):
         """DN input from MBON (and lateral-horn PN) spikes of both sides: (n, 2B) for
         one step or (T, n, 2B) for a chunk at once."""
         x_dn = self.w_mbon_dn_ipsi @ s_mbon + self.w_mbon_dn_contra @ self._swap(s_mbon)
+        if self.plasticity is not None:  # valence bias: signed MBON sum, ipsi/contra
+            v = self.plasticity.valence(s_mbon)
+            pl = self.plasticity
+            x_dn = x_dn + pl.w_valence_ipsi * v + pl.w_valence_contra * self._swap(v)
         if self.config.lateral_horn:
             x_dn = x_dn + self.w_pn_dn_ipsi @ s_pn + self.w_pn_dn_contra @ self._swap(s_pn)
         return x_dn + self.dn_tonic * self.config.dt_ms
@@ -370,20 +447,28 @@ class OlfactoryBrain(nn.Module):
         rate = d * rate + (1.0 - d) * s_dn * (10.0 / self.config.dt_ms)  # 100 Hz units
         return s_dn, dn_st, rate
 
-    def _chunk_fused(self, x_pn: torch.Tensor, st: BrainState, p: dict, rec, acc) -> BrainState:
+    def _chunk_fused(
+        self, x_pn: torch.Tensor, st: BrainState, p: dict, rec, acc, plastic: dict | None = None
+    ) -> BrainState:
         """``substeps`` brain steps, population by population: the circuit is
         feed-forward except for the KC <-> APL loop, so each population runs the whole
         chunk in one compiled autograd node, in order: PN, the KC/APL loop (which also
         sums the KC->MBON kicks), MBON, DN (kicks batched over the chunk), and the
-        readout filter in closed form. Same result as ``_brain_step`` repeated."""
+        readout filter in closed form. Same result as ``_brain_step`` repeated. With
+        ``plastic``, the KC spikes leave the kernel and the KC->MBON kicks are computed
+        with the per-fly plastic weights outside it (the kernel's shared ones unused)."""
         n = self.config.substeps
+        km = p["kc_mbon"] if plastic is None else p["kc_mbon"].detach()
         s_pn, pn_st = lif_chunk(self.pn, x_pn.expand(n, *x_pn.shape), st.pn, p["pn"])
         s_kc, x_mbon, s_apl, kc_st, apl_st = kc_apl_chunk(
             s_pn, self.kc, self.apl, st.kc, st.apl, st.apl_spikes, p["kc"], p["apl"],
             self.pn_kc, self.apl_kc, self.kc_apl, self.kc_mbon,
-            p["pn_kc"], p["apl_kc"], p["kc_apl"], p["kc_mbon"],
-            want_kc_spikes=rec is not None or acc is not None,
+            p["pn_kc"], p["apl_kc"], p["kc_apl"], km,
+            want_kc_spikes=rec is not None or acc is not None or plastic is not None,
         )  # fmt: skip
+        if plastic is not None:
+            x_mbon = self.plasticity.kc_mbon_input(s_kc, p["kc_mbon"], plastic["factors"])
+            plastic["kc_count"] = s_kc.sum(0)
         s_mbon, mbon_st = lif_chunk(self.mbon, x_mbon, st.mbon, p["mbon"])
         s_dn, dn_st = lif_chunk(self.dn, self._dn_kicks(s_pn, s_mbon), st.dn, p["dn"])
         # readout low-pass at the end of the chunk: the same recursion, summed in closed form
@@ -411,7 +496,9 @@ class OlfactoryBrain(nn.Module):
         """One agent step (``substeps`` brain steps) on constant ORN input.
 
         Args:
-            obs: (B, 2, n_glom) ORN rates in [0, 1] or an OdorTaxis "orn" observation.
+            obs: (B, 2, n_glom) ORN rates in [0, 1] or an OdorTaxis "orn" observation;
+                with plasticity, a 2-D observation whose last column is the
+                reinforcement (OdorConditioning).
             state: from ``init_state(B)`` or the previous step.
             record: also return each population's spikes.
             params: ``self._params()`` cached by ``forward`` (computed if None).
@@ -429,16 +516,34 @@ class OlfactoryBrain(nn.Module):
                 f"state is for batch {state.rate.shape[1] // 2}, observation for batch {batch}"
             )
         p = self._params() if params is None else params
+        pl = self.plasticity
+        full_state, plastic = state, None
+        if pl is not None:
+            if not isinstance(state, PlasticBrainState):
+                raise ValueError("a plastic brain needs its PlasticBrainState (init_state)")
+            reinforcement = self.reinforcement(obs)
+            plastic = {"factors": state.kc_mbon_factor}
+            state = state.core
         rates = torch.cat([orn[:, 0].t(), orn[:, 1].t()], dim=1)  # (n_glom, 2B)
         rates = self._antennal_lobe(rates)
         x_pn = self.glom_to_pn @ (p["orn_gain"] * rates) * self.config.dt_ms
         rec = {k: [] for k in POPULATIONS} if record else None
         acc: dict | None = {} if summary else None
         if self._use_fused(x_pn):
-            state = self._chunk_fused(x_pn, state, p, rec, acc)
+            state = self._chunk_fused(x_pn, state, p, rec, acc, plastic)
         else:
             for _ in range(self.config.substeps):
-                state = self._brain_step(x_pn, state, p, rec, acc)
+                state = self._brain_step(x_pn, state, p, rec, acc, plastic)
+        if pl is not None:  # the plasticity rule, once per agent step
+            dan = pl.dan_rates(reinforcement).to(state.rate.dtype)
+            factors, elig = pl.update(
+                full_state.kc_mbon_factor,
+                full_state.kc_eligibility,
+                plastic["kc_count"],
+                dan,
+                self.config.substeps * self.config.dt_ms,
+            )
+            state = PlasticBrainState(*state, factors, elig, dan)
         r = state.rate
         feats = torch.cat([r[:, :batch], r[:, batch:]], dim=0)  # (2 n_dn, B)
         action = torch.tanh(self.readout.weight @ feats + self.readout.bias[:, None]).t()
@@ -501,6 +606,9 @@ def ablate(brain: OlfactoryBrain, name: str) -> OlfactoryBrain:
     if name in ("mbon_dn_zeroed", "no_odor_to_dn"):
         brain.w_mbon_dn_ipsi.zero_()
         brain.w_mbon_dn_contra.zero_()
+        if brain.plasticity is not None:  # the valence bias is MBON output too
+            brain.plasticity.w_valence_ipsi.zero_()
+            brain.plasticity.w_valence_contra.zero_()
     if name in ("no_lateral_horn", "no_odor_to_dn"):
         if brain.config.lateral_horn:  # without the shortcut there is nothing to remove
             brain.w_pn_dn_ipsi.zero_()
@@ -533,9 +641,11 @@ def kc_activity_fraction(record: dict[str, torch.Tensor], skip_steps: int = 0) -
 __all__ = [
     "ABLATIONS",
     "BrainState",
+    "MBPlasticityConfig",
     "OlfactoryBrain",
     "OlfactoryBrainConfig",
     "POPULATIONS",
+    "PlasticBrainState",
     "ablate",
     "kc_activity_fraction",
 ]

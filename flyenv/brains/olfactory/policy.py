@@ -40,6 +40,8 @@ class OlfactoryBrainPolicy(torch.nn.Module):
         self.config_overrides = dict(config_overrides)
         self.brain = OlfactoryBrain(brain_config(**config_overrides))
         self.observation_size = 2 * self.brain.n_glom + SELF_MOTION_SIZE
+        if self.brain.plasticity is not None:
+            self.observation_size += 1  # the reinforcement column (OdorConditioning)
         self.record_spikes = record_spikes
 
     def init_state(self, batch_size: int):
