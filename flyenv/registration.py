@@ -123,6 +123,19 @@ ENVS: tuple[EnvEntry, ...] = (
         description="OdorChoice on the calibrated, differentiable torch twin of the fly (batched).",
     ),
     EnvEntry(
+        id="flyenv/OdorConditioning-v0",
+        task="flyenv.tasks.odor_conditioning:OdorConditioningTask",
+        body="mujoco",
+        description="NeuroMechFly (MuJoCo): an odor paired with sugar or shock, another without, then the two-odor choice.",
+    ),
+    EnvEntry(
+        id="flyenv/OdorConditioning-kinematic-v0",
+        task="flyenv.tasks.odor_conditioning:OdorConditioningTask",
+        body="twin",
+        twin_of="flyenv/OdorConditioning-v0",
+        description="OdorConditioning on the calibrated, differentiable torch twin of the fly (batched).",
+    ),
+    EnvEntry(
         id="flyenv/LateralLine-v0",
         entry_point="flyenv.envs.offline.lateral_line:LateralLineEnv",
         description="Offline fish lateral line: decode a dipole sphere's position from afferent spike counts.",

@@ -102,6 +102,9 @@ class MujocoScene:
             )
         elif self._renderer.trail:
             self._place_camera(start_xy)  # grow the view to keep the whole walk in frame
+        self._move_markers(
+            self.body.data
+        )  # sources that moved mid-episode (shown from the next step)
         frame = self._renderer.render(self.body.data)
         renderer, model = self._renderer, self.body.model
         return self.task.overlay(

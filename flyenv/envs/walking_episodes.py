@@ -98,7 +98,12 @@ class WalkingEpisodes:
         return motion.clamp(-SELF_MOTION_OBS_MAX, SELF_MOTION_OBS_MAX)
 
     def observation(self, motion: torch.Tensor) -> torch.Tensor:
-        return torch.cat([self.task.get_observation(self.body, self.time_s()), motion], dim=1)
+        time_s = self.time_s()
+        parts = [self.task.get_observation(self.body, time_s), motion]
+        extra = self.task.get_extra_observation(self.body, time_s)
+        if extra is not None:
+            parts.append(extra)
+        return torch.cat(parts, dim=1)
 
     def reason(self, code: int) -> str | None:
         return self.reasons[code]
@@ -150,9 +155,12 @@ class WalkingEpisodes:
         body.step(actions.clamp(-1.0, 1.0), cfg.control_period_s)
         self.steps = self.steps + 1
         code = body.failure() if self._n_body else None
+        moved = task.after_step(body, self.time_s())
         motion = self.self_motion()
         self.prev_xy, self.prev_heading = body.xy, body.heading
         distance = task.goal_distance(body)
+        if moved is not None:  # a new goal: progress counts from here
+            self.prev_distance = torch.where(moved, distance, self.prev_distance)
         terms = {"progress": cfg.progress_reward_per_mm * (self.prev_distance - distance)}
         terms.update(task.get_reward_terms(body))
         if code is None:

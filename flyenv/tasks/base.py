@@ -171,6 +171,16 @@ class WalkingTask:
         """(B, D - 3) task part of the observation (the self-motion follows it)."""
         raise NotImplementedError
 
+    def get_extra_observation(self, body: Body, time_s: torch.Tensor) -> torch.Tensor | None:
+        """(B, E) columns that follow the self-motion (e.g. a reinforcement signal), or None."""
+        return None
+
+    def after_step(self, body: Body, time_s: torch.Tensor) -> torch.Tensor | None:
+        """Runs after the body moved and before anything is read: the place for task
+        events inside an episode (e.g. sources that appear). Returns a (B,) bool mask of
+        the flies whose goal moved (their progress reward restarts), or None."""
+        return None
+
     def goal_distance(self, body: Body) -> torch.Tensor:
         """(B,) thorax-to-goal distance in mm; the progress reward is its decrease."""
         raise NotImplementedError
