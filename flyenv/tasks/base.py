@@ -231,6 +231,13 @@ class WalkingTask:
         floor point (x, y) under each pixel (computed only if asked for)."""
         return frame
 
+    def _topdown_renderer(self, renderer_cls: type, width: int, height: int, **kwargs: Any):
+        """The task's cached top-down renderer of ``renderer_cls`` at this size."""
+        r = getattr(self, "_topdown", None)
+        if r is None or type(r) is not renderer_cls or (r.width, r.height) != (width, height):
+            self._topdown = r = renderer_cls(width, height, **kwargs)
+        return r
+
     def render_topdown(
         self,
         index: int,

@@ -394,9 +394,7 @@ class OdorChoiceTask(WalkingTask):
     def render_topdown(self, index, trail_xy, heading_rad, time_s, width, height) -> np.ndarray:
         from flyenv.viz.topdown import TopDownOdorRenderer
 
-        renderer = getattr(self, "_topdown", None)
-        if renderer is None or (renderer.width, renderer.height) != (width, height):
-            self._topdown = renderer = TopDownOdorRenderer(width, height)
+        renderer = self._topdown_renderer(TopDownOdorRenderer, width, height)
         return renderer.render(
             sources_xy=self.marker_positions(index),
             peaks=self.peaks.cpu().numpy(),
