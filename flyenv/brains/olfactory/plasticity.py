@@ -19,15 +19,17 @@ carries its compartments, e.g. ``MBON01(y5B'2a)``, ``MBON11(y1pedc>a/B)``,
 ``PAM07(y4<y1y2)``, ``PPL103(y2a'1)``. ``MBON_COMPARTMENTS`` and ``DAN_COMPARTMENTS``
 copy those labels and reduce them to 17 canonical compartments: the 15 lobe
 compartments γ1-γ5, α1-α3, β1-β2, α'1-α'3, β'1-β'2 (sub-compartments such as β'2mp,
-β'2a, β'2d, α'3ap, α2sc, γ5d go to their parent), the pedunculus (``pedc``) and the
-calyx. Only dendritic / teaching compartments count: the part after ``>`` of an MBON
+β'2a, β'2d, α'3ap, α2sc, γ5d go to their parent), ``pedc`` (the pedunculus part of
+γ1pedc) and the calyx. Only dendritic / teaching compartments count: the part after ``>`` of an MBON
 (``MBON05(y4>y1y2)``: dendrites in γ4, axon to γ1γ2) and after ``<`` of a DAN
 (``PAM07(y4<y1y2)``: teaches γ4, input in γ1γ2) is dropped. PPL106 has no compartment
 in its name; it is α3 from the data (its only MBON target here is MBON14(α3) and its KC
 targets are αβ KCs). PPL107 and PPL108 carry no compartment in the name and have
 (almost) no KC synapses: they get none, and so gate nothing; the PPL2 neurons
 (PPL201-204) innervate the calyx and lateral horn and are not reinforcement DANs in
-the PAM/PPL1 sense: also none.
+the PAM/PPL1 sense: also none. PAM09 (β1ped) is β1 only: its pedunculus part lies
+next to β1, not in γ1pedc. FlyWire merges hemibrain MBON25 (γ1γ2) and MBON34 (γ2) into
+one type, ``MBON25,MBON34``: γ1, γ2.
 
 Each KC->MBON synapse is placed in a compartment from the data: its MBON's compartments
 intersected with the lobe its KC's axon runs in (FlyWire KC types: ``KCg-*`` -> γ lobe,
@@ -122,8 +124,8 @@ flies). The MBONs of an agent step see the factors from the start of the step; t
 update uses that step's KC spikes and reinforcement.
 
 * Depression by coincident KC activity and dopamine: Hige et al. 2015 (pairing odor
-  with PPL1-γ1pedc activation depresses KC->MBON-γ1pedc>α/β by ~3/4 and leaves unpaired
-  odors and other compartments alone); Cohn et al. 2015 Cell 163:1742 (compartment-
+  with PPL1-γ1pedc activation depresses that odor's KC->MBON-γ1pedc>α/β synapses and
+  leaves unpaired odors alone); Cohn et al. 2015 Cell 163:1742 (compartment-
   specific). The rate is multiplicative (``exp``), so a weight stays positive.
 * Eligibility trace: the KC activity must precede or overlap dopamine (Hige et al. 2015
   pair a 1 s odor with DAN activation; Handler et al. 2019 Cell 178:60: KC activity
@@ -134,7 +136,8 @@ update uses that step's KC spikes and reinforcement.
   Cell Rep 25:651: DAN activity bidirectionally modulates the memory trace; Cohn et
   al. 2015 and Handler et al. 2019: dopamine not preceded by KC activity potentiates).
   Slow by default (0.05 per s per unit dopamine).
-* Without dopamine (``D_c = 0`` everywhere) both factors are exactly 1: no change.
+* Without dopamine (``D_c = 0`` everywhere) ``exp(0) = 1`` and ``1 - exp(0) = 0``
+  exactly: no change, whatever the KCs do.
 
 Valence bias on the DNs (model choice): per hemisphere, ``v = sum_m sigma_m s_m`` (MBON
 spikes weighted by their valence sign ``sigma``) is a kick into every DN, ipsilateral
