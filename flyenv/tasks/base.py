@@ -66,6 +66,11 @@ class WalkingTaskConfig:
             )
 
     @property
+    def goal_radius_mm(self) -> float:
+        """Distance to the goal that counts as reaching it (BPTT's goal bonus uses it)."""
+        return float(self.success_radius_mm)
+
+    @property
     def physics_steps_per_action(self) -> int:
         return int(round(self.control_period_s / self.physics_timestep_s))
 

@@ -230,6 +230,10 @@ class OdorChoiceConfig(WalkingTaskConfig):
                 f"rewarded_odors={self.rewarded_odors}"
             )
 
+    @property
+    def goal_radius_mm(self) -> float:
+        return float(self.choice_radius_mm)
+
     def pairs(self) -> list[tuple[str, str]]:
         """The pairs episodes draw from (after the rewarded-odor filter)."""
         train, held = split_pairs(self.odor_panel, self.heldout_fraction, self.pair_split_seed)

@@ -27,13 +27,14 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from flyenv.envs.walking_env import resolve_task
 from flyenv.envs.walking_episodes import WalkingEpisodes
 from flyenv.io import atomic_write_json
 from flyenv.tasks.base import make_config
-from flyenv.tasks.odor_taxis import OdorTaxisConfig, OdorTaxisTask
 from flyenv.training.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from flyenv.training.losses import EpisodeLoss, LossWeights
 
+ODOR_TAXIS = "flyenv.tasks.odor_taxis:OdorTaxisTask"
 EVAL_SEED_OFFSET = 1_000_003
 """Evaluation starts come from a random stream disjoint from training's."""
 
@@ -42,7 +43,8 @@ EVAL_SEED_OFFSET = 1_000_003
 class BPTTConfig:
     num_episodes: int = 200
     batch_size: int = 32
-    episode_s: float = 3.0
+    episode_s: float | None = 3.0
+    """Episode length; None: the task's own ``time_limit_s`` (e.g. a conditioning protocol)."""
     learning_rate: float = 1e-3
     grad_clip: float = 5.0
     lr_step_episodes: int = 100
@@ -65,6 +67,9 @@ class EpisodeMetrics:
     mean_distance_to_goal: float
     total_distance_traveled: float
     success_rate: float
+    """Fraction of flies whose first termination was the task's success."""
+    failure_rate: float = 0.0
+    """Fraction whose first termination was another reason (e.g. the wrong odor)."""
 
 
 def rollout(
@@ -78,8 +83,9 @@ def rollout(
     """One batched episode; returns (loss, loss parts, metrics, per-step aux if ``record``)."""
     obs, _ = batch.reset(rng)
     state = policy.init_state(batch.num_envs)
-    loss = EpisodeLoss(weights, batch.config.success_radius_mm, batch.config.control_period_s)
+    loss = EpisodeLoss(weights, batch.config.goal_radius_mm, batch.config.control_period_s)
     reached = torch.zeros(batch.num_envs, dtype=torch.bool, device=batch.device)
+    ended = torch.zeros_like(reached)
     distances = []
     trace = []
     for _ in range(steps):
@@ -88,7 +94,11 @@ def rollout(
         obs, _, terminated, _, extras = batch.step(action)
         displacement = torch.linalg.vector_norm(batch.body.xy - prev_xy, dim=1)
         loss.add_step(extras["distance_mm"], batch.body.velocity, displacement, aux, done=reached)
-        reached = reached | terminated
+        # The episode's outcome is its first termination; the flies walk on after it
+        # (no autoreset here), and only a success stops their loss terms.
+        first = terminated & ~ended
+        reached = reached | (first & extras["is_success"])
+        ended = ended | terminated
         distances.append(extras["distance_mm"].detach())
         if record:
             trace.append({k: v.detach() for k, v in aux.items()})
@@ -99,6 +109,7 @@ def rollout(
         mean_distance_to_goal=float(d.mean()),
         total_distance_traveled=float(loss.path_length),
         success_rate=float(reached.float().mean()),
+        failure_rate=float((ended & ~reached).float().mean()),
     )
     return total, parts, metrics, trace
 
@@ -114,21 +125,26 @@ class BPTTTrainer:
         env_kwargs: dict[str, Any] | None = None,
         device: str = "cpu",
         policy_spec: dict[str, Any] | None = None,
+        task: str = ODOR_TAXIS,
     ) -> None:
         self.policy = policy.to(device)
         self.config = config
         self.run_dir = Path(run_dir)
         self.env_kwargs = dict(env_kwargs or {})
         self.policy_spec = policy_spec or {}
-        task_kwargs = {**self.env_kwargs, "time_limit_s": config.episode_s}
-        task = make_config(OdorTaxisConfig, task_kwargs, "BPTT")
-        self.steps = task.max_episode_steps
-        self.full_heading_range = task.start_heading_range_deg
-        self.batch = WalkingEpisodes.twin(OdorTaxisTask, config.batch_size, task, device=device)
+        self.task = task
+        task_cls = resolve_task(task)
+        task_kwargs = dict(self.env_kwargs)
+        if config.episode_s is not None:
+            task_kwargs["time_limit_s"] = config.episode_s
+        cfg = make_config(task_cls.config_cls, task_kwargs, "BPTT")
+        self.steps = cfg.max_episode_steps
+        self.full_heading_range = cfg.start_heading_range_deg
+        self.batch = WalkingEpisodes.twin(task_cls, config.batch_size, cfg, device=device)
         # Its own config object: the training curriculum must not touch evaluation.
-        eval_task = make_config(OdorTaxisConfig, task_kwargs, "BPTT")
+        eval_cfg = make_config(task_cls.config_cls, task_kwargs, "BPTT")
         self.eval_batch = WalkingEpisodes.twin(
-            OdorTaxisTask, config.eval_starts, eval_task, device=device
+            task_cls, config.eval_starts, eval_cfg, device=device
         )
         params = [p for p in self.policy.parameters() if p.requires_grad]
         if not params:

@@ -61,6 +61,10 @@ class EpisodeLoss:
         source (distance 0) and spend no energy, so walking fast to the source is not
         penalised by what the twin does after it (overshooting)."""
         if self.initial_distance is None:
+            if not bool((distance_mm.detach() > 0).any()):
+                self.steps += 1  # no goal yet (e.g. a conditioning phase): nothing to add
+                self.path_length = self.path_length + displacement_mm.detach().mean()
+                return
             self.initial_distance = distance_mm.detach().clamp_min(1.0)
         if done is not None:
             keep = (~done).to(distance_mm.dtype)
