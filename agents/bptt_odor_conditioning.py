@@ -156,10 +156,15 @@ def report(policy, args: Args, pair_set: str, n: int, seed: int) -> dict:
     }
 
 
-def main(argv: list[str] | None = None) -> dict:
+def parse_args(argv: list[str] | None = None) -> Args:
     args = cli(Args, argv, description=__doc__, agent="bptt_odor_conditioning")
     if args.num_episodes < 1 or args.batch_size < 1:
         raise SystemExit("error: --num-episodes and --batch-size must be >= 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     run_dir = Path(

@@ -18,7 +18,7 @@ TINY = [
 
 def test_trains_the_plastic_side_only_and_resumes(tmp_path):
     run = tmp_path / "run"
-    args = agent.cli(agent.Args, TINY, agent="bptt_odor_conditioning")
+    args = agent.parse_args(TINY)
     before = {n: p.detach().clone() for n, p in agent.build(args)[0].named_parameters()}
     out = agent.main([*TINY, "--run-dir", str(run)])
     assert {"heldout", "heldout_at_start", "validation"} <= set(out)
