@@ -44,11 +44,8 @@ import tyro
 from flyenv.brains.lateral_line.network import LateralLineNetwork
 from flyenv.brains.lateral_line.params import MODES, NetworkParams, apply_model_mode
 from flyenv.config import cli
-from flyenv.training.lateral_line_stdp import (
-    atomic_savez,
-    atomic_write_json,
-    run_seed,
-)
+from flyenv.io import atomic_write_json
+from flyenv.training.lateral_line_stdp import atomic_savez, run_seed
 
 
 def save_learning_artifacts(

@@ -20,7 +20,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import SubprocVecEnv, VecEnv, VecMonitor
 
 import flyenv  # noqa: F401  (registers the environments)
-from flyenv.io import atomic_write_json
+from flyenv.io import atomic_write, atomic_write_json
 from flyenv.registration import entry, mujoco_id
 from flyenv.rl.features import BilateralOdorFeatures
 from flyenv.rl.sb3_vec_env import TwinVecEnv
@@ -149,10 +149,8 @@ def plot_curve(rows: list[dict], out: Path, title: str) -> None:
     ax[1].set(xlabel="timesteps", ylabel="mean return")
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    tmp = out.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=80)
+    atomic_write(out, lambda tmp: fig.savefig(tmp, dpi=80))
     plt.close(fig)
-    tmp.replace(out)
 
 
 def first_reaching(rows: list[dict], threshold: float = 0.8) -> dict | None:

@@ -9,8 +9,6 @@ test sweeps and their map quality (SPEC section 9).
 
 from __future__ import annotations
 
-import json
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -20,6 +18,7 @@ from tqdm import tqdm
 
 from flyenv.brains.lateral_line.network import LateralLineNetwork, SpikeRecord
 from flyenv.brains.lateral_line.params import NetworkParams
+from flyenv.io import atomic_write
 from flyenv.metrics import pv_map_quality
 from flyenv.metrics.topography import topography_summary
 from flyenv.stimuli.dipole import (
@@ -82,15 +81,7 @@ def spike_counts(t: np.ndarray, i: np.ndarray, n_steps: int, n_cells: int) -> np
 
 
 def atomic_savez(path: Path, **arrays: Any) -> None:
-    tmp = path.with_name("_tmp_" + path.name)  # ends in .npz so numpy keeps the name
-    np.savez_compressed(tmp, **arrays)
-    os.replace(tmp, path)
-
-
-def atomic_write_json(path: Path, obj: Any) -> None:
-    tmp = path.with_name("_tmp_" + path.name)
-    tmp.write_text(json.dumps(obj, indent=2), encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: np.savez_compressed(tmp, **arrays))
 
 
 def stabilization_time_s(t_s: np.ndarray, w_mean: np.ndarray) -> float | None:
