@@ -11,8 +11,17 @@ AGENTS = Path(__file__).resolve().parents[1] / "agents"
 
 
 def load_agent(name: str) -> ModuleType:
-    """``load_agent("ppo_odor_taxis")`` -> the module of ``agents/ppo_odor_taxis.py``."""
-    spec = importlib.util.spec_from_file_location(name, AGENTS / f"{name}.py")
+    """``load_agent("ppo_odor_taxis")`` -> the module of ``agents/ppo_odor_taxis.py``.
+
+    Loaded once per test session: a second copy would define its dataclasses again, and
+    tyro then sees a default (an instance of the first copy's class) that is not of the
+    annotated type (the second copy's), which turns nested configs into subcommands.
+    """
+    path = AGENTS / f"{name}.py"
+    loaded = sys.modules.get(name)
+    if loaded is not None and Path(getattr(loaded, "__file__", "")) == path:
+        return loaded
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module  # dataclasses and tyro resolve the Args annotations there
     spec.loader.exec_module(module)

@@ -108,7 +108,7 @@ def test_numpy_and_torch_orn_paths_agree_with_aversive_odor():
     assert orn.response.shape == (2, G)
     sensors = batch.body.sensor_positions()
     for b in range(4):
-        field = StaticOdorField(batch.sources[b].numpy(), np.diag(orn.source_peaks))
+        field = StaticOdorField(batch.task.sources[b].numpy(), np.diag(orn.source_peaks))
         ref = orn.observe(field.intensity(sensors[b].double().numpy()))
         np.testing.assert_allclose(
             batch.task.odor_observation(batch.body.sensor_positions())[b].numpy(),
