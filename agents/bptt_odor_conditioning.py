@@ -7,7 +7,8 @@ sugar (or shock), another without, then the two-odor choice. Within an episode o
 plastic KC->MBON weights change (the brain's state, reset every episode); across
 episodes BPTT trains what is learnable (by default the plasticity rates and eligibility
 time constant, the valence->DN weights, MBON->DN and the DN readout), so the brain
-learns to learn. Loss: the seed's navigation loss toward the correct source (the CS+
+learns to learn. Loss: the navigation loss of the original olfactory-navigation training
+(docs/research_systems.md) toward the correct source (the CS+
 after sugar, the CS- after shock) in the test phase, plus energy, KC sparsity and
 activity (``flyenv.training.losses``). Checkpoints are chosen on a validation stream of
 training pairs; the report is the performance index on held-out pairs.

@@ -2,7 +2,8 @@
 
 The bilateral FlyWire mushroom-body brain (``flyenv.brains.olfactory.brain``) drives a
 batch of kinematic-twin flies (``OdorTaxis-kinematic-v0`` core) through whole
-episodes; the seed's loss terms (navigation, energy, KC sparsity, activity) are
+episodes; the loss terms of the original olfactory-navigation training
+(docs/research_systems.md: navigation, energy, KC sparsity, activity) are
 back-propagated through every step of body and membrane state. Then the trained
 brain is evaluated on held-out twin starts and in the MuJoCo body, and a video with
 the brain's KC/MBON/DN rasters beside the fly is recorded.

@@ -1,15 +1,15 @@
 """Fit a connectome-constrained conductance-based E/I network to target firing statistics
 (or to a teacher's spike trains) by truncated BPTT with surrogate gradients.
 
-A readable single-file program (CleanRL style) with the seed's TOML keys
-(../shared/seeds/fitting_activity_training.md; SPEC section 8):
+A readable single-file program (CleanRL style) with the TOML keys of the original
+firing-statistics fitting (docs/research_systems.md, firing-statistics fitting):
 
     python agents/firing_statistics.py --scenario scenarios/firing_statistics.toml
     python agents/firing_statistics.py --scenario scenarios/firing_statistics_teacher.toml
     python agents/firing_statistics.py --scenario scenarios/firing_statistics.toml \\
         --output-dir runs/fs --resume-from runs/fs/checkpoints/checkpoint_latest.pt
 
-Flags (``--help``): the fields of ``Args`` below, dashed; the seed's tables as
+Flags (``--help``): the fields of ``Args`` below, dashed; the original's tables as
 ``--simulation.epochs 10``, ``--hyperparameters.loss-weight.cv 0.5``, ... (``--eval-ms`` is
 ``--simulation.eval-ms``). The scenario TOML holds the same fields (its [simulation],
 [targets], [hyperparameters], [network], [teacher] tables); defaults < scenario < flags.
@@ -46,7 +46,7 @@ from flyenv.training.checkpoint import load_checkpoint, save_checkpoint
 from flyenv.training.firing_statistics_trainer import FiringStatisticsTrainer, TrainConfig
 
 
-# The scenario tables of the seed's parameter file ([simulation], [targets],
+# The scenario tables of the original's parameter file ([simulation], [targets],
 # [hyperparameters], [network], [teacher]), one dataclass each.
 @dataclass
 class Simulation:
@@ -105,7 +105,7 @@ class Hyperparameters:
 @dataclass
 class Network:
     size: Literal["cpu", "seed"] = "cpu"
-    """'cpu' (500 neurons) or the seed's 'seed' net (5,000); the keys below override it."""
+    """'cpu' (500 neurons) or the original's 'seed' net (5,000); the keys below override it."""
     n_neurons: int | None = None
     """Neurons (80 % E) (None: the size's)."""
     n_assemblies: int | None = None

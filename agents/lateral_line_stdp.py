@@ -1,7 +1,7 @@
 """STDP baseline agent for the fish lateral line (LL -> MON -> TS somatotopic map).
 
 A readable, single-file program (CleanRL style) with the CLI, presets and run layout of
-the original Brian2 script (../shared/seeds/lateral_line.md):
+the original Brian2 script (docs/research_systems.md, lateral line):
 
     python agents/lateral_line_stdp.py --mode ll_fast --run-name smoke
     python agents/lateral_line_stdp.py --mode ll_thesis --multi-seed 3 --with-control
@@ -26,7 +26,7 @@ artifacts/<save-tag>_seed_<seed>.npz + _params.json (and mid_checkpoint.npz, fro
 Training: the sphere is held 50 ms at each neuromast position, sweeping forward then
 back; MON->TS (and optionally LL->MON) STDP is on. Test: STDP frozen, the sphere crosses
 the line once at constant speed with OU noise; the population vector of TS gives the
-map quality (sigma_theta, delta_trial, valid_fraction; SPEC section 9).
+map quality (sigma_theta, delta_trial, valid_fraction; docs/research_systems.md, lateral line).
 """
 
 from __future__ import annotations

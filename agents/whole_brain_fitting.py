@@ -1,7 +1,7 @@
 """Two-stage fit of a connectome-constrained whole-brain spiking model to neuropil activity.
 
-A single readable program with the CLI, modes, run layout and outputs of the seed
-(the whole-brain activity fitting seed; SPEC section 7):
+A single readable program with the CLI, modes, run layout and outputs of the original
+whole-brain activity fitting program (docs/research_systems.md, whole-brain activity fitting):
 
     python agents/whole_brain_fitting.py --mode all --epoch_round1 2 --epoch_round2 2
     python agents/whole_brain_fitting.py --mode train1 --epoch_round1 20
@@ -12,19 +12,19 @@ prediction of every frame -> simulated_neuropil_fr.npy), train2 (LayerNorm -> GR
 Linear -> ReLU decoder, bin-interval loss), evaluate (closed loop after a teacher-forced
 warm-up on the test frames, beside persistence and linear-AR baselines).
 
-Stage 2 also trains the closed loop (``--rollout_frames 30``, an addition to the seed):
+Stage 2 also trains the closed loop (``--rollout_frames 30``, an addition to the original):
 after each teacher-forced sub-sequence the decoder runs 30 frames on its own predictions,
 with the spiking net replaced by its linear fit (simulating the net inside every stage-2
 step would cost a frame simulation per step). Without it (``--rollout_frames 0``, the
-seed's stage 2) the decoder drifts in closed loop (exposure bias).
+original's stage 2) the decoder drifts in closed loop (exposure bias).
 
 Data: ``--data-dir`` holds real FlyWire files + ``ito_{id}.npz``. Without it, the
 synthetic brain of ``--synthetic_scale`` is generated once (cached) and used
 (``neural_activity_id`` = "synthetic"); its hidden teacher gives the known answer.
 
-CPU scale-downs (documented deviations from the seed's defaults, all overridable):
-``--batch_size 32`` (seed 128), ``--epoch_round1 20`` (500), ``--epoch_round2 400`` (1000),
-and ``--sim_ms_per_frame``: the synthetic default simulates 100 ms per frame (the seed's
+CPU scale-downs (documented deviations from the original's defaults, all overridable):
+``--batch_size 32`` (original 128), ``--epoch_round1 20`` (500), ``--epoch_round2 400`` (1000),
+and ``--sim_ms_per_frame``: the synthetic default simulates 100 ms per frame (the original's
 1/1.2 Hz = 833 ms frame is used for real data). ``--etrace_decay`` sets the truncated-BPTT
 window to 1/(1 - decay) steps (0.99 -> 100 steps = 20 ms; memory does not grow with the
 frame length); ``--tbptt_window`` overrides it. ``--devices`` is accepted for CLI
@@ -116,7 +116,7 @@ SETTINGS = (
 
 @dataclass
 class Args:
-    """The seed's flags (underscored spellings such as ``--epoch_round1`` are accepted
+    """The original's flags (underscored spellings such as ``--epoch_round1`` are accepted
     beside tyro's dashed ``--epoch-round1``)."""
 
     scenario: str | None = None
@@ -143,11 +143,11 @@ class Args:
     """Run folder (default: auto-generated); an existing one reloads its settings."""
     # training
     epoch_round1: int = 20
-    """Stage-1 epochs (seed default 500; CPU scale-down)."""
+    """Stage-1 epochs (original default 500; CPU scale-down)."""
     epoch_round2: int = 400
-    """Stage-2 epochs (seed default 1000; CPU scale-down)."""
+    """Stage-2 epochs (original default 1000; CPU scale-down)."""
     batch_size: int = 32
-    """Batch size (seed default 128; CPU scale-down)."""
+    """Batch size (original default 128; CPU scale-down)."""
     lr: float = 0.01
     """Stage-1 learning rate."""
     lr_round2: float = 0.001

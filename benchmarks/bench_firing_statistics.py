@@ -1,4 +1,5 @@
-"""One training epoch of the firing-statistics network: ours vs a seed-style implementation.
+"""One training epoch of the firing-statistics network: ours vs a seed-style implementation
+(written like the original firing-statistics fitting, docs/research_systems.md).
 
 Both simulate the same E/I assembly network (same wiring, weights, input spikes and
 equations; spikes are checked equal) for one epoch of ``--batch`` trials x ``--epoch-ms``
@@ -9,7 +10,7 @@ Adam step.
 - ours: ``EIAssemblyNetwork.run``: sparse edge lists (only the connectome's synapses), the
   input drive of a whole chunk as one sparse product, one fused autograd node per neuron
   step (``flyenv.brains.ei_assembly.conductance``).
-- seed-style (written for this benchmark, after the seed's simulator): dense
+- seed-style (written for this benchmark, after the original's simulator): dense
   (post x pre) weight parameter matrices multiplied by fixed masks and the pathway scales
   each chunk, a per-step Python loop with a dense input product and a dense recurrent
   product every step, and the neuron/synapse update op by op (every intermediate saved
@@ -21,7 +22,7 @@ epoch minus the RSS before it. The two sides run one epoch each per repeat, alte
 (who goes first swaps every repeat), each epoch from the same initial parameters.
 Last line: ratio=<median seed-style time / ours> min=.. max=.. repeats=N load=...
 
-    python benchmarks/bench_firing_statistics.py [--repeats 3]  # the seed's 5,000 neurons, 200 ms
+    python benchmarks/bench_firing_statistics.py [--repeats 3]  # 5,000 neurons (the original size), 200 ms
     python benchmarks/bench_firing_statistics.py --size cpu --epoch-ms 1000  # 500 neurons
 """
 
@@ -48,7 +49,7 @@ def _build(size: str):
 
 
 def _seed_style(net):
-    """Dense masked-weight network with the seed simulator's structure (see docstring)."""
+    """Dense masked-weight network with the original simulator's structure (see docstring)."""
     import torch
     from torch import nn
 

@@ -16,7 +16,8 @@ flags, ``--algo.learning-rate`` for nested fields, ``--flag/--no-flag`` for bool
 over the scenario named by ``--scenario``. Underscored spellings of a flag
 (``--epoch_round1`` for ``--epoch-round1``), flags differing only in case
 (``--vth-mv`` for ``--vth-mV``) and the ``aliases`` an agent passes (the published flag
-names of the seed CLIs) are rewritten to tyro's spelling before parsing.
+names of the original programs' CLIs, docs/research_systems.md)
+are rewritten to tyro's spelling before parsing.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ module are tested there:
 
 - whole brain, ridge AR beats persistence and the training mean:
   ``tests/test_whole_brain_baselines.py``;
-- lateral line, the seed's STDP erodes its wired map: ``tests/test_lateral_line_cell.py``;
+- lateral line, the original's STDP erodes its wired map: ``tests/test_lateral_line_cell.py``;
 - every brain tensor gets a gradient from the end of a long episode:
   ``tests/test_brain_training.py``;
 - firing statistics (teacher recovery, free-running): ``tests/test_firing_statistics_controls.py``;

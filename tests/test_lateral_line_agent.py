@@ -1,4 +1,5 @@
-"""The STDP agent: a 5-trial ll_fast run writes every output of the seed's layout."""
+"""The STDP agent: a 5-trial ll_fast run writes every output of the original's run layout
+(docs/research_systems.md, lateral line)."""
 
 import json
 from dataclasses import replace

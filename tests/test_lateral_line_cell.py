@@ -39,7 +39,7 @@ def test_small_cell_reports_metrics_and_topography(tmp_path):
 
 @pytest.mark.slow
 def test_seed_preset_stdp_erodes_the_wired_map(tmp_path):
-    """Claim (docs/results/lateral_line.md): with the seed's ll_thesis preset the original
+    """Claim (docs/results/lateral_line.md): with the original's ll_thesis preset the original
     STDP steps erode the wired-in MON->TS topography; without plasticity it is unchanged.
     Seed 1 (not a reporting seed), 20 trials of the full-size network."""
     base = {"preset": "ll_thesis", "overrides": {"n_training_trials": 20, "n_test_sweeps": 2}}

@@ -70,7 +70,8 @@ def test_reward_is_minus_abs_error_of_the_answered_window():
 
 
 def test_afferents_beside_the_sphere_fire_most():
-    # SPEC dipole sign: the along-line flow right beside the sphere excites afferents.
+    # The original's dipole sign (docs/research_systems.md, lateral line):
+    # the along-line flow right beside the sphere excites afferents.
     env = LateralLineEnv()
     obs_sum = np.zeros(100)
     _, info = env.reset(seed=2, options={"phase": "train", "trial_index": 4, "distance_cm": 0.5})

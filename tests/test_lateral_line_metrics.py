@@ -1,4 +1,5 @@
-"""SPEC 9 map-quality metrics on synthetic ring populations with known answers."""
+"""Lateral-line map-quality metrics (docs/research_systems.md, lateral line) on synthetic ring
+populations with known answers."""
 
 import numpy as np
 import pytest
@@ -74,7 +75,8 @@ def test_eval_window_restricts_valid_bins():
     x = _sweep()
     cell = np.floor((x - x.min()) / (np.ptp(x) + 1e-12) * N_CELLS).astype(int)
     q = pv_map_quality(_poisson_map(cell), x, eval_x_min_cm=0.0, eval_x_max_cm=4.0)
-    # valid_fraction is over the window only (SPEC 9: fraction of *test* bins): an active
+    # valid_fraction is over the window only (docs/research_systems.md,
+    # lateral line: fraction of *test* bins): an active
     # map inside the window is fully valid; time outside it does not count as invalid.
     # (Before: the mean over the whole trace, capped at 0.8 = 4 of 5 cm.)
     assert q.valid_fraction > 0.99

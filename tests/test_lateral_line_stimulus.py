@@ -106,7 +106,8 @@ def test_training_rates_peak_near_the_sphere():
     rates, meta = sw.snapshot(5)
     xi = sw.xi_cm
     dx = np.abs(xi - meta["x_cm"])
-    # SPEC sign: flow along travel right beside the sphere (rate up), against it
+    # The original's sign (docs/research_systems.md, lateral line):
+    # flow along travel right beside the sphere (rate up), against it
     # beyond |dx| = d / sqrt(2) (rate down), back to baseline far away.
     assert rates[dx < 0.2].mean() > 100.0
     assert rates[(dx > 0.7) & (dx < 1.0)].mean() < 40.0

@@ -102,7 +102,7 @@ def test_bin_interval_loss_is_zero_inside_the_bin_and_grows_outside():
     above = float(bin_interval_loss(torch.tensor([3.0]), target, bins))
     assert below == pytest.approx(0.25) and far_below == pytest.approx(4.0)
     assert above == pytest.approx(1.0)  # distance to the bin's upper edge 2.0
-    assert far_below > below > 0  # the seed's minimum(x, 0) would reward being far off
+    assert far_below > below > 0  # the original's minimum(x, 0) would reward being far off
 
 
 def test_rate_losses():

@@ -1,10 +1,11 @@
-"""Neuropil calcium recordings ``ito_{id}.npz`` -> firing rates (the seed's preprocessing).
+"""Neuropil calcium recordings ``ito_{id}.npz`` -> firing rates (the preprocessing of the
+original whole-brain activity fitting, docs/research_systems.md).
 
 File format: ``areas`` (P,) neuropil names (Ito et al. 2014 nomenclature, as in FlyWire)
 and ``traces`` (P, T) raw fluorescence, one row per area; optional ``fps`` (frames per
 second, default 1.2 Hz, the Mann/Turner whole-brain recordings).
 
-Preprocessing (SPEC section 7), per area:
+Preprocessing, per area:
 
 1. dF/F with F0 = running 8th percentile over ``baseline_window_s`` (tracks bleaching);
 2. 0.01 Hz high-pass (2nd-order Butterworth, zero phase) to remove slow drift; the area's

@@ -1,7 +1,8 @@
 """Readers (and writers) of the FlyWire whole-brain tables used by whole-brain activity fitting.
 
-File formats (those of Shiu et al. 2024's brain model files and of the seed's
-preprocessed connection table; SPEC section 7). ``{v}`` is the FlyWire version, 630 or 783:
+File formats (those of Shiu et al. 2024's brain model files and of the preprocessed
+connection table of the original whole-brain activity fitting, docs/research_systems.md).
+``{v}`` is the FlyWire version, 630 or 783:
 
 | file                               | columns used                                              |
 | ---------------------------------- | --------------------------------------------------------- |

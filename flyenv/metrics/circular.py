@@ -1,4 +1,4 @@
-"""Population-vector map quality of a ring of cells (SPEC section 9).
+"""Population-vector map quality of a ring of cells (docs/research_systems.md, lateral line).
 
 Cell k of n has preferred angle phi_k = 2 pi k / n. Spikes are binned at dt
 (1 ms), box-smoothed over 20 ms, and decoded as theta_hat = arg(sum_k r_k e^{i phi_k}).

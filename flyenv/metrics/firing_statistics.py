@@ -1,4 +1,5 @@
-"""Firing-statistics losses (SPEC section 8): rate, CV, silent neurons, membrane
+"""Firing-statistics losses (docs/research_systems.md, firing-statistics fitting):
+rate, CV, silent neurons, membrane
 variance, and the van Rossum distance to a teacher's spike trains.
 
 Statistics are accumulated over many chunks of truncated BPTT in ``RunningStats``:
@@ -19,7 +20,8 @@ which is the exact CV of the (sub-step accurate) spike times; the set of spikes 
 fixed in the gradient (rates are the rate term's business). Checked against finite
 differences in the tests; a surrogate-weighted version that differentiates through the
 spike indicators instead had the wrong sign for 4 of the 6 pathway scales (measured), and
-the seed's spike times from ``torch.where`` pass no gradient at all.
+the spike times of the original firing-statistics fitting (from ``torch.where``) pass no
+gradient at all.
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ import torch
 
 @dataclass
 class LossWeights:
-    """SPEC section 8 defaults: FR 1, CV 0.5, silent 1, membrane variance 10."""
+    """Defaults FR 1, CV 0.5, silent 1, membrane variance 10
+    (docs/research_systems.md, firing-statistics fitting)."""
 
     firing_rate: float = 1.0
     cv: float = 0.5
@@ -46,7 +49,7 @@ class Targets:
     rate_i_hz: float = 2.0
     cv: float = 1.0
     alpha_per_hz: float = 1.0
-    """Silent penalty exp(-alpha r). (The seed's 0.01 leaves exp(-0.01 r) ~ 1 with almost
+    """Silent penalty exp(-alpha r). (The original's 0.01 leaves exp(-0.01 r) ~ 1 with almost
     no gradient at the target rates; 1/Hz penalises a neuron at 0 Hz vs 0.5 Hz by 40 %.)"""
     threshold_ratio: float = 0.8
     """Target of (mean V + std V - E_L) / (theta - E_L): the subthreshold membrane

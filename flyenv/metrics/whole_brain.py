@@ -1,7 +1,9 @@
-"""Metrics of whole-brain activity fitting (SPEC section 7), on aligned frame arrays.
+"""Metrics of whole-brain activity fitting (docs/research_systems.md, whole-brain activity fitting),
+on aligned frame arrays.
 
 Every function takes ``pred`` and ``true`` of the same shape, where ``pred[k]`` is the
-prediction OF frame ``true[k]`` (not of the frame after it: the seed compared frame t with
+prediction OF frame ``true[k]`` (not of the frame after it:
+the original fitting program compared frame t with
 the prediction of t+1, a misalignment these functions cannot make because
 :func:`next_frame_pairs` builds the pairs).
 """
@@ -12,7 +14,7 @@ import numpy as np
 
 
 def rate_bins(max_rate_hz: float, bin_size_hz: float = 0.25, max_firing_rate_hz: float = 100.0):
-    """Bin edges: arange(0, ceil(max rate), bin_size) + [max_firing_rate] (the seed's)."""
+    """Bin edges: arange(0, ceil(max rate), bin_size) + [max_firing_rate] (the original's)."""
     if not bin_size_hz > 0:
         raise ValueError(f"bin_size must be > 0, got {bin_size_hz}")
     top = float(np.ceil(max_rate_hz))

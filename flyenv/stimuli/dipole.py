@@ -1,4 +1,4 @@
-"""Hydrodynamic dipole stimulus for a fish lateral line (SPEC section 9).
+"""Hydrodynamic dipole stimulus for a fish lateral line (docs/research_systems.md, lateral line).
 
 A sphere of radius R moving at speed U past a straight line of neuromasts is, in
 potential flow, a dipole. The along-line velocity it induces at a neuromast with

@@ -1,5 +1,6 @@
 """Gradient training of the E/I assembly network to target firing statistics or to a
-teacher's spike trains (SPEC section 8), by truncated BPTT, with exact resume.
+teacher's spike trains (docs/research_systems.md, firing-statistics fitting),
+by truncated BPTT, with exact resume.
 
 One epoch simulates ``batch_size`` independent trials for ``epoch_ms``, in chunks of
 ``chunk_ms``; the network state carries over between chunks and epochs (it is detached
@@ -8,7 +9,7 @@ whole accumulation window so far (``RunningStats``) and back-propagated; gradien
 over ``accumulation_interval`` epochs, then Adam steps once. Weights exist only on the
 connectome's edges, so every gradient and update is masked to it.
 
-Statistics mode: the SPEC's four terms (rate, CV, silent, membrane variance). Teacher
+Statistics mode: the original's four terms (rate, CV, silent, membrane variance). Teacher
 mode: a teacher network with the same wiring and connection weights but its own pathway
 scales sees the same input spikes; the student (started from perturbed pathway scales)
 minimises the van Rossum distance to the teacher's spikes plus the rate loss to the
@@ -55,7 +56,7 @@ class TrainConfig:
     accumulation_interval: int = 2
     checkpoint_interval: int = 10
     plot_interval: int = 0
-    """Plots every this many epochs; 0 = every accumulation interval (the seed)."""
+    """Plots every this many epochs; 0 = every accumulation interval (the original)."""
     batch_size: int = 8
     epoch_ms: float = 2000.0
     chunk_ms: float = 500.0

@@ -4,7 +4,7 @@
 run layout, figures) and of the sweep cell ``flyenv.evaluation.lateral_line_cell``:
 training trials with MON->TS (and optionally LL->MON) STDP on, weight statistics and the
 PV map quality at checkpoints, a resumable ``mid_checkpoint.npz``, then the frozen-STDP
-test sweeps and their map quality (SPEC section 9).
+test sweeps and their map quality (docs/research_systems.md, lateral line).
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def training_sweep(p: NetworkParams, total_steps: int, seed: int) -> TrainingSwe
 
 def test_stimulus(p: NetworkParams, sweep: int = 0) -> dict[str, np.ndarray]:
     """One whole test sweep (about 1 s: small), continuous or held snapshots; ``sweep``
-    selects its noise (sweep 0 is the seed's single test sweep)."""
+    selects its noise (sweep 0 is the original's single test sweep)."""
     cfg = ContinuousSweepConfig(
         dt_s=p.dt_s,
         speed_cm_s=p.speed_cm_s,

@@ -1,4 +1,5 @@
-"""Loss terms of embodied BPTT training (the seed's four objectives, made differentiable).
+"""Loss terms of embodied BPTT training (the four objectives of the original olfactory
+navigation training, docs/research_systems.md, made differentiable).
 
 All terms are computed from tensors that carry gradients back through the twin's
 body state and the brain's membrane state: distances come from twin positions,
@@ -14,7 +15,7 @@ import torch
 
 @dataclass
 class LossWeights:
-    """Weights of the seed's objectives (defaults 1, 0.1, 0.01, 0.001)."""
+    """Weights of the original's objectives (defaults 1, 0.1, 0.01, 0.001)."""
 
     nav_weight: float = 1.0
     energy_weight: float = 0.1

@@ -1,4 +1,5 @@
-"""Reusable pieces of the two-stage whole-brain activity fit (SPEC section 7).
+"""Reusable pieces of the two-stage whole-brain activity fit
+(docs/research_systems.md, whole-brain activity fitting).
 
 - the data (connectome, neuropil readout, preprocessed recording) come from
   :func:`flyenv.connectome.whole_brain_data.load_whole_brain_data`;
@@ -28,7 +29,7 @@ LOSSES = ("mse", "mae", "huber", "cosine_distance", "log_cosh")
 
 # --------------------------------------------------------------------------- losses
 def rate_loss(pred: torch.Tensor, target: torch.Tensor, name: str = "mse") -> torch.Tensor:
-    """The seed's stage-1 losses, averaged over batch and neuropils."""
+    """The stage-1 losses of the original whole-brain fitting, averaged over batch and neuropils."""
     d = pred - target
     if name == "mse":
         return (d * d).mean()
@@ -45,7 +46,7 @@ def rate_loss(pred: torch.Tensor, target: torch.Tensor, name: str = "mse") -> to
 
 def bin_interval_loss(pred: torch.Tensor, target: torch.Tensor, bins: torch.Tensor) -> torch.Tensor:
     """Zero when ``pred`` lies in the bin [lo, hi) holding ``target``, else the squared
-    distance to that bin. (The seed wrote ``minimum(x, 0)``, which rewards predictions
+    distance to that bin. (The original wrote ``minimum(x, 0)``, which rewards predictions
     far outside the bin; this is the intended ``maximum(x, 0)``.)"""
     idx = torch.bucketize(target, bins, right=True).clamp(1, len(bins) - 1)
     lo, hi = bins[idx - 1], bins[idx]

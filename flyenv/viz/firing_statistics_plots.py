@@ -1,4 +1,5 @@
-"""Figures of a firing-statistics training run (the seed's set), one PNG each (Agg).
+"""Figures of a firing-statistics training run (the set of the original firing-statistics
+fitting, docs/research_systems.md), one PNG each (Agg).
 
 ``save_epoch_figures(folder, net, record, targets)`` writes: assembly graph and
 connectivity matrix, input raster and feedforward connectivity, output raster, firing

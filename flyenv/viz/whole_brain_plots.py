@@ -1,4 +1,5 @@
-"""Figures of whole-brain activity fitting (the seed's five evaluation plots, 150 dpi)."""
+"""Figures of whole-brain activity fitting (the five evaluation plots of the original
+whole-brain activity fitting, docs/research_systems.md; 150 dpi)."""
 
 from __future__ import annotations
 
@@ -43,7 +44,7 @@ def training_barplot(
 def evaluation_plots(
     out_dir: Path, pred: np.ndarray, true: np.ndarray, neuropils, frames: np.ndarray
 ) -> list[Path]:
-    """The seed's evaluation figures for aligned (frames, P) predictions and truth."""
+    """The original's evaluation figures for aligned (frames, P) predictions and truth."""
     out_dir = Path(out_dir)
     names = list(neuropils)
     paths = []

@@ -1,4 +1,5 @@
-"""Conductance-based LIF neurons with difference-of-exponentials synapses (SPEC section 8).
+"""Conductance-based LIF neurons with difference-of-exponentials synapses
+(docs/research_systems.md, firing-statistics fitting).
 
 Membrane (mV; conductances in nS, capacitance in pF, time in ms, so dt/C_m * g is
 dimensionless)::
@@ -6,7 +7,8 @@ dimensionless)::
     V' = E_L + (V - E_L) beta - (dt / C_m) sum_k g_k (V - E_k)      beta = exp(-dt / tau_m)
 
 The leak is integrated exactly; the synaptic term is an explicit step with the
-conductances of the current step (the seed's update). Spike ``s = H(V' - theta)``
+conductances of the current step (the update of the original firing-statistics fitting).
+Spike ``s = H(V' - theta)``
 (surrogate gradient from ``flyenv.brains.core.surrogate``), then ``V' -> V_reset`` with the
 reset detached; for ``refractory_ms`` after a spike ``V`` is held at ``V_reset``.
 
@@ -44,7 +46,8 @@ RECEPTORS = ("AMPA", "NMDA", "GABA_A")
 
 @dataclass(frozen=True)
 class SynapseConfig:
-    """Difference-of-exponentials receptor kinetics (seed values: Meissner-Bernard et al.)."""
+    """Difference-of-exponentials receptor kinetics
+    (the original's values: Meissner-Bernard et al.)."""
 
     tau_rise_ms: tuple[float, float, float] = (0.1, 10.0, 1.0)
     tau_decay_ms: tuple[float, float, float] = (5.0, 70.0, 6.0)
@@ -62,7 +65,7 @@ class SynapseConfig:
 
 @dataclass(frozen=True)
 class CellTypeConfig:
-    """One cell type's membrane (seed: E tau 85 ms, theta -38; I tau 50 ms, theta -45)."""
+    """One cell type's membrane (original: E tau 85 ms, theta -38; I tau 50 ms, theta -45)."""
 
     tau_m_ms: float = 85.0
     theta_mv: float = -38.0
@@ -95,7 +98,7 @@ class ConductanceLIFConfig:
     surrogate: str = "fast_sigmoid"
     slope_per_mv: float = 0.5
     """Fast-sigmoid slope: 0.5/mV still passes 3 % of the peak derivative 10 mV below
-    threshold, so neurons far from firing get a gradient (the seed's 100 does not)."""
+    threshold, so neurons far from firing get a gradient (the original's 100 does not)."""
 
     def validate(self) -> None:
         if not self.dt_ms > 0:

@@ -1,5 +1,6 @@
 """Recurrent E/I assembly network of conductance-based LIF neurons driven by Poisson
-mitral-cell inputs (the seed of SPEC section 8, after Meissner-Bernard et al. 2025, Dp).
+mitral-cell inputs (the original firing-statistics fitting, docs/research_systems.md; after
+Meissner-Bernard et al. 2025, Dp).
 
 Wiring (fixed masks, drawn once from ``seed``): neurons are split 80/20 into E and I and
 into ``n_assemblies`` equal assemblies, each with its share of E and I cells. A
@@ -8,11 +9,11 @@ assembly and ``p_between[pre][post]`` across assemblies (types ordered E, I); ea
 input projects to each neuron with probability ``p_input``. Weights are lognormal with
 mean ``w_mu`` and standard deviation ``w_sigma`` (of the weight itself, not its log).
 
-Scale: the seed has 5,000 neurons in 20 assemblies and 1,500 inputs
+Scale: the original has 5,000 neurons in 20 assemblies and 1,500 inputs
 (``EIAssemblyConfig.seed_size()``). The CPU default is 10x smaller (500 neurons, 10
-assemblies, 150 inputs); to keep each neuron's mean synaptic drive the seed's, every
-pathway's weights are multiplied by (expected in-degree at the seed's size) / (expected
-in-degree at this size). At the seed's size the factor is 1.
+assemblies, 150 inputs); to keep each neuron's mean synaptic drive the original's, every
+pathway's weights are multiplied by (expected in-degree at the original's size) / (expected
+in-degree at this size). At the original's size the factor is 1.
 
 Learnable weight scales: ``weight_mode`` "pathway" learns six log scales (E->E, E->I,
 I->E, I->I, input->E, input->I), "connection" learns every existing connection's log
@@ -28,7 +29,7 @@ spikes (``detach_recurrent_spikes``), so the recurrent weight gradient of the wh
 is one sampled product at the end of the backward pass (``_Collect``).
 
 Benchmark (``benchmarks/bench_firing_statistics.py``, one training epoch, same spikes):
-at the seed's 5,000 neurons ~21x faster and ~3x less memory than dense masked weights
+at the original's 5,000 neurons ~21x faster and ~3x less memory than dense masked weights
 with an op-by-op per-step loop; at the 500-neuron CPU scale ~2.5x and ~1.5x.
 """
 
@@ -91,7 +92,7 @@ class EIAssemblyConfig:
 
     @staticmethod
     def seed_size(**overrides) -> EIAssemblyConfig:
-        """The seed's 5,000-neuron network (20 assemblies, 1,500 inputs)."""
+        """The original's 5,000-neuron network (20 assemblies, 1,500 inputs)."""
         base = EIAssemblyConfig(
             n_neurons=SEED_NEURONS, n_assemblies=SEED_ASSEMBLIES, n_inputs=SEED_INPUTS
         )
@@ -275,7 +276,7 @@ class _NetStep(torch.autograd.Function):
 
 
 class EIAssemblyNetwork(nn.Module):
-    """The seed's network with learnable weight scales (see the module docstring)."""
+    """The original's network with learnable weight scales (see the module docstring)."""
 
     def __init__(self, config: EIAssemblyConfig | None = None):
         super().__init__()

@@ -1,4 +1,5 @@
-"""LL -> MON -> TS spiking network with STDP for the fish lateral line (SPEC section 9).
+"""LL -> MON -> TS spiking network with STDP for the fish lateral line
+(docs/research_systems.md, lateral line).
 
 Layers (dt = 1 ms, forward Euler as in the Brian2 original):
 

@@ -37,8 +37,9 @@ _LL_SHARED: dict[str, Any] = dict(
     distance_cm=0.8,
 )
 
-# The seed's thesis preset, unchanged (sizes from the seed's README, the rest the
-# original's confirmed baseline; history in docs/lateral_line.md).
+# The thesis preset of the original lateral-line model (docs/research_systems.md), unchanged (sizes
+# from the original's README, the rest the original's confirmed baseline; history in
+# docs/lateral_line.md).
 _LL_THESIS: dict[str, Any] = dict(
     **_LL_SHARED,
     n_ll=100,
@@ -217,7 +218,7 @@ class NetworkParams:
 def apply_model_mode(params: NetworkParams, mode: str) -> NetworkParams:
     """Named presets (``ll_thesis``, ``ll_learned``, ``ll_fast``); docs/lateral_line.md.
 
-    ``ll_thesis``: the seed's preset unchanged (``_LL_THESIS``: a mostly wired-in MON->TS
+    ``ll_thesis``: the original's preset unchanged (``_LL_THESIS``: a mostly wired-in MON->TS
     map, the original's STDP steps). ``ll_fast``: the original's smoke test.
     ``ll_learned``: this project's preset, the original's size and confirmed baseline
     changed so that the MON->TS map has to be *learned* (the no-plasticity control runs

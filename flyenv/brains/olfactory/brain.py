@@ -1,4 +1,5 @@
-"""Bilateral, connectome-constrained spiking olfactory brain (SPEC section 5).
+"""Bilateral, connectome-constrained spiking olfactory brain
+(docs/research_systems.md, olfactory navigation).
 
 Pathway, per side (FlyWire v783 right mushroom body, ``flyenv.connectome``)::
 

@@ -1,6 +1,8 @@
 """Whole-brain LIF network on the signed FlyWire connectome, driven by neuropil rates.
 
-The model of the whole-brain fitting seed (SPEC section 7). Every neuron is a
+The model of the original whole-brain activity fitting
+(docs/research_systems.md, whole-brain activity fitting).
+Every neuron is a
 current-based LIF (:class:`flyenv.brains.core.neurons.LIFPopulation`, exact exponential
 integration; tau_m 20 ms, tau_syn 5 ms, threshold 1 mV, reset 0, refractory 5 ms,
 dt 0.2 ms). Input to neuron i each step::
@@ -11,7 +13,7 @@ dt 0.2 ms). Input to neuron i each step::
 
 W = signed synapse counts (fixed: ACh/DA/5-HT/OA positive, GABA/Glu negative), the LoRA
 term of rank ``n_rank`` (scaled 1/rank) is learnable, delay 1.8 ms (a spike ring buffer).
-As in the seed, the delayed recurrent spikes carry no gradient (stop-gradient): learning
+As in the original, the delayed recurrent spikes carry no gradient (stop-gradient): learning
 reaches the LoRA factors and the input Linear, and gradients flow through time only
 inside each neuron's own V and I. The sparse term is event-driven
 (:meth:`ConnectomeLinear.forward_t_events`): its cost follows the spike count.
@@ -20,7 +22,7 @@ Gradient-free frames (:meth:`simulate_frame`) run on a numba kernel on the CPU
 paths draw the same Poisson kicks and give the same spikes as the autograd path.
 
 One data frame: simulate ``frame_ms`` with the input fixed at the frame's rates, discard
-the first ``warmup_fraction`` (unrecorded warm-up, the seed's ``sim_before_train``), and
+the first ``warmup_fraction`` (unrecorded warm-up, the original's ``sim_before_train``), and
 read neuropil rates r_P = sum_i r_i c_iP / sum_i c_iP with c_iP the synapses neuron i
 makes in neuropil P. Batch elements are independent frames (state starts at rest).
 
@@ -49,7 +51,7 @@ from flyenv.brains.core.neurons import LIFConfig, LIFPopulation, LIFState
 
 @dataclass
 class WholeBrainConfig:
-    """Neuron, synapse and frame parameters (SPEC section 7 defaults)."""
+    """Neuron, synapse and frame parameters (the original's defaults, docs/research_systems.md)."""
 
     dt_ms: float = 0.2
     tau_m_ms: float = 20.0
@@ -109,7 +111,7 @@ def readout_matrix(readout_counts: np.ndarray) -> torch.Tensor:
 
 
 class WholeBrainLIF(nn.Module):
-    """The seed's whole-brain spiking model (module docstring).
+    """The original's whole-brain spiking model (module docstring).
 
     Args:
         signed_counts: (N, N) scipy sparse, row = presynaptic, signed synapse counts.
@@ -366,9 +368,9 @@ def bernoulli_positions(
 
 
 def window_from_etrace_decay(etrace_decay: float) -> int:
-    """The seed's eligibility-trace decay -> a truncation window of the same memory
+    """The original's eligibility-trace decay -> a truncation window of the same memory
     length: 1 / (1 - decay) steps (0.99 -> 100 steps = 20 ms at dt 0.2 ms); decay 0
-    (the seed's "non-temporal" setting) -> 1 step."""
+    (the original's "non-temporal" setting) -> 1 step."""
     if not 0 <= etrace_decay < 1:
         raise ValueError(f"etrace_decay must be in [0, 1), got {etrace_decay}")
     return max(1, int(math.ceil(1.0 / (1.0 - etrace_decay) - 1e-9)))

@@ -33,10 +33,11 @@ STAT_NAMES = (
 
 @dataclass(frozen=True)
 class FiringStatisticsEnvConfig:
-    """Network and episode settings. The default network is the seed's at 1/25 scale
+    """Network and episode settings. The default network is that of the original
+    firing-statistics fitting (docs/research_systems.md) at 1/25 scale
     (200 neurons, 5 assemblies, 60 inputs) so an episode step (1 s of activity, 4
     trials) takes ~0.1 s on one core; ``network=EIAssemblyConfig.seed_size()`` gives the
-    seed's 5,000 neurons."""
+    original's 5,000 neurons."""
 
     network: EIAssemblyConfig = field(
         default_factory=lambda: EIAssemblyConfig(
@@ -74,7 +75,8 @@ class FiringStatisticsEnv(gym.Env):
     """
     ## Description
     A connectome-constrained conductance-based LIF network (E/I assemblies driven by
-    Poisson mitral-cell inputs; SPEC section 8, ``flyenv.brains.ei_assembly.network``)
+    Poisson mitral-cell inputs; docs/research_systems.md, firing-statistics fitting;
+    ``flyenv.brains.ei_assembly.network``)
     must be tuned until its activity has target statistics (mode ``"statistics"``: mean
     rate E 0.5 Hz, I 2 Hz, CV of inter-spike intervals 1, no silent neurons, membrane
     fluctuations reaching ``threshold_ratio`` of the way to threshold) or reproduces a
@@ -116,7 +118,7 @@ class FiringStatisticsEnv(gym.Env):
     | 16-21 | log of the six pathway scales (order of the actions)          | -3.0  | 3.0   | -    |
 
     ## Rewards
-    ``reward = -loss``. Statistics mode: the SPEC's weighted sum (``LossWeights``: 1 x
+    ``reward = -loss``. Statistics mode: the original's weighted sum (``LossWeights``: 1 x
     rate + 0.5 x CV + 1 x silent + 10 x membrane variance; terms as in
     ``flyenv.metrics.firing_statistics``, the rate term per neuron plus per
     population mean). Teacher mode: van Rossum distance

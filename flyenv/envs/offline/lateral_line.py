@@ -55,8 +55,9 @@ class LateralLineEnv(gym.Env):
     ## Description
     A sphere (radius 0.5 cm) moves past a fish's lateral line: ``n_ll`` neuromasts on a
     line of ``line_length_cm``. Each neuromast's afferent fires as a Poisson process
-    whose rate follows the potential-flow dipole velocity it senses (SPEC section 9:
-    ``r = clip(40 + 300 v + eta, 0, 200)`` Hz, eta = spatially correlated OU noise in the
+    whose rate follows the potential-flow dipole velocity it senses
+    (docs/research_systems.md, lateral line: ``r = clip(40 + 300 v + eta, 0, 200)`` Hz,
+    eta = spatially correlated OU noise in the
     test sweep). Every agent step the agent sees the afferent spike counts of the last
     ``agent_step_ms`` and reports where the sphere is along the line.
 

@@ -67,7 +67,8 @@ class WholeBrainActivityEnv(gym.Env):
     """
     ## Description
     Predict the next frame of a whole-brain calcium recording, neuropil by neuropil
-    (SPEC section 7). The recording (``ito_{id}.npz``, preprocessed to firing rates: dF/F,
+    (docs/research_systems.md, whole-brain activity fitting). The recording
+    (``ito_{id}.npz``, preprocessed to firing rates: dF/F,
     0.01 Hz high-pass, Savitzky-Golay, non-negative deconvolution, x100 Hz) is split in
     time into a train and a test part (``split``). Each step the agent sees the rates of
     frame t and answers with its prediction of frame t+1. Without ``data_dir`` the env uses
@@ -78,7 +79,7 @@ class WholeBrainActivityEnv(gym.Env):
     - ``"teacher_forced"``: every observation is the true frame t;
     - ``"closed_loop"``: the first ``warmup_frames`` observations are true frames
       (warm-up), after that each observation is the agent's own previous prediction, as
-      in the seed's evaluation. The reward always scores against the true frame.
+      in the original's evaluation. The reward always scores against the true frame.
 
     ## Action Space
     `Box(0, max_firing_rate_hz, (P,), float32)`, P = number of recorded neuropils.
@@ -113,7 +114,8 @@ class WholeBrainActivityEnv(gym.Env):
 
     ## Info
     ``frame`` (index of the answered frame t+1), ``bin_accuracy`` (fraction of neuropils
-    whose predicted rate falls in the true 0.25 Hz bin; bins as in SPEC), ``mse`` (=
+    whose predicted rate falls in the true 0.25 Hz bin; bins as in
+    docs/research_systems.md), ``mse`` (=
     -reward), ``split``, ``mode``, ``observation_is_true`` (False once the closed loop
     feeds predictions back), ``neuropils`` (reset only). ``true_next`` (the true rates of
     frame t+1, (P,)) is given only when the next observation is that true frame anyway
