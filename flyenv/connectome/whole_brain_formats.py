@@ -32,7 +32,7 @@ FLYWIRE_VERSIONS = ("630", "783")
 DATA_SOURCES = (
     "FlyWire tables: https://codex.flywire.ai/ (Completeness/Connectivity files of Shiu et al. "
     "2024, https://github.com/philshiu/Drosophila_brain_model); per-neuropil connection table "
-    "and recordings: the seed's data bundle (https://drive.google.com/file/d/"
+    "and recordings: the original whole-brain fitting's data bundle (https://drive.google.com/file/d/"
     "1TPuHJ-IC1yQtL5TMngAjGJa_JAMdusnu) and https://doi.org/10.6084/m9.figshare.13349282 "
     "(Mann/Turner whole-brain calcium imaging). Or generate a synthetic brain in these "
     "formats: python -m flyenv.connectome.synthetic_whole_brain --out DIR"
