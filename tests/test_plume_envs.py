@@ -188,3 +188,55 @@ def test_mujoco_plume_env_in_make_vec(mode):
     assert obs.shape == (2, 9) and reward.shape == (2,)
     assert not np.array_equal(obs[0], obs[1])
     envs.close()
+
+
+ORN = {"observation": "orn", "odor_name": "ethyl acetate"}
+N_GLOM = 55
+
+
+@pytest.mark.parametrize("env_id", [MJ, TWIN])
+def test_orn_observation_checker_shape_and_formula(env_id):
+    """observation="orn": both bodies pass the checkers with (2G + 5,) observations;
+    the ORN block is OdorTaxis's numpy ORN formula (``OrnObservation.observe``) applied to
+    the concentration at the same sensors (``info["odor_concentration"]``), followed by
+    the wind and self-motion of the intensity observation."""
+    from flyenv.tasks.plume_tracking import plume_orn_observation
+
+    env = gym.make(env_id, **ORN)
+    assert env.observation_space.shape == (2 * N_GLOM + 5,)
+    gym_check_env(env.unwrapped, skip_render_check=True)
+    sb3_check_env(env.unwrapped, warn=True)
+    plain = gym.make(env_id)
+    formula = plume_orn_observation(env.unwrapped.config)
+    start = {"start_xy_mm": [30.0, 80.0], "start_heading_rad": np.pi}  # in the plume
+    obs, info = env.reset(seed=0, options=start)
+    obs_i, _ = plain.reset(seed=0, options=start)
+    smelled = False
+    for act in np.random.default_rng(1).uniform(-1, 1, (4, 2)).astype(np.float32):
+        conc = np.asarray(info["odor_concentration"], dtype=np.float64)
+        expected = formula.observe(np.maximum(conc, 0.0)[None])
+        np.testing.assert_allclose(obs[: 2 * N_GLOM], expected, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(obs[2 * N_GLOM :], obs_i[4:], rtol=1e-5, atol=1e-5)
+        smelled |= bool(conc.max() > 0.01)
+        obs, _, _, _, info = env.step(act)
+        obs_i, *_ = plain.step(act)
+    assert smelled
+    # left and right: antenna glomeruli read the antennae, palp glomeruli the palps
+    assert not np.allclose(obs[:N_GLOM], obs[N_GLOM : 2 * N_GLOM])
+    env.close()
+    plain.close()
+
+
+def test_orn_observation_on_twin_vector_env_and_bad_input():
+    envs = gym.make_vec(TWIN, num_envs=8, **ORN)
+    obs, _ = envs.reset(seed=0, options={"start_xy_mm": [30.0, 80.0]})
+    assert obs.shape == (8, 2 * N_GLOM + 5) and envs.observation_space.shape[1] == 2 * N_GLOM + 5
+    assert obs[:, : 2 * N_GLOM].min() >= 0 and obs[:, : 2 * N_GLOM].max() <= 1
+    out, _ = envs.reset(seed=0, options={"start_xy_mm": [30.0, 140.0]})  # outside the plume
+    assert obs[:, : 2 * N_GLOM].mean() > out[:, : 2 * N_GLOM].mean() + 0.05
+    with pytest.raises(ValueError, match="needs the plume's odor"):
+        gym.make(TWIN, observation="orn")
+    with pytest.raises(ValueError, match="unknown odor"):
+        gym.make(TWIN, observation="orn", odor_name="no such odor")
+    with pytest.raises(ValueError, match="observation="):
+        gym.make(TWIN, observation="rates")

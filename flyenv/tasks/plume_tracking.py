@@ -26,7 +26,7 @@ the antennae (upwind = toward the source) is the other half of the problem.
 
 ## Observation Space
 
-``Box(low, high, (9,), float32)``
+``Box(low, high, (9,), float32)`` with ``observation="intensity"`` (the default):
 
 | Num | Observation | Min | Max | Unit |
 |-----|-------------|-----|-----|------|
@@ -42,6 +42,25 @@ the antennae (upwind = toward the source) is the other half of the problem.
 
 Wind is the air velocity at the midpoint of the antennae, in the body frame. The
 source position is never observed.
+
+With ``observation="orn"`` and ``odor_name`` (the plume's odor, one DoOR name, CAS or
+InChIKey, e.g. ``odor_name="ethyl acetate"``) the odor block becomes the firing rates
+of the ORNs of the connectome's G = 55 glomeruli (``flyenv.connectome.door``), as in
+``OdorTaxis`` (``flyenv.tasks.odor_taxis.OrnObservation``, reused): side s of glomerulus
+g reads the concentration at that side's antenna, or at its maxillary palp for the 6
+palp glomeruli; drive = DoOR response x ``orn_concentration_scale`` x concentration;
+rate = the saturating ORN model (``orn_config``). ``Box(low, high, (2G + 5,) = (115,),
+float32)``:
+
+| Num | Observation | Min | Max | Unit |
+|-----|-------------|-----|-----|------|
+| g | ORN rate of glomerulus g (sorted names), left side | 0 | 1 | max_rate_hz |
+| G + g | ORN rate of glomerulus g, right side | 0 | 1 | max_rate_hz |
+| 2G | wind along the body axis (as Num 4 above) | -10 | 10 | wind_obs_scale_mm_s |
+| 2G + 1 | wind across the body (as Num 5 above) | -10 | 10 | wind_obs_scale_mm_s |
+| 2G + 2 .. 2G + 4 | forward speed, leftward speed, yaw rate (as Num 6-8 above) | -10 | 10 | as above |
+
+The spiking olfactory brain reads the first 2G entries (``OlfactoryBrain.orn_rates``).
 
 ## Rewards
 
@@ -89,6 +108,7 @@ import torch
 from gymnasium import spaces
 
 from flyenv.bodies.base import Body
+from flyenv.connectome.door import OrnConfig, OrnFrontEnd
 from flyenv.stimuli.plume import PlumeData, flygym_plume_short_path, load_plume, world_to_body
 from flyenv.tasks.base import (
     ODOR_OBS_MAX,
@@ -103,6 +123,7 @@ _SOURCE_RGBA = (0.95, 0.45, 0.05, 1.0)
 
 
 WIND_OBS_MAX = 10.0
+OBSERVATIONS = ("intensity", "orn")
 
 
 @dataclass
@@ -128,9 +149,38 @@ class PlumeTrackingConfig(WalkingTaskConfig):
     wind_obs_scale_mm_s: float = 100.0
     success_radius_mm: float = 8.0
     """Reaching within this distance of the source centre ends the episode (success)."""
+    observation: str = "intensity"
+    """"intensity": log-compressed concentration at the 4 sensors; "orn": ORN rates of the
+    connectome's glomeruli on the left and right side (needs ``odor_name``)."""
+    odor_name: str | None = None
+    """The plume's odor (one DoOR name, CAS or InChIKey) for observation="orn"."""
+    orn_config: OrnConfig | None = None
+    """ORN rate model for observation="orn" (None: ``OrnConfig()`` defaults; a dict of its
+    fields is accepted)."""
+    orn_concentration_scale: float = 1.0
+    """Plume concentration -> the ORN model's concentration units (OdorTaxis intensity
+    units, in which ``OrnConfig.half_saturation`` = 0.01). 1: plume units as they are
+    (in-plume concentrations of the shipped plume are ~0.01-0.8, so hits saturate)."""
     _plume: PlumeData | None = field(default=None, repr=False, compare=False)
 
+    def __post_init__(self) -> None:
+        if isinstance(self.orn_config, dict):
+            self.orn_config = OrnConfig(**self.orn_config)
+
     def validate(self) -> None:
+        if self.observation not in OBSERVATIONS:
+            raise ValueError(f"observation={self.observation!r}; use one of {OBSERVATIONS}")
+        if self.observation == "orn":
+            if not isinstance(self.odor_name, str):
+                raise ValueError(
+                    'observation="orn" needs the plume\'s odor: pass odor_name="ethyl acetate" '
+                    f"(one DoOR odor name, CAS or InChIKey), got odor_name={self.odor_name!r}"
+                )
+            if not self.orn_concentration_scale > 0:
+                raise ValueError(
+                    f"orn_concentration_scale must be > 0, got {self.orn_concentration_scale}"
+                )
+            plume_orn_observation(self)  # unknown odor names fail here
         if self.plume_path is not None and self.plume_generator is not None:
             raise ValueError("give either plume_path or plume_generator, not both")
         for name in ("start_downwind_mm", "start_crosswind_mm", "start_heading_range_deg"):
@@ -171,13 +221,32 @@ class PlumeTrackingConfig(WalkingTaskConfig):
         return self._plume
 
 
-def observation_space() -> spaces.Box:
-    """4 odor + 2 wind + 3 self-motion values."""
-    low = np.concatenate([np.zeros(4), -np.full(2, WIND_OBS_MAX), -np.full(3, SELF_MOTION_OBS_MAX)])
+def observation_space(cfg: PlumeTrackingConfig | None = None) -> spaces.Box:
+    """4 odor values (or 2G ORN rates with observation="orn") + 2 wind + 3 self-motion."""
+    if cfg is not None and cfg.observation == "orn":
+        from flyenv.tasks.odor_taxis import orn_glomeruli
+
+        n, odor_max = 2 * len(orn_glomeruli()), 1.0
+    else:
+        n, odor_max = 4, ODOR_OBS_MAX
+    low = np.concatenate([np.zeros(n), -np.full(2, WIND_OBS_MAX), -np.full(3, SELF_MOTION_OBS_MAX)])
     high = np.concatenate(
-        [np.full(4, ODOR_OBS_MAX), np.full(2, WIND_OBS_MAX), np.full(3, SELF_MOTION_OBS_MAX)]
+        [np.full(n, odor_max), np.full(2, WIND_OBS_MAX), np.full(3, SELF_MOTION_OBS_MAX)]
     )
     return spaces.Box(low.astype(np.float32), high.astype(np.float32), dtype=np.float32)
+
+
+def plume_orn_observation(cfg: PlumeTrackingConfig):
+    """OdorTaxis's ``OrnObservation`` for the plume's one odor: built from a one-source
+    OdorTaxis config (source peak 1, so ``observe`` takes concentrations as they are).
+    ``observe(orn_concentration_scale * concentration[None])``, concentration (4,) at the
+    sensors, is the numpy formula of the observation's ORN block."""
+    from flyenv.tasks.odor_taxis import OdorTaxisConfig, OrnObservation
+
+    taxis = OdorTaxisConfig(
+        odor_names=(cfg.odor_name,), observation="orn", orn_config=cfg.orn_config
+    )
+    return OrnObservation.from_config(taxis)
 
 
 def sample_plume_starts(
@@ -221,6 +290,7 @@ class PlumeTrackingTask(WalkingTask):
     name = "PlumeTracking"
     termination_reasons = ("success", "left_domain")
     failure_reasons = ("left_domain",)
+    observations = OBSERVATIONS
 
     def __init__(
         self,
@@ -236,9 +306,13 @@ class PlumeTrackingTask(WalkingTask):
         self.extent = self._tensor(self.plume.extent_mm)
         self._vmax = float(np.percentile(self.plume.concentration, 99.5)) or 1.0
         self._sensed: tuple[torch.Tensor, torch.Tensor] | None = None
+        self.orn = plume_orn_observation(config) if config.observation == "orn" else None
+        if self.orn is not None:
+            self.orn_response = self._tensor(self.orn.response[0])  # (G,)
+            self.orn_sensor_index = torch.as_tensor(self.orn.sensor_index, device=self.device)
 
     def observation_space(self) -> spaces.Box:
-        return observation_space()
+        return observation_space(self.config)
 
     def sample_starts(self, rng, n, options) -> Starts:
         return sample_plume_starts(rng, n, self.config, options)
@@ -257,16 +331,22 @@ class PlumeTrackingTask(WalkingTask):
         conc, wind, _ = self.torch_plume.sample(self.plume_time(time_s), points)
         return conc[:, :4], wind[:, 4]
 
+    def orn_observation(self, conc: torch.Tensor) -> torch.Tensor:
+        """(B, 4) concentration at the sensors -> (B, 2G) ORN rates / max_rate_hz (left
+        side, then right side); the torch form of ``OrnObservation.observe``."""
+        c = self.config.orn_concentration_scale * conc.clamp_min(0.0)
+        drive = self.orn_response * c[:, self.orn_sensor_index]  # (B, 2, G)
+        rates = OrnFrontEnd.rates_torch(drive, self.orn.config)
+        return (rates / self.orn.config.max_rate_hz).flatten(1)
+
     def get_observation(self, body: Body, time_s: torch.Tensor) -> torch.Tensor:
         conc, wind = self._sensed = self.sense(body, time_s)
         wind_body = world_to_body(wind, body.heading) / self.config.wind_obs_scale_mm_s
-        return torch.cat(
-            [
-                odor_observation(conc, self.config.odor_detection_threshold),
-                wind_body.clamp(-WIND_OBS_MAX, WIND_OBS_MAX),
-            ],
-            dim=1,
-        )
+        if self.orn is not None:
+            odor = self.orn_observation(conc)
+        else:
+            odor = odor_observation(conc, self.config.odor_detection_threshold)
+        return torch.cat([odor, wind_body.clamp(-WIND_OBS_MAX, WIND_OBS_MAX)], dim=1)
 
     def goal_distance(self, body: Body) -> torch.Tensor:
         return torch.linalg.vector_norm(body.xy - self.source, dim=1)
@@ -322,9 +402,7 @@ class PlumeTrackingTask(WalkingTask):
     def render_topdown(self, index, trail_xy, heading_rad, time_s, width, height) -> np.ndarray:
         from flyenv.viz.topdown import TopDownPlumeRenderer
 
-        renderer = getattr(self, "_topdown", None)
-        if renderer is None or (renderer.width, renderer.height) != (width, height):
-            self._topdown = renderer = TopDownPlumeRenderer(width, height, margin_mm=10.0)
+        renderer = self._topdown_renderer(TopDownPlumeRenderer, width, height, margin_mm=10.0)
         return renderer.render(
             self.plume,
             self.config.plume_start_s + time_s,
