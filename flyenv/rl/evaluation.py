@@ -77,8 +77,10 @@ def evaluate_twin(
         obs, _, terminated, truncated, info = venv.step(np.asarray(policy(obs), np.float32))
         ended = (terminated | truncated) & ~done
         steps[~done] += 1
-        success[ended] = terminated[ended]
         if ended.any():  # the ended episodes' last info (their rows now hold the next episode)
+            # is_success, not `terminated`: leaving the plume domain or choosing the
+            # unrewarded odor also terminates
+            success[ended] = info["final_info"]["is_success"][ended]
             final_distance[ended] = info["final_info"]["distance_mm"][ended]
         done |= ended
     venv.close()
