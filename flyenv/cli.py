@@ -193,7 +193,9 @@ def build_parser() -> argparse.ArgumentParser:
     rec = sub.add_parser("record", help="record an agent's episodes to mp4")
     rec.add_argument("--env", default="flyenv/OdorTaxis-v0", help="environment id")
     rec.add_argument(
-        "--agent", default="braitenberg", help="braitenberg | random | path to a checkpoint"
+        "--agent",
+        default="braitenberg",
+        help="braitenberg | cast_and_surge (PlumeTracking) | random | path to a checkpoint",
     )
     rec.add_argument("--episodes", type=int, default=1)
     rec.add_argument("--seed", type=int, default=0)

@@ -240,3 +240,61 @@ def test_orn_observation_on_twin_vector_env_and_bad_input():
         gym.make(TWIN, observation="orn", odor_name="no such odor")
     with pytest.raises(ValueError, match="observation="):
         gym.make(TWIN, observation="rates")
+
+
+# ---------------------------------------------------------------------- cast and surge
+def test_cast_and_surge_beats_random_on_50_twin_starts():
+    from flyenv.policies.cast_and_surge import CastAndSurgePolicy
+    from flyenv.rl.evaluation import evaluate_twin
+
+    cast = evaluate_twin(lambda n: CastAndSurgePolicy(), TWIN, {}, 50, seed=0)
+    rng = np.random.default_rng(0)
+    rand = evaluate_twin(
+        lambda n: lambda obs: rng.uniform(-1, 1, (n, 2)).astype(np.float32), TWIN, {}, 50, seed=0
+    )
+    print(f"50 twin starts: cast_and_surge {cast.success_rate:.0%}, random {rand.success_rate:.0%}")
+    assert cast.success_rate > rand.success_rate + 0.5
+
+
+def test_cast_and_surge_surges_upwind_then_casts_wider():
+    from flyenv.policies.cast_and_surge import CAST, SURGE, CastAndSurgeConfig, CastAndSurgePolicy
+
+    cfg = CastAndSurgeConfig(surge_hold_s=0.05, cast_sweep_s=0.1, cast_growth=2.0)
+    policy = CastAndSurgePolicy(cfg)
+
+    def obs(odor: float, along: float, across: float) -> np.ndarray:
+        return np.array([odor] * 4 + [along, across, 0, 0, 0], np.float32)
+
+    # odor, wind blowing toward the fly's right (coming from its left): turn left
+    a = policy(obs(2.0, 0.0, -2.8))
+    assert policy.mode[0] == SURGE and a[0] < a[1]
+    a = policy(obs(2.0, -2.8, 0.0))  # facing upwind: straight and fast
+    assert a[0] == pytest.approx(a[1]) and a[0] == pytest.approx(cfg.surge_forward)
+    # odor lost: keeps surging for surge_hold_s, then casts with reversals at growing intervals
+    modes, turns = [], []
+    for _ in range(80):
+        a = policy(obs(0.0, -2.8, 0.0))
+        modes.append(policy.mode[0])
+        turns.append(np.sign(a[1] - a[0]))
+    assert modes[:4] == [SURGE] * 4 and modes[-1] == CAST
+    flips = np.flatnonzero(np.diff(turns[5:]) != 0)
+    assert len(flips) >= 2 and np.all(np.diff(flips) > 0)
+    assert np.diff(flips)[-1] > np.diff(flips)[0]  # each sweep longer than the last
+    # batched: each env keeps its own state; reset() starts over
+    both = policy.__class__(cfg)
+    actions = both(np.stack([obs(2.0, 0.0, -2.8), obs(0.0, 0.0, -2.8)]))
+    assert both.mode.tolist() == [SURGE, CAST] and actions.shape == (2, 2)
+    both.reset()
+    both(obs(0.0, -2.8, 0.0))
+    assert both.mode.tolist() == [CAST]
+
+
+def test_record_cast_and_surge_agent(tmp_path):
+    out = tmp_path / "cas.mp4"
+    kwargs = '{"time_limit_s": 0.1, "render_width": 160, "render_height": 128}'
+    args = ["record", "--env", TWIN, "--agent", "cast_and_surge", "--out", str(out)]
+    assert cli_main([*args, "--env-kwargs", kwargs]) == 0 and out.exists()
+    from flyenv.policies.loading import load_policy
+
+    with pytest.raises(ValueError, match="intensity observation"):
+        load_policy("cast_and_surge", gym.make(TWIN, **ORN))

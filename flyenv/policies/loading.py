@@ -1,7 +1,9 @@
 """Build a policy for an environment from a name or a checkpoint path.
 
-``braitenberg`` and ``random`` are built in; a ``.zip`` path is a stable-baselines3
-model (its algorithm is read from the file); a ``.pt`` path is a flyenv brain
+``braitenberg``, ``cast_and_surge`` (PlumeTracking) and ``random`` are built in; a
+``.zip`` path is a stable-baselines3 model (its algorithm is read from the file;
+sb3-contrib's RecurrentPPO zips run with their hidden state carried from step to step,
+``flyenv.policies.sb3_recurrent``); a ``.pt`` path is a flyenv brain
 checkpoint written by the BPTT trainer (it names the factory that rebuilds the
 module and the env keywords it was trained with).
 """
@@ -16,7 +18,7 @@ import gymnasium as gym
 import numpy as np
 
 Policy = Callable[[np.ndarray], np.ndarray]
-BUILTIN_AGENTS = ("braitenberg", "random")
+BUILTIN_AGENTS = ("braitenberg", "cast_and_surge", "random")
 
 
 def _odor_channels(env: gym.Env) -> int:
@@ -28,6 +30,19 @@ def _odor_channels(env: gym.Env) -> int:
             f"{env.spec.id if env.spec else env} has none"
         )
     return int(channels)
+
+
+def _cast_and_surge(env: gym.Env):
+    from flyenv.policies.cast_and_surge import CastAndSurgeConfig, CastAndSurgePolicy
+
+    config = getattr(env.unwrapped, "config", None)
+    shape = env.observation_space.shape
+    if getattr(config, "observation", None) != "intensity" or shape != (9,):
+        raise ValueError(
+            "the cast_and_surge agent reads PlumeTracking's intensity observation (9 values: "
+            f"odor, wind, self-motion); {env.spec.id if env.spec else env} gives {shape}"
+        )
+    return CastAndSurgePolicy(CastAndSurgeConfig(control_period_s=config.control_period_s))
 
 
 def _sb3_algorithm(path: Path):
@@ -42,6 +57,12 @@ def _sb3_algorithm(path: Path):
     except (zipfile.BadZipFile, KeyError, json.JSONDecodeError) as exc:
         raise ValueError(f"{path}: not a stable-baselines3 model zip ({exc})") from None
     if "clip_range" in data:
+        from flyenv.policies.sb3_recurrent import is_recurrent_zip
+
+        if is_recurrent_zip(path):
+            from sb3_contrib import RecurrentPPO
+
+            return RecurrentPPO
         return sb3.PPO
     if "target_entropy" in data:
         return sb3.SAC
@@ -56,12 +77,15 @@ def load_policy(agent: str, env: gym.Env, seed: int | None = None) -> Policy:
     """Return ``policy(obs) -> action`` for ``env``.
 
     Args:
-        agent: ``"braitenberg"``, ``"random"``, or a path to a checkpoint.
+        agent: ``"braitenberg"``, ``"cast_and_surge"``, ``"random"``, or a path to a
+            checkpoint.
     """
     if agent == "braitenberg":
         from flyenv.policies.braitenberg import BraitenbergPolicy
 
         return BraitenbergPolicy(_odor_channels(env))
+    if agent == "cast_and_surge":
+        return _cast_and_surge(env)
     if agent == "random":
         space = env.action_space
         space.seed(seed)
@@ -75,6 +99,10 @@ def load_policy(agent: str, env: gym.Env, seed: int | None = None) -> Policy:
     if path.suffix == ".zip":
         algo = _sb3_algorithm(path)
         model = algo.load(path, device="cpu")
+        from flyenv.policies.sb3_recurrent import RecurrentSB3Policy, is_recurrent_model
+
+        if is_recurrent_model(model):  # hidden state carried; reset() at every episode
+            return RecurrentSB3Policy(model)
         return lambda obs: model.predict(obs, deterministic=True)[0]
     if path.suffix == ".pt":
         from flyenv.policies.torch_policy import StatefulTorchPolicy
