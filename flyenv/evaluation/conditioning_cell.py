@@ -1,0 +1,138 @@
+"""Performance index of an agent on ``OdorConditioning``: a ``flyenv sweep`` cell.
+
+``conditioning_cell(config, seed, run_dir)`` runs ``n_episodes`` twin episodes (one
+random stream, ``default_rng(seed)``; use seeds >= 1000 for reports) of one agent and
+returns the T-maze performance index, overall and relative to the CS+.
+
+Config keys (all optional)::
+
+    agent = "remembered_odor"   # the scripted memory agent (flyenv.policies.remembered_odor),
+                                # "plastic_brain" (untrained plastic mushroom-body brain),
+                                # "brain" (the same brain without plasticity), or a path to
+                                # a checkpoint of agents/bptt_odor_conditioning.py
+    reinforcement = "reward"    # "reward", "punishment" or "none"
+    pair_set = "heldout"        # "train", "heldout" or "all"
+    n_episodes = 128
+    cs_duration_s = 0.5, gap_s = 0.2, test_s = 3.0   # the BPTT agent's protocol
+    plasticity = {}             # MBPlasticityConfig fields ("plastic_brain")
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from flyenv.envs.walking_episodes import WalkingEpisodes
+from flyenv.io import atomic_write_json
+from flyenv.tasks.base import make_config
+from flyenv.tasks.odor_conditioning import OdorConditioningConfig, OdorConditioningTask
+
+KNOWN_KEYS = {
+    "agent",
+    "reinforcement",
+    "pair_set",
+    "n_episodes",
+    "cs_duration_s",
+    "gap_s",
+    "test_s",
+    "plasticity",
+    "threads",
+}
+BRAIN_DEFAULTS = {
+    "dt_ms": 2.0,
+    "substeps": 5,
+    "bilateral_contrast": 0.97,
+    "divisive_normalisation": True,
+    "pn_dn_init_mv": 1.0,
+    "action_bias_asymmetry": 0.2,
+}
+
+
+def _batch_policy(agent: str, n: int, plasticity: dict):
+    """(act(obs, done) -> actions) for n flies; ``done`` marks flies whose episode ended."""
+    if agent == "remembered_odor":
+        from flyenv.policies.remembered_odor import BatchRememberedOdorPolicy
+
+        policy = BatchRememberedOdorPolicy(n)
+
+        def act(obs: np.ndarray, done: np.ndarray) -> np.ndarray:
+            policy.reset(done)
+            return policy(obs)
+
+        return act
+    from flyenv.brains.olfactory.policy import OlfactoryBrainPolicy
+    from flyenv.policies.loading import build_brain_from_checkpoint
+
+    if agent in ("plastic_brain", "brain"):
+        kwargs = dict(BRAIN_DEFAULTS)
+        if agent == "plastic_brain":
+            kwargs["plasticity"] = dict(plasticity)
+        module = OlfactoryBrainPolicy(**kwargs)
+    else:
+        module = build_brain_from_checkpoint(agent)
+    module.eval()
+    state = [module.init_state(n)]
+
+    @torch.no_grad()
+    def act(obs: np.ndarray, done: np.ndarray) -> np.ndarray:
+        action, state[0], _ = module.step(torch.as_tensor(obs, dtype=torch.float32), state[0])
+        return action.numpy()
+
+    return act
+
+
+def conditioning_cell(config: dict[str, Any], seed: int, run_dir: Path) -> dict[str, Any]:
+    unknown = set(config) - KNOWN_KEYS
+    if unknown:
+        raise ValueError(
+            f"conditioning_cell: unknown config keys {sorted(unknown)}; known: {sorted(KNOWN_KEYS)}"
+        )
+    torch.set_num_threads(int(config.get("threads", 1)))
+    n = int(config.get("n_episodes", 128))
+    reinforcement = config.get("reinforcement", "reward")
+    env = {
+        "reinforcement": reinforcement,
+        "pair_set": config.get("pair_set", "heldout"),
+        "cs_duration_s": float(config.get("cs_duration_s", 0.5)),
+        "gap_s": float(config.get("gap_s", 0.2)),
+        "test_s": float(config.get("test_s", 3.0)),
+    }
+    cfg = make_config(OdorConditioningConfig, env, "conditioning_cell")
+    episodes = WalkingEpisodes.twin(OdorConditioningTask, n, cfg)
+    act = _batch_policy(config.get("agent", "remembered_odor"), n, config.get("plasticity", {}))
+    rng = np.random.default_rng(seed)
+    with torch.no_grad():
+        obs, _ = episodes.reset(rng)
+    ended = np.zeros(n, bool)
+    outcome = np.zeros(n, dtype=int)  # +1 correct, -1 wrong, 0 no choice
+    chose_cs_plus = np.full(n, None, dtype=object)
+    for _ in range(cfg.max_episode_steps):
+        actions = act(obs.numpy(), np.zeros(n, bool))
+        with torch.no_grad():
+            obs, _, terminated, _, extras = episodes.step(torch.as_tensor(actions))
+        first = terminated.numpy() & ~ended
+        success = extras["is_success"].numpy()
+        outcome[first] = np.where(success[first], 1, -1)
+        for i in np.flatnonzero(first):
+            chose_cs_plus[i] = bool(extras["chose_cs_plus"][i])
+        ended |= terminated.numpy()
+        if ended.all():
+            break
+    correct, wrong = float((outcome == 1).mean()), float((outcome == -1).mean())
+    n_plus = sum(c is True for c in chose_cs_plus)
+    n_minus = sum(c is False for c in chose_cs_plus)
+    result = {
+        "performance_index": correct - wrong,
+        "performance_index_cs_plus": (n_plus - n_minus) / n,
+        "correct": correct,
+        "wrong": wrong,
+        "no_choice": 1.0 - correct - wrong,
+        "n_episodes": n,
+        "config": json.loads(json.dumps(config, default=str)),
+    }
+    atomic_write_json(Path(run_dir) / "conditioning_cell.json", result)
+    return result

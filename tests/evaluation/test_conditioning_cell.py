@@ -1,0 +1,29 @@
+"""The OdorConditioning sweep cell: outcomes add up, the file is written, bad keys fail."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from flyenv.evaluation.conditioning_cell import conditioning_cell
+
+
+def test_scripted_agent_cell_reports_a_consistent_performance_index(tmp_path):
+    out = conditioning_cell({"agent": "remembered_odor", "n_episodes": 16}, 3, tmp_path)
+    assert out["correct"] + out["wrong"] + out["no_choice"] == pytest.approx(1.0)
+    assert out["performance_index"] == pytest.approx(out["correct"] - out["wrong"])
+    assert out["performance_index_cs_plus"] == pytest.approx(out["performance_index"])  # sugar
+    saved = json.loads((tmp_path / "conditioning_cell.json").read_text())
+    assert saved["n_episodes"] == 16
+
+
+def test_untrained_plastic_brain_runs_and_unknown_keys_fail(tmp_path):
+    out = conditioning_cell(
+        {"agent": "plastic_brain", "n_episodes": 2, "test_s": 0.2, "reinforcement": "punishment"},
+        3,
+        tmp_path,
+    )
+    assert -1.0 <= out["performance_index_cs_plus"] <= 1.0
+    with pytest.raises(ValueError, match="unknown config keys"):
+        conditioning_cell({"agnet": "x"}, 0, tmp_path)
