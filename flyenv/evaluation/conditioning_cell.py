@@ -32,6 +32,7 @@ from flyenv.tasks.base import make_config
 from flyenv.tasks.odor_conditioning import OdorConditioningConfig, OdorConditioningTask
 
 KNOWN_KEYS = {
+    "name",  # the sweep row's name
     "agent",
     "reinforcement",
     "pair_set",
