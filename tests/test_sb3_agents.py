@@ -11,6 +11,7 @@ import pytest
 from agent_scripts import load_agent
 
 from flyenv.policies.loading import checkpoint_env_kwargs
+from flyenv.rl import sb3_training as rl
 
 
 def _agent(name: str):
@@ -59,10 +60,13 @@ def test_ppo_agent_end_to_end_and_resume(tmp_path, tiny_scenario):
     assert [r["timesteps"] for r in resumed["curve"]] == [0, 64, 128, 192]
 
 
-def test_spiking_policy_on_a_plume_env_is_refused(tmp_path):
+def test_spiking_policy_on_an_env_without_orn_is_refused(tmp_path):
     ppo = _agent("ppo_odor_taxis")
-    with pytest.raises(SystemExit, match="--policy mlp"):
-        ppo.main(["--env", "flyenv/PlumeTracking-kinematic-v0", "--run-dir", str(tmp_path)])
+    with pytest.raises(SystemExit, match="MLP policy"):
+        ppo.main(["--env", "flyenv/LateralLine-v0", "--run-dir", str(tmp_path)])
+    # PlumeTracking gives ORN rates since issue 18: the spiking brain gets the plume's odor
+    kwargs = rl.env_kwargs_for("flyenv/PlumeTracking-kinematic-v0", "spiking")
+    assert kwargs == {"observation": "orn", "odor_name": "ethyl acetate"}
 
 
 def test_ppo_agent_trains_in_mujoco_through_subprocesses(tmp_path):

@@ -32,6 +32,10 @@ TEST_SEED = 7_000_007
 stream of every training seed (``EVAL_SEED + seed`` overlapped it at seed 7 before)."""
 SPIKING_ENV_KWARGS = {"observation": "orn", "odor_names": ["ethyl acetate"]}
 """The spiking brain reads ORN rates: the odor env must name its odor."""
+PLUME_SPIKING_ENV_KWARGS = {"observation": "orn", "odor_name": "ethyl acetate"}
+"""The same for PlumeTracking (one odor, the plume's)."""
+SPIKING_POLICIES = ("spiking", "recurrent_spiking")
+"""Policies whose actor is the spiking brain (they need the ORN observation)."""
 
 
 def check_sb3_args(args) -> None:
@@ -66,15 +70,21 @@ def is_twin(env_id: str) -> bool:
 
 
 def env_kwargs_for(env_id: str, policy: str, extra: dict[str, Any] | None = None) -> dict:
-    """gym.make keywords: the ORN observation for the spiking brain on odor tasks."""
+    """gym.make keywords: the ORN observation for the spiking brain on odor tasks
+    (OdorTaxis, PlumeTracking)."""
     kwargs: dict[str, Any] = {}
-    if policy == "spiking":
-        if "OdorTaxis" not in env_id:
+    if policy in SPIKING_POLICIES:
+        task = entry(env_id).task_class()
+        name = getattr(task, "name", None)
+        if name == "PlumeTracking":
+            kwargs.update(PLUME_SPIKING_ENV_KWARGS)
+        elif name == "OdorTaxis":
+            kwargs.update(SPIKING_ENV_KWARGS)
+        else:
             raise SystemExit(
-                f"--policy spiking needs ORN observations, which only the OdorTaxis envs give; "
-                f"{env_id} has none: use --policy mlp there"
+                f"--policy {policy} needs ORN observations, which the OdorTaxis and "
+                f"PlumeTracking envs give; {env_id} is not one of them: use an MLP policy there"
             )
-        kwargs.update(SPIKING_ENV_KWARGS)
     kwargs.update(extra or {})
     if "odor_names" in kwargs:
         kwargs["odor_names"] = tuple(kwargs["odor_names"])
@@ -235,14 +245,20 @@ def final_report(
     eval_kwargs = {k: v for k, v in env_kwargs.items() if k != "time_limit_s"}
     if args.final_time_limit_s is not None:
         eval_kwargs["time_limit_s"] = args.final_time_limit_s
+    from flyenv.policies import sb3_recurrent
+
+    batch_policy, policy = ev.sb3_batch_policy, ev.sb3_policy
+    if sb3_recurrent.is_recurrent_model(best):  # hidden state carried through each episode
+        batch_policy = sb3_recurrent.recurrent_batch_policy
+        policy = sb3_recurrent.recurrent_policy
     if is_twin(args.env):
         n = args.final_starts
-        twin = ev.evaluate_twin(ev.sb3_batch_policy(best), args.env, eval_kwargs, n, seed=TEST_SEED)
+        twin = ev.evaluate_twin(batch_policy(best), args.env, eval_kwargs, n, seed=TEST_SEED)
         result["twin_50"] = twin.as_dict()
         print(f"best model, {n} fresh twin starts: success {twin.success_rate:.0%}")
     if args.mujoco_eval_starts > 0:
         muj = ev.evaluate_mujoco(
-            ev.sb3_policy(best), mujoco_id(args.env), eval_kwargs, args.mujoco_eval_starts
+            policy(best), mujoco_id(args.env), eval_kwargs, args.mujoco_eval_starts
         )
         result["mujoco"] = muj.as_dict()
         print(f"best model in MuJoCo: success {muj.success_rate:.0%} of {muj.starts}")
