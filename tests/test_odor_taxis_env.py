@@ -81,9 +81,13 @@ def test_same_seed_same_trajectory():
     assert ic["source_position_mm"][0] != ib["source_position_mm"][0]
 
 
+# Async workers start by spawn: a forked MuJoCo/torch process occasionally deadlocked here.
+SPAWN = {"sync": {}, "async": {"vector_kwargs": {"context": "spawn"}}}
+
+
 @pytest.mark.parametrize("mode", ["sync", "async"])
 def test_make_vec(mode):
-    envs = gym.make_vec("flyenv/OdorTaxis-v0", num_envs=2, vectorization_mode=mode)
+    envs = gym.make_vec("flyenv/OdorTaxis-v0", num_envs=2, vectorization_mode=mode, **SPAWN[mode])
     obs, info = envs.reset(seed=[0, 1])
     assert obs.shape == (2, 7)
     for _ in range(3):

@@ -180,9 +180,13 @@ def test_mujoco_plume_env_same_seed_same_trajectory():
         assert ra == rb
 
 
+# Async workers start by spawn: a forked MuJoCo/torch process occasionally deadlocked here.
+SPAWN = {"sync": {}, "async": {"vector_kwargs": {"context": "spawn"}}}
+
+
 @pytest.mark.parametrize("mode", ["sync", "async"])
 def test_mujoco_plume_env_in_make_vec(mode):
-    envs = gym.make_vec(MJ, num_envs=2, vectorization_mode=mode)
+    envs = gym.make_vec(MJ, num_envs=2, vectorization_mode=mode, **SPAWN[mode])
     obs, _ = envs.reset(seed=[0, 1])
     obs, reward, term, trunc, _ = envs.step(np.zeros((2, 2), np.float32))
     assert obs.shape == (2, 9) and reward.shape == (2,)
