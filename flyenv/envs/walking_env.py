@@ -5,6 +5,10 @@ Every walking id in ``flyenv.registration`` is this class with a (task, body) pa
 ``WalkingEnv(task="flyenv.tasks.odor_taxis:OdorTaxisTask", body="mujoco")``.
 The spaces, reward, start state and episode end are the task's: see its module
 docstring (``help(flyenv.tasks.odor_taxis)``).
+
+Several MuJoCo flies in parallel: ``gym.make_vec(id, num_envs=n, vectorization_mode=
+"async", vector_kwargs={"context": "spawn"})``. Start the workers by spawn: a forked
+worker of a process that has already run MuJoCo and torch can deadlock.
 """
 
 from __future__ import annotations
