@@ -35,6 +35,7 @@ import numpy as np
 import torch
 
 import flyenv  # noqa: F401  (registers the environments)
+from flyenv.brains.olfactory.policy import BPTT_BRAIN_DEFAULTS
 from flyenv.config import cli
 from flyenv.envs.walking_episodes import WalkingEpisodes
 from flyenv.io import atomic_write_json
@@ -45,16 +46,7 @@ from flyenv.training.losses import LossWeights
 
 TASK = "flyenv.tasks.odor_conditioning:OdorConditioningTask"
 FACTORY = "flyenv.brains.olfactory.policy:OlfactoryBrainPolicy"
-BRAIN_DEFAULTS = {
-    # the OdorTaxis agent's brain (model choices documented there and in
-    # flyenv.brains.olfactory.brain) plus the plastic mushroom body
-    "dt_ms": 2.0,
-    "substeps": 5,
-    "bilateral_contrast": 0.97,
-    "divisive_normalisation": True,
-    "pn_dn_init_mv": 1.0,
-    "action_bias_asymmetry": 0.2,
-}
+BRAIN_DEFAULTS = BPTT_BRAIN_DEFAULTS  # the OdorTaxis agent's brain; plasticity on top
 TRAINABLE = {
     "plastic": ("brain.plasticity.", "brain.w_mbon_dn", "brain.readout."),
     "descending": ("brain.w_mbon_dn", "brain.w_pn_dn", "brain.dn_tonic", "brain.readout."),

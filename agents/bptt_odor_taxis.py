@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 import flyenv  # noqa: F401  (registers the environments)
+from flyenv.brains.olfactory.policy import BPTT_BRAIN_DEFAULTS
 from flyenv.config import cli
 from flyenv.io import atomic_write_json
 from flyenv.policies.torch_policy import StatefulTorchPolicy
@@ -41,20 +42,7 @@ from flyenv.recording import record_video, run_episode
 from flyenv.training.bptt import EVAL_SEED_OFFSET, BPTTConfig, BPTTTrainer
 from flyenv.training.losses import LossWeights
 
-BRAIN_DEFAULTS = {
-    # 2 ms brain steps, 5 per 10 ms agent step: half the cost of 1 ms x 10, same behaviour
-    "dt_ms": 2.0,
-    "substeps": 5,
-    # antennal-lobe bilateral contrast enhancement + divisive normalisation (model
-    # choices, see flyenv.brains.olfactory.brain): the ~1 % left/right ORN difference reaches
-    # the PNs amplified ~33x, so the lateral-horn comparator can steer from the start
-    "bilateral_contrast": 0.97,
-    "divisive_normalisation": True,
-    "pn_dn_init_mv": 1.0,
-    # locomotor handedness: a slight turn bias, so a fly facing straight away from the
-    # source (equal odor on both antennas) still comes round
-    "action_bias_asymmetry": 0.2,
-}
+BRAIN_DEFAULTS = BPTT_BRAIN_DEFAULTS  # flyenv.brains.olfactory.policy: the model choices
 
 POLICIES = {
     "brain": "flyenv.brains.olfactory.policy:OlfactoryBrainPolicy",

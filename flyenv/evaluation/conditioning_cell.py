@@ -43,14 +43,6 @@ KNOWN_KEYS = {
     "plasticity",
     "threads",
 }
-BRAIN_DEFAULTS = {
-    "dt_ms": 2.0,
-    "substeps": 5,
-    "bilateral_contrast": 0.97,
-    "divisive_normalisation": True,
-    "pn_dn_init_mv": 1.0,
-    "action_bias_asymmetry": 0.2,
-}
 
 
 def _batch_policy(agent: str, n: int, plasticity: dict):
@@ -65,11 +57,11 @@ def _batch_policy(agent: str, n: int, plasticity: dict):
             return policy(obs)
 
         return act
-    from flyenv.brains.olfactory.policy import OlfactoryBrainPolicy
+    from flyenv.brains.olfactory.policy import BPTT_BRAIN_DEFAULTS, OlfactoryBrainPolicy
     from flyenv.policies.loading import build_brain_from_checkpoint
 
     if agent in ("plastic_brain", "brain"):
-        kwargs = dict(BRAIN_DEFAULTS)
+        kwargs = dict(BPTT_BRAIN_DEFAULTS)
         if agent == "plastic_brain":
             kwargs["plasticity"] = dict(plasticity)
         module = OlfactoryBrainPolicy(**kwargs)

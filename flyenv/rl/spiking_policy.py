@@ -57,18 +57,11 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from flyenv.brains.olfactory.brain import OlfactoryBrain
-from flyenv.brains.olfactory.policy import brain_config
+from flyenv.brains.olfactory.policy import BPTT_BRAIN_DEFAULTS, brain_config
 from flyenv.rl.features import orn_contrast_features
 
 SPIKING_BRAIN_DEFAULTS: dict[str, Any] = {
-    # the BPTT agent's brain (agents/bptt_odor_taxis.py BRAIN_DEFAULTS): 2 ms x 5 steps
-    # per 10 ms agent step, antennal-lobe contrast + divisive normalisation, handedness
-    "dt_ms": 2.0,
-    "substeps": 5,
-    "bilateral_contrast": 0.97,
-    "divisive_normalisation": True,
-    "pn_dn_init_mv": 1.0,
-    "action_bias_asymmetry": 0.2,
+    **BPTT_BRAIN_DEFAULTS,  # the BPTT agent's brain (model choices documented there)
     # stateless run: the readout low-pass must settle within the short window
     "readout_tau_ms": 20.0,
 }
