@@ -243,6 +243,23 @@ class WalkingTask:
             self._topdown = r = renderer_cls(width, height, **kwargs)
         return r
 
+    def _odor_map(self, index, trail_xy, heading_rad, width, height, goal_mm, other_mm):
+        """Top-down odor map of tasks whose state has ``peaks`` and ``threshold`` tensors
+        and point sources at ``marker_positions``."""
+        from flyenv.viz.topdown import TopDownOdorRenderer
+
+        renderer = self._topdown_renderer(TopDownOdorRenderer, width, height)
+        return renderer.render(
+            sources_xy=self.marker_positions(index),
+            peaks=self.peaks.cpu().numpy(),
+            diffusion=self.config.diffusion,
+            threshold=self.threshold.cpu().numpy(),
+            trail_xy=trail_xy,
+            heading_rad=heading_rad,
+            success_radius_mm=goal_mm,
+            aversive_radius_mm=other_mm,
+        )
+
     def render_topdown(
         self,
         index: int,

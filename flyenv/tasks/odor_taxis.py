@@ -429,16 +429,12 @@ class OdorTaxisTask(WalkingTask):
         return discs
 
     def render_topdown(self, index, trail_xy, heading_rad, time_s, width, height) -> np.ndarray:
-        from flyenv.viz.topdown import TopDownOdorRenderer
-
-        renderer = self._topdown_renderer(TopDownOdorRenderer, width, height)
-        return renderer.render(
-            sources_xy=self.marker_positions(index),
-            peaks=self.peaks.cpu().numpy(),
-            diffusion=self.config.diffusion,
-            threshold=self.threshold.cpu().numpy(),
-            trail_xy=trail_xy,
-            heading_rad=heading_rad,
-            success_radius_mm=self.config.success_radius_mm,
-            aversive_radius_mm=self.config.aversive_radius_mm,
+        return self._odor_map(
+            index,
+            trail_xy,
+            heading_rad,
+            width,
+            height,
+            self.config.success_radius_mm,
+            self.config.aversive_radius_mm,
         )
