@@ -1,4 +1,4 @@
-"""Cell functions for tests/test_sweep.py (importable by Ray workers: the driver's
+"""Cell functions for tests/sweep/test_sweep.py (importable by Ray workers: the driver's
 sys.path travels with each task)."""
 
 from __future__ import annotations

@@ -6,11 +6,11 @@ training seeds 0-4). Run with ``make test-slow``. Claims that live with their ow
 module are tested there:
 
 - whole brain, ridge AR beats persistence and the training mean:
-  ``tests/test_whole_brain_baselines.py``;
-- lateral line, the original's STDP erodes its wired map: ``tests/test_lateral_line_cell.py``;
+  ``tests/evaluation/test_whole_brain_baselines.py``;
+- lateral line, the original's STDP erodes its wired map: ``tests/evaluation/test_lateral_line_cell.py``;
 - every brain tensor gets a gradient from the end of a long episode:
-  ``tests/test_brain_training.py``;
-- firing statistics (teacher recovery, free-running): ``tests/test_firing_statistics_controls.py``;
+  ``tests/training/test_brain_training.py``;
+- firing statistics (teacher recovery, free-running): ``tests/evaluation/test_firing_statistics_controls.py``;
 - OdorConditioning is solvable from its observations (a scripted memory agent reaches
   PI > 0.5 after sugar and < -0.5 after shock): ``tests/tasks/test_odor_conditioning.py``.
 """

@@ -1,0 +1,131 @@
+# moved from tests/test_whole_brain_agent.py
+"""agents/whole_brain_fitting.py: a 1-epoch ``--mode all`` run writes every output; resume."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+from agent_scripts import load_agent
+
+from flyenv.connectome.synthetic_whole_brain import SCALES, generate
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """One torch thread: on a busy 2-core machine more threads are many times slower."""
+    torch.set_num_threads(1)
+
+
+TINY = replace(SCALES["tiny"], n_neurons=120, n_neuropils=5, n_frames=40, frame_ms=10.0)
+FAST = ["--batch_size", "8", "--n_hidden", "16", "--warmup_frames", "3", "--no-progress"]
+
+
+def _agent():
+    return load_agent("whole_brain_fitting")
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    return str(generate(tmp_path_factory.mktemp("wb_agent"), TINY, progress=False))
+
+
+def test_mode_all_one_epoch_writes_every_output(data_dir, tmp_path):
+    agent = _agent()
+    run = tmp_path / "run"
+    argv = ["--mode", "all", "--epoch_round1", "1", "--epoch_round2", "1", "--data-dir", data_dir,
+            "--neural_activity_id", "synthetic", "--filepath", str(run), *FAST]  # fmt: skip
+    stats = agent.main(argv)
+    for name in [
+        "first-round-checkpoint.pt", "second-round-rnn-checkpoint-v1.pt",
+        "simulated_neuropil_fr.npy", "first-round-losses.txt", "evaluation_stats.txt",
+        "evaluation_stats.json", "neuropil_fr_predictions.npy", "second-round-losses.txt",
+    ]:  # fmt: skip
+        assert (run / name).is_file(), name
+    assert list((run / "images").glob("neuropil_fr-at-epoch-0.png"))
+    plots = {p.name for p in (run / "evaluation_plots").glob("*.png")}
+    assert plots == {
+        "heatmap_comparison.png", "time_series_comparison.png", "correlation_scatter.png",
+        "barplot_comparison_t25.png", "barplot_comparison_t50.png", "barplot_comparison_t75.png",
+        "error_analysis.png",
+    }  # fmt: skip
+    sim = np.load(run / "simulated_neuropil_fr.npy")
+    assert sim.shape == (TINY.n_frames - 1, TINY.n_neuropils)
+    pred = np.load(run / "neuropil_fr_predictions.npy")
+    n_train = int(round(0.6 * TINY.n_frames))
+    assert pred.shape == (TINY.n_frames - n_train - 3, TINY.n_neuropils)  # after the warm-up
+    assert set(stats["closed_loop"]) == {
+        "model (spiking + GRU)", "spiking net alone", "untrained spiking net", "persistence",
+        "linear AR", f"ridge AR({stats['ridge_ar']['order']})", "training mean",
+    }  # fmt: skip
+    assert stats["main_predictor"] == "model (spiking + GRU)"
+    assert "teacher_recovery_closed_loop" in stats
+    text = (run / "evaluation_stats.txt").read_text()
+    assert "bin acc" in text and "MSE loss" in text and "correlation" in text
+    json.loads((run / "evaluation_stats.json").read_text())
+
+
+def test_stage2_controls_reuse_stage1_and_write_their_own_files(data_dir, tmp_path):
+    agent = _agent()
+    run = tmp_path / "run"
+    base = ["--data-dir", data_dir, "--neural_activity_id", "synthetic", "--filepath", str(run),
+            "--epoch_round1", "1", "--epoch_round2", "1", *FAST]  # fmt: skip
+    agent.main(["--mode", "all", *base])
+    stage1 = (run / "first-round-checkpoint.pt").read_bytes()
+    sim = np.load(run / "simulated_neuropil_fr.npy")
+    for kind in ("zeros", "shuffled"):
+        agent.main(["--mode", "train2", "--stage2_input", kind, *base])
+        stats = agent.main(["--mode", "evaluate", "--stage2_input", kind, *base])
+        name = f"GRU, {kind} input"
+        assert stats["main_predictor"] == name and name in stats["closed_loop"]
+        assert (run / f"second-round-rnn-checkpoint-v1-{kind}-input.pt").is_file()
+        assert (run / f"evaluation_stats-{kind}-input.json").is_file()
+    assert (run / "first-round-checkpoint.pt").read_bytes() == stage1  # stage 1 untouched
+    from flyenv.training.whole_brain_fitting import control_input
+
+    shuffled = control_input(sim, "shuffled", 0)
+    np.testing.assert_array_equal(np.sort(shuffled, 0), np.sort(sim, 0))  # same values
+    assert not np.array_equal(shuffled, sim)
+    assert not control_input(sim, "zeros", 0).any()
+    assert control_input(sim, "spiking", 0) is None
+
+
+def test_filepath_reloads_settings_and_resumes_at_the_next_epoch(data_dir, tmp_path):
+    agent = _agent()
+    run = tmp_path / "run"
+    base = [
+        "--data-dir",
+        data_dir,
+        "--neural_activity_id",
+        "synthetic",
+        "--filepath",
+        str(run),
+        *FAST,
+    ]
+    agent.main(["--mode", "train1", "--epoch_round1", "1", "--n_rank", "4", *base])
+    # a second call without --n_rank: the run's saved settings (n_rank 4) come back
+    agent.main(["--mode", "train1", "--epoch_round1", "2", *base])
+    lines = (run / "first-round-losses.txt").read_text().splitlines()
+    assert lines[0].startswith("# settings = ")
+    assert json.loads(lines[0][len("# settings = ") :])["n_rank"] == 4
+    epochs = [ln.split(",")[0] for ln in lines[1:]]
+    assert epochs == ["epoch = 0", "epoch = 1"]  # epoch 0 not repeated
+
+
+@pytest.mark.slow
+def test_fitting_beats_the_untrained_net_on_the_tiny_brain(data_dir, tmp_path):
+    """A few epochs of stage 1 already predict the next frame (and the teacher's clean
+    rates) better than the untrained net."""
+    agent = _agent()
+    run = tmp_path / "run"
+    stats = agent.main(
+        ["--mode", "all", "--epoch_round1", "8", "--epoch_round2", "20", "--data-dir", data_dir,
+         "--neural_activity_id", "synthetic", "--filepath", str(run), *FAST]
+    )  # fmt: skip
+    one = stats["teacher_forced_one_step"]
+    assert one["spiking net alone"]["mse"] < one["untrained spiking net"]["mse"]
+    rec = stats["teacher_recovery_one_step"]
+    assert rec["spiking net alone"]["pearson"] > rec["untrained spiking net"]["pearson"]

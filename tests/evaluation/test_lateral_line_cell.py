@@ -1,0 +1,51 @@
+# moved from tests/test_lateral_line_cell.py
+"""The lateral-line sweep cell (flyenv.evaluation.lateral_line_cell)."""
+
+import json
+
+import pytest
+
+from flyenv.evaluation.lateral_line_cell import cell_params, lateral_line_cell
+
+
+def test_cell_params_switches_and_bad_input():
+    p = cell_params({"preset": "ll_thesis", "plasticity": "none"}, 7)
+    assert (p.n_mon, p.n_training_trials, p.seed) == (3200, 1000, 7)
+    assert p.mon_ts_apre == p.mon_ts_apost == p.mon_ts_homeo_eta == 0.0
+    learned = cell_params({"preset": "ll_learned", "overrides": {"n_test_sweeps": 3}}, 1)
+    assert learned.mon_ts_apre > 0 and learned.n_test_sweeps == 3
+    with pytest.raises(ValueError, match="preset"):
+        cell_params({"preset": "thesis"}, 1)
+    with pytest.raises(ValueError, match="plasticity"):
+        cell_params({"preset": "ll_fast", "plasticity": "off"}, 1)
+    with pytest.raises(ValueError, match="n_trials"):
+        cell_params({"preset": "ll_fast", "overrides": {"n_trials": 3}}, 1)
+
+
+def test_small_cell_reports_metrics_and_topography(tmp_path):
+    cfg = {
+        "name": "tiny",
+        "preset": "ll_fast",
+        "plasticity": "stdp",
+        "overrides": {"n_training_trials": 2, "trial_duration_s": 0.2, "n_test_sweeps": 2},
+    }
+    out = lateral_line_cell(cfg, 5, tmp_path)
+    assert 0.0 <= out["valid_fraction"] <= 1.0
+    assert -1.0 <= out["topography_before"] <= 1.0 and -1.0 <= out["topography_after"] <= 1.0
+    assert out["n_test_sweeps"] == 2
+    saved = json.loads((tmp_path / "run_summary.json").read_text())
+    assert saved["topography_after"] == out["topography_after"]
+    assert out == lateral_line_cell(cfg, 5, tmp_path) | {"wall_s": out["wall_s"]}  # seeded
+
+
+@pytest.mark.slow
+def test_seed_preset_stdp_erodes_the_wired_map(tmp_path):
+    """Claim (docs/results/lateral_line.md): with the original's ll_thesis preset the original
+    STDP steps erode the wired-in MON->TS topography; without plasticity it is unchanged.
+    Seed 1 (not a reporting seed), 20 trials of the full-size network."""
+    base = {"preset": "ll_thesis", "overrides": {"n_training_trials": 20, "n_test_sweeps": 2}}
+    stdp = lateral_line_cell({**base, "plasticity": "stdp"}, 1, tmp_path / "stdp")
+    none = lateral_line_cell({**base, "plasticity": "none"}, 1, tmp_path / "none")
+    assert none["topography_after"] == pytest.approx(none["topography_before"])
+    assert stdp["topography_before"] > 0.8
+    assert stdp["topography_after"] < stdp["topography_before"] - 0.3
