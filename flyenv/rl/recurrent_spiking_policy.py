@@ -70,7 +70,12 @@ from torch import nn
 
 from flyenv.brains.olfactory.brain import BrainState, OlfactoryBrain
 from flyenv.rl.features import orn_contrast_features
-from flyenv.rl.spiking_policy import SPIKING_BRAIN_DEFAULTS, SpikingActor, _critic_init
+from flyenv.rl.spiking_policy import (
+    SPIKING_BRAIN_DEFAULTS,
+    SpikingActor,
+    _critic_init,
+    check_spiking_policy_options,
+)
 
 RECURRENT_BRAIN_DEFAULTS: dict[str, Any] = {
     **SPIKING_BRAIN_DEFAULTS,
@@ -243,14 +248,7 @@ class RecurrentSpikingPolicy(RecurrentActorCriticPolicy):
         critic_contrast_gain: float | None = None,
         **kwargs: Any,
     ) -> None:
-        if critic_contrast_gain is not None and not critic_contrast_gain > 0:
-            raise ValueError(
-                f"critic_contrast_gain must be > 0 or None, got {critic_contrast_gain}"
-            )
-        if not isinstance(action_space, spaces.Box) or action_space.shape != (2,):
-            raise ValueError(f"the spiking policy drives a 2-D Box action, got {action_space}")
-        if kwargs.get("use_sde"):
-            raise ValueError("the spiking policy does not support use_sde; leave it False")
+        check_spiking_policy_options(action_space, critic_contrast_gain, kwargs)
         lstm_keys = [k for k in kwargs if "lstm" in k]
         if lstm_keys:
             raise ValueError(f"{lstm_keys}: the recurrent core is the spiking brain, not an LSTM")

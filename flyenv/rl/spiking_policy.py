@@ -195,6 +195,19 @@ def _critic_init(module: nn.Module, gain: float) -> None:
             nn.init.zeros_(m.bias)
 
 
+def check_spiking_policy_options(action_space, critic_contrast_gain, kwargs: dict) -> None:
+    """The options every spiking SB3 policy refuses, each with its fix."""
+    if critic_contrast_gain is not None and not critic_contrast_gain > 0:
+        raise ValueError(
+            f"critic_contrast_gain must be > 0 or None (raw observation), got "
+            f"{critic_contrast_gain}"
+        )
+    if not isinstance(action_space, spaces.Box) or action_space.shape != (2,):
+        raise ValueError(f"the spiking policy drives a 2-D Box action, got {action_space}")
+    if kwargs.get("use_sde"):
+        raise ValueError("the spiking policy does not support use_sde; leave it False")
+
+
 class SpikingActorCriticPolicy(ActorCriticPolicy):
     """PPO/A2C policy: Gaussian around the spiking brain's action, MLP value function.
 
@@ -225,15 +238,7 @@ class SpikingActorCriticPolicy(ActorCriticPolicy):
         critic_contrast_gain: float | None = None,
         **kwargs: Any,
     ) -> None:
-        if critic_contrast_gain is not None and not critic_contrast_gain > 0:
-            raise ValueError(
-                f"critic_contrast_gain must be > 0 or None (raw observation), got "
-                f"{critic_contrast_gain}"
-            )
-        if not isinstance(action_space, spaces.Box) or action_space.shape != (2,):
-            raise ValueError(f"the spiking policy drives a 2-D Box action, got {action_space}")
-        if kwargs.get("use_sde"):
-            raise ValueError("the spiking policy does not support use_sde; leave it False")
+        check_spiking_policy_options(action_space, critic_contrast_gain, kwargs)
         self.brain_config = dict(brain_config or {})
         self.settle_steps = settle_steps
         self.trainable = trainable
