@@ -17,6 +17,10 @@ training pairs; the report is the performance index on held-out pairs.
     python agents/bptt_odor_conditioning.py --reinforcement punishment --seed 1
     python agents/bptt_odor_conditioning.py --trainable all      # every brain tensor
 
+Memory: BPTT keeps every step's plastic state (7,485 KC->MBON factors per fly and side)
+for the backward pass, so memory grows with batch x episode steps: about 10 GB at 16
+flies and the default 4.4 s protocol (440 steps); 64 flies ran out of 24 GB.
+
 Outputs in --run-dir: training_results.json, checkpoint_latest.pt / checkpoint_best.pt
 (atomic; rerun the same command to resume), tb/, evaluation.json and, unless
 ``--video none``, a MuJoCo video of one conditioning episode with the brain's rasters.
