@@ -25,7 +25,6 @@ Rerunning with the same --run-dir continues from the newest checkpoint.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -115,10 +114,7 @@ def main(argv: list[str] | None = None) -> dict:
     name = f"{args.env.split('/')[-1]}_{args.policy}_seed{args.seed}"
     run_dir = Path(args.run_dir or f"runs/ppo/{name}")
     run_dir.mkdir(parents=True, exist_ok=True)
-    env_kwargs = rl.env_kwargs_for(args.env, args.policy, args.env_kwargs)
-    venv = rl.make_vec_env(args.env, args.n_envs, args.seed, env_kwargs)
-    n_eval = args.eval_starts if rl.is_twin(args.env) else min(args.eval_starts, args.n_envs)
-    eval_env = rl.make_vec_env(args.env, n_eval, rl.EVAL_SEED + args.seed, env_kwargs, True)
+    env_kwargs, venv, eval_env, n_eval = rl.agent_envs(args)
 
     policy = SpikingActorCriticPolicy if args.policy == "spiking" else "MlpPolicy"
     checkpoint = rl.latest_checkpoint(run_dir, "ppo")
@@ -126,24 +122,11 @@ def main(argv: list[str] | None = None) -> dict:
         model = PPO.load(checkpoint, env=venv, device="cpu")
         print(f"resumed from {checkpoint} at {model.num_timesteps} timesteps")
     else:
-        model = PPO(
-            policy,
-            venv,
-            policy_kwargs=rl.sb3_policy_kwargs(args.policy_kwargs),
-            seed=args.seed,
-            device="cpu",
-            tensorboard_log=str(run_dir / "tb"),
-            verbose=0,
-            **dataclasses.asdict(args.algo),
-        )
+        model = rl.new_model(PPO, policy, venv, args, run_dir)
     model.flyenv_env_kwargs = env_kwargs  # saved in the zip: `flyenv record` rebuilds the env
 
     # Step 0: the untrained policy (the connectome's wiring alone) on the held-out starts.
-    initial = None
-    if model.num_timesteps == 0:
-        rets, success = rl.evaluate_success(model, eval_env, n_eval)
-        initial = {"timesteps": 0, "wall_s": 0.0, "success_rate": success, "mean_return": rets}
-        print(f"step 0 (untrained): success {success:.0%} of {n_eval} held-out starts")
+    initial = rl.step0_row(model, eval_env, n_eval)
     curve = rl.CurveCallback(run_dir, f"PPO {args.policy} on {args.env}", initial)
     per_call = max(1, args.eval_every // args.n_envs)
     callbacks = [

@@ -28,7 +28,6 @@ curve.json, learning_curve.png, results.json, video.mp4); rerunning with the sam
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -118,10 +117,7 @@ def main(argv: list[str] | None = None) -> dict:
     run_dir = Path(args.run_dir or f"runs/recurrent_ppo/{name}")
     run_dir.mkdir(parents=True, exist_ok=True)
     spiking = args.policy == "recurrent_spiking"
-    env_kwargs = rl.env_kwargs_for(args.env, args.policy, args.env_kwargs)
-    venv = rl.make_vec_env(args.env, args.n_envs, args.seed, env_kwargs)
-    n_eval = args.eval_starts if rl.is_twin(args.env) else min(args.eval_starts, args.n_envs)
-    eval_env = rl.make_vec_env(args.env, n_eval, rl.EVAL_SEED + args.seed, env_kwargs, True)
+    env_kwargs, venv, eval_env, n_eval = rl.agent_envs(args)
 
     policy = RecurrentSpikingPolicy if spiking else "MlpLstmPolicy"
     checkpoint = rl.latest_checkpoint(run_dir, "recurrent_ppo")
@@ -129,24 +125,11 @@ def main(argv: list[str] | None = None) -> dict:
         model = RecurrentPPO.load(checkpoint, env=venv, device="cpu")
         print(f"resumed from {checkpoint} at {model.num_timesteps} timesteps")
     else:
-        model = RecurrentPPO(
-            policy,
-            venv,
-            policy_kwargs=rl.sb3_policy_kwargs(args.policy_kwargs),
-            seed=args.seed,
-            device="cpu",
-            tensorboard_log=str(run_dir / "tb"),
-            verbose=0,
-            **dataclasses.asdict(args.algo),
-        )
+        model = rl.new_model(RecurrentPPO, policy, venv, args, run_dir)
     model.flyenv_env_kwargs = env_kwargs  # saved in the zip: `flyenv record` rebuilds the env
 
     # Step 0: the untrained policy (the connectome's wiring alone) on the held-out starts.
-    initial = None
-    if model.num_timesteps == 0:
-        rets, success = rl.evaluate_success(model, eval_env, n_eval)
-        initial = {"timesteps": 0, "wall_s": 0.0, "success_rate": success, "mean_return": rets}
-        print(f"step 0 (untrained): success {success:.0%} of {n_eval} held-out starts")
+    initial = rl.step0_row(model, eval_env, n_eval)
     curve = rl.CurveCallback(run_dir, f"RecurrentPPO {args.policy} on {args.env}", initial)
     per_call = max(1, args.eval_every // args.n_envs)
     callbacks = [

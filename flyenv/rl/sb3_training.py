@@ -217,6 +217,40 @@ def evaluate_success(model, eval_env: VecEnv, n: int) -> tuple[float, float]:
     return float(rets), float(np.mean(successes)) if successes else float("nan")
 
 
+def agent_envs(args) -> tuple[dict, VecEnv, VecEnv, int]:
+    """(env_kwargs, training venv, held-out eval venv, eval starts) of an SB3 agent's Args:
+    training on ``args.seed``'s stream, selection on ``EVAL_SEED + seed``."""
+    env_kwargs = env_kwargs_for(args.env, args.policy, args.env_kwargs)
+    venv = make_vec_env(args.env, args.n_envs, args.seed, env_kwargs)
+    n_eval = args.eval_starts if is_twin(args.env) else min(args.eval_starts, args.n_envs)
+    eval_env = make_vec_env(args.env, n_eval, EVAL_SEED + args.seed, env_kwargs, True)
+    return env_kwargs, venv, eval_env, n_eval
+
+
+def new_model(algo_cls, policy, venv: VecEnv, args, run_dir: Path):
+    """A fresh SB3 model with the agent's policy keywords, seed and hyper-parameters."""
+    return algo_cls(
+        policy,
+        venv,
+        policy_kwargs=sb3_policy_kwargs(args.policy_kwargs),
+        seed=args.seed,
+        device="cpu",
+        tensorboard_log=str(run_dir / "tb"),
+        verbose=0,
+        **dataclasses.asdict(args.algo),
+    )
+
+
+def step0_row(model, eval_env: VecEnv, n_eval: int) -> dict | None:
+    """The untrained policy on the held-out starts (the curve's first row), or None
+    when the model was resumed."""
+    if model.num_timesteps != 0:
+        return None
+    rets, success = evaluate_success(model, eval_env, n_eval)
+    print(f"step 0 (untrained): success {success:.0%} of {n_eval} held-out starts")
+    return {"timesteps": 0, "wall_s": 0.0, "success_rate": success, "mean_return": rets}
+
+
 def latest_checkpoint(run_dir: Path, prefix: str) -> Path | None:
     """The newest CheckpointCallback zip of ``run_dir`` (for resuming), or None."""
     found = list((run_dir / "checkpoints").glob(f"{prefix}_*_steps.zip"))
