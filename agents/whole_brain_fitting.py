@@ -63,6 +63,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from flyenv.brains.whole_brain.controls import CONNECTOMES, connectome_control, recovery_scores
 from flyenv.brains.whole_brain.network import (
     WholeBrainConfig,
     WholeBrainLIF,
@@ -97,9 +98,11 @@ from flyenv.training.whole_brain_fitting import (
     control_input,
     fit_spiking_surrogate,
     persistence_closed_loop,
+    simulate_stateful,
     simulate_teacher_forced,
     teacher_forced,
     train_round1_epoch,
+    train_round1_stateful_epoch,
     train_round2_epoch,
 )
 from flyenv.viz.whole_brain_plots import evaluation_plots, training_barplot
@@ -111,6 +114,7 @@ SETTINGS = (
     "max_firing_rate", "scale_factor", "n_rank", "dt", "sim_ms_per_frame",
     "sim_before_train", "seed", "split", "loss_fn", "etrace_decay", "tbptt_window",
     "input_style", "n_hidden", "warmup_frames", "noise_sigma", "seq_len", "rollout_frames",
+    "stateful", "connectome", "chunk_frames", "burn_in_frames",
 )  # fmt: skip
 
 
@@ -195,6 +199,19 @@ class Args:
     stage2_input: str = "spiking"
     """Control: feed the stage-2 decoder zeros or the spiking output shuffled in time
     instead of the spiking net's output (training and evaluation; own decoder files)."""
+    stateful: bool = True
+    """Carry the spiking net's state (V, I, refractoriness, spikes in flight) from frame
+    to frame in training, simulation and evaluation (--no-stateful: every frame from
+    rest, the original's memoryless frame map)."""
+    chunk_frames: int = 30
+    """Stateful stage 1: frames per parallel training sequence (one optimiser step per
+    frame; the gradient is truncated at each frame's start)."""
+    burn_in_frames: int = 5
+    """Stateful stage 1: teacher-forced frames without gradient that set each training
+    sequence's state before it is scored."""
+    connectome: str = "true"
+    """Control: the student's wiring, 'true', 'shuffled' (degree-preserving) or
+    'lowrank_only' (no sparse connectome, the learnable low-rank term only)."""
     threads: int = 1
     """Torch threads."""
     progress: bool = True
@@ -210,6 +227,7 @@ def parse_args(argv: list[str] | None = None) -> Args:
         ("synthetic_scale", sorted(SCALES)),
         ("loss_fn", list(LOSSES)),
         ("stage2_input", list(STAGE2_INPUTS)),
+        ("connectome", list(CONNECTOMES)),
     ):
         if getattr(args, name) not in allowed:
             raise SystemExit(
@@ -249,6 +267,7 @@ def load_settings(args: Args, run: Path) -> None:
             print(f"note: --{k} {getattr(args, k)} overrides the run's saved {v}")
             continue
         setattr(args, k, v)
+    args.loaded = tuple(saved)
     print(f"loaded settings from {path}")
 
 
@@ -274,6 +293,16 @@ def prepare_data(args: Args):
     )
     if args.sim_ms_per_frame is None:
         args.sim_ms_per_frame = float(data.meta.get("frame_ms", 1000.0 / data.fps))
+    if "generator_version" in data.meta:
+        # a synthetic brain: the student is of the teacher's class (its integration step,
+        # mV per synapse and, for a stateful teacher, no per-frame warm-up) unless a flag
+        # or the run's saved settings say otherwise
+        adopt = {"dt": data.meta.get("dt_ms"), "scale_factor": data.meta.get("scale_factor_mv")}
+        if data.meta.get("stateful"):
+            adopt["sim_before_train"] = 0.0
+        for k, v in adopt.items():
+            if v is not None and k not in args.explicit and k not in getattr(args, "loaded", ()):
+                setattr(args, k, v)
     if args.tbptt_window is None:
         args.tbptt_window = window_from_etrace_decay(args.etrace_decay)
     return data
@@ -288,7 +317,8 @@ def build_model(args: Args, data) -> WholeBrainLIF:
         frame_ms=args.sim_ms_per_frame,
         warmup_fraction=args.sim_before_train,
     )
-    return WholeBrainLIF(data.signed_counts, data.readout_counts, cfg).to(args.device)
+    signed = connectome_control(data.signed_counts, args.connectome, args.seed + 13)
+    return WholeBrainLIF(signed, data.readout_counts, cfg).to(args.device)
 
 
 def decoder_name(args, kind: str) -> str:
@@ -327,11 +357,18 @@ def train1(args, run: Path, data, model: WholeBrainLIF) -> None:
     bins = rate_bins(data.rates_hz.max(), args.bin_size, args.max_firing_rate)
     for epoch in tqdm(range(start, args.epoch_round1), desc="round 1", disable=not args.progress):
         t0 = time.perf_counter()
-        loss, sim, tgt = train_round1_epoch(
-            model, opt, data.rates_hz, train_frames, args.batch_size, args.loss_fn,
-            args.tbptt_window, args.grad_clip, seed=args.seed * 1000 + epoch,
-            progress=args.progress,
-        )  # fmt: skip
+        if args.stateful:
+            loss, sim, tgt = train_round1_stateful_epoch(
+                model, opt, data.rates_hz, int(train_frames[-1]) + 2, args.chunk_frames,
+                args.burn_in_frames, args.loss_fn, args.tbptt_window, args.grad_clip,
+                seed=args.seed * 1000 + epoch, progress=args.progress,
+            )  # fmt: skip
+        else:
+            loss, sim, tgt = train_round1_epoch(
+                model, opt, data.rates_hz, train_frames, args.batch_size, args.loss_fn,
+                args.tbptt_window, args.grad_clip, seed=args.seed * 1000 + epoch,
+                progress=args.progress,
+            )  # fmt: skip
         acc = all_metrics(sim, tgt, bins)["bin_accuracy"]
         log(
             losses_path,
@@ -356,9 +393,15 @@ def load_round1(run: Path, model: WholeBrainLIF) -> None:
 
 def eval1(args, run: Path, data, model: WholeBrainLIF) -> np.ndarray:
     load_round1(run, model)
-    sim = simulate_teacher_forced(
-        model, data.rates_hz, args.batch_size, args.seed + 1, args.progress
-    )
+    if args.stateful:  # the whole recording teacher-forced, the state carried from frame 0
+        sim = simulate_stateful(
+            model, data.rates_hz, 0, data.n_frames, args.seed + 1, None,
+            args.max_firing_rate, args.progress,
+        )  # fmt: skip
+    else:
+        sim = simulate_teacher_forced(
+            model, data.rates_hz, args.batch_size, args.seed + 1, args.progress
+        )
 
     def write(tmp: Path) -> None:
         with open(tmp, "wb") as fh:
@@ -428,9 +471,13 @@ def evaluate(args, run: Path, data, model: WholeBrainLIF) -> dict:
     seed = args.seed + 7
     untrained = build_model(args, data)  # same seed -> the fitted model's initial state
     load_round1(run, model)
-    decoder = RateDecoder(len(data.neuropils), args.n_hidden, args.input_style)
-    decoder.load_state_dict(load_checkpoint(run / decoder_name(args, "checkpoint"))["decoder"])
-    decoder.to(args.device).eval()
+    decoder = None  # without stage 2 (--epoch_round2 0) the spiking net alone is scored
+    if args.epoch_round2 > 0:
+        decoder = RateDecoder(len(data.neuropils), args.n_hidden, args.input_style)
+        state = load_checkpoint(run / decoder_name(args, "checkpoint"))["decoder"]
+        decoder.load_state_dict(state)
+        decoder.to(args.device).eval()
+    st = args.stateful
     ar = LinearAR.fit(r, train_frames)
     # baselines fitted on training frames only; ridge AR's order and strength chosen on
     # their last 20 % (flyenv.evaluation.whole_brain_baselines)
@@ -440,11 +487,11 @@ def evaluate(args, run: Path, data, model: WholeBrainLIF) -> dict:
     rep = None
     if args.stage2_input != "spiking":
         rep = stage2_replacement(args, np.load(run / "simulated_neuropil_fr.npy"))
-    name = main_name(args)
+    name = main_name(args) if decoder is not None else "spiking net alone"
     preds = {
-        name: closed_loop(model, decoder, r, start, end, w, seed, args.max_firing_rate, args.progress, rep),
-        "spiking net alone": closed_loop(model, None, r, start, end, w, seed, args.max_firing_rate, args.progress),
-        "untrained spiking net": closed_loop(untrained, None, r, start, end, w, seed, args.max_firing_rate, args.progress),
+        name: closed_loop(model, decoder, r, start, end, w, seed, args.max_firing_rate, args.progress, rep, st),
+        "spiking net alone": closed_loop(model, None, r, start, end, w, seed, args.max_firing_rate, args.progress, stateful=st),
+        "untrained spiking net": closed_loop(untrained, None, r, start, end, w, seed, args.max_firing_rate, args.progress, stateful=st),
         "persistence": persistence_closed_loop(r, start, end, w),
         "linear AR": ar.closed_loop(r, start, end, w, args.max_firing_rate),
         f"ridge AR({ridge_ar.order})": ridge_ar.predict(r, start, end, w),
@@ -453,9 +500,13 @@ def evaluate(args, run: Path, data, model: WholeBrainLIF) -> dict:
     one_step_frames = test_frames
     one_truth = r[one_step_frames + 1]
     one_step = {
-        name: teacher_forced(model, decoder, r, one_step_frames, seed, replacement=rep),
-        "spiking net alone": teacher_forced(model, None, r, one_step_frames, seed),
-        "untrained spiking net": teacher_forced(untrained, None, r, one_step_frames, seed),
+        name: teacher_forced(
+            model, decoder, r, one_step_frames, seed, replacement=rep, stateful=st
+        ),
+        "spiking net alone": teacher_forced(model, None, r, one_step_frames, seed, stateful=st),
+        "untrained spiking net": teacher_forced(
+            untrained, None, r, one_step_frames, seed, stateful=st
+        ),
         "persistence": r[one_step_frames],
         "linear AR": ar.step(r[one_step_frames]),
         f"ridge AR({ridge_ar.order})": ridge_ar.predict(r, start, end, None),
@@ -463,6 +514,8 @@ def evaluate(args, run: Path, data, model: WholeBrainLIF) -> dict:
     }
     stats = {
         "main_predictor": name,
+        "stateful": st,
+        "connectome": args.connectome,
         "ridge_ar": {"order": ridge_ar.order, "ridge": ridge_ar.ridge},
         "closed_loop": {k: all_metrics(v, truth, bins) for k, v in preds.items()},
         "teacher_forced_one_step": {k: all_metrics(v, one_truth, bins) for k, v in one_step.items()},
@@ -478,6 +531,10 @@ def evaluate(args, run: Path, data, model: WholeBrainLIF) -> dict:
         stats["teacher_recovery_one_step"] = {
             k: all_metrics(v, clean_next, bins) for k, v in one_step.items()
         }
+    teacher_path = Path(args.data_dir) / f"teacher_{args.neural_activity_id}.npz"
+    if teacher_path.is_file():  # the synthetic teacher's parameters: score their recovery
+        stats["recovery"] = recovery_scores(model, teacher_path)
+        stats["recovery_untrained"] = recovery_scores(untrained, teacher_path)
     main = preds[name]
 
     def write(tmp: Path) -> None:
@@ -498,6 +555,9 @@ def evaluate(args, run: Path, data, model: WholeBrainLIF) -> dict:
                          f"{m['bin_accuracy_all_zero']:.4f}), MSE loss = {m['mse']:.4f}, "
                          f"correlation = {m['pearson']:.4f}, per-neuropil correlation = "
                          f"{m['pearson_per_neuropil']:.4f}")  # fmt: skip
+    for key in ("recovery", "recovery_untrained"):
+        if key in stats:
+            lines.append(f"[{key}] " + ", ".join(f"{k} = {v:.4f}" for k, v in stats[key].items()))
     txt = "\n".join(lines) + "\n"
     atomic_write(run / f"evaluation_stats{suffix}.txt", lambda p: p.write_text(txt))
     js = json.dumps(stats, indent=2)

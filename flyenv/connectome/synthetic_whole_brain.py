@@ -20,12 +20,17 @@ well under a minute):
   ``excitatory_fraction`` (~0.68 of FlyWire neurons), else inhibitory (GABA, Glu).
 
 Recording: a hidden teacher — a :class:`flyenv.brains.whole_brain.network.WholeBrainLIF` on that
-connectome with random input weights and LoRA — is iterated frame by frame:
-rates(t+1) = teacher(rates(t) + d(t)), d(t) a smooth hidden drive (a few slow
-oscillations projected on the neuropils) that keeps the activity moving. The rates
-become GCaMP-like fluorescence (AR(1) calcium, photobleaching, shot noise), so the
-preprocessing has real work to do. ``teacher_synthetic.npz`` keeps the clean teacher
-rates and parameters (the known answer); ``synthetic_meta.json`` the configuration.
+connectome with random drive weights and LoRA — is iterated frame by frame, its state
+(V, I, refractoriness, spikes in flight) carried from one frame into the next (generator
+version 3; version 2 restarted every frame from rest): rates(t+1) = teacher(state,
+rates(t) + d(t)), d(t) a hidden drive of ``drive_components`` Ornstein-Uhlenbeck
+processes (correlation time ``drive_tau_frames``) mixed onto the neuropils: not periodic,
+different for every seed. The rates become GCaMP-like fluorescence (AR(1) calcium,
+photobleaching, shot noise), so the preprocessing has real work to do.
+``teacher_synthetic.npz`` keeps the clean teacher rates and every teacher parameter
+(:func:`teacher_parameters`: drive weights and bias, low-rank factors, the drive and its
+OU latents, noise settings), the known answer recovery is scored against;
+``synthetic_meta.json`` the configuration.
 """
 
 from __future__ import annotations
@@ -48,7 +53,7 @@ from flyenv.io import atomic_write, atomic_write_json
 SYNTHETIC_ID = "synthetic"
 
 
-GENERATOR_VERSION = 2  # bumped when one config starts giving other data; old caches regenerate
+GENERATOR_VERSION = 3  # bumped when one config starts giving other data; old caches regenerate
 
 
 @dataclass(frozen=True)
@@ -69,14 +74,25 @@ class SyntheticBrainConfig:
     n_frames: int = 400
     fps: float = 1.2
     frame_ms: float = 100.0
-    dt_ms: float = 0.2
-    scale_factor_mv: float = 0.000825
+    dt_ms: float = 0.5
+    scale_factor_mv: float = 0.03
+    """mV per synapse of the teacher's connectome. The original model's 0.000825 makes the
+    recurrence so weak that a degree-preserving shuffle of the connectome changes the
+    teacher's rates by an MSE of 0.01 Hz^2 (variance ~9); at 0.03 by ~10 (variance ~18):
+    the connectome shapes the activity. 0.06 saturates the network near 80 Hz."""
     n_rank: int = 20
     teacher_input_gain_mv: float = 1.0
     teacher_bias_mv: float = 0.6
     teacher_lora_mv: float = 0.05
     drive_hz: float = 8.0
-    drive_periods_frames: tuple[float, ...] = (9.0, 17.0, 31.0)
+    """Stationary standard deviation of each hidden drive component (Hz)."""
+    drive_components: int = 3
+    drive_tau_frames: float = 10.0
+    """Correlation time of the Ornstein-Uhlenbeck hidden drive (frames)."""
+    poisson_rate_hz: float = 20.0
+    stateful: bool = True
+    """Carry the teacher's state (V, I, refractoriness, spikes in flight) across frames
+    (False: every frame from rest, generator version 2's memoryless teacher)."""
     tau_ca_s: float = 1.5
     fluorescence_noise: float = 0.003
     bleach_tau_s: float = 3000.0
@@ -100,7 +116,11 @@ SCALES: dict[str, SyntheticBrainConfig] = {
     "default": SyntheticBrainConfig(),
     # FlyWire 783: 139,255 neurons, ~15M connections, 78 neuropils (connectome only)
     "flywire": SyntheticBrainConfig(
-        n_neurons=139_255, n_neuropils=78, mean_out_degree=112.0, n_frames=0
+        n_neurons=139_255,
+        n_neuropils=78,
+        mean_out_degree=112.0,
+        n_frames=0,
+        scale_factor_mv=0.03 * 50.0 / 112.0,  # the default's recurrent input per neuron
     ),
 }
 
@@ -198,16 +218,10 @@ def write_connectome(conn: SyntheticConnectome, out_dir: Path, version: str) -> 
 
 
 def make_teacher(conn: SyntheticConnectome, cfg: SyntheticBrainConfig):
-    """The hidden teacher network (random input weights and LoRA, fixed seed)."""
-    from flyenv.brains.whole_brain.network import WholeBrainConfig, WholeBrainLIF
+    """The hidden teacher network (random drive weights and LoRA, fixed seed)."""
+    from flyenv.brains.whole_brain.network import WholeBrainLIF
 
-    wcfg = WholeBrainConfig(
-        dt_ms=cfg.dt_ms,
-        frame_ms=cfg.frame_ms,
-        scale_factor_mv=cfg.scale_factor_mv,
-        n_rank=cfg.n_rank,
-    )
-    model = WholeBrainLIF(conn.signed_matrix(), conn.readout_counts(), wcfg)
+    model = WholeBrainLIF(conn.signed_matrix(), conn.readout_counts(), teacher_config(cfg))
     g = torch.Generator().manual_seed(cfg.seed + 1)
     p = conn.readout_counts().shape[0]
     with torch.no_grad():
@@ -235,27 +249,89 @@ def make_teacher(conn: SyntheticConnectome, cfg: SyntheticBrainConfig):
     return model
 
 
-def hidden_drive(cfg: SyntheticBrainConfig, n_frames: int) -> np.ndarray:
-    """(T, P) smooth hidden drive in Hz: slow oscillations projected on the neuropils."""
+def teacher_config(cfg: SyntheticBrainConfig):
+    """The :class:`WholeBrainConfig` of the teacher (and of a student of the same class):
+    the frame is recorded whole (no per-frame warm-up) when the state carries over."""
+    from flyenv.brains.whole_brain.network import WholeBrainConfig
+
+    return WholeBrainConfig(
+        dt_ms=cfg.dt_ms,
+        frame_ms=cfg.frame_ms,
+        scale_factor_mv=cfg.scale_factor_mv,
+        n_rank=cfg.n_rank,
+        poisson_rate_hz=cfg.poisson_rate_hz,
+        warmup_fraction=0.0 if cfg.stateful else 0.1,
+    )
+
+
+def hidden_drive(cfg: SyntheticBrainConfig, n_frames: int) -> tuple[np.ndarray, ...]:
+    """The hidden drive: ``drive_components`` independent Ornstein-Uhlenbeck processes
+    (correlation time ``drive_tau_frames``, stationary std ``drive_hz``, started from
+    their stationary law) mixed onto the neuropils by a random (K, P) matrix.
+
+    Returns (drive (T, P) in Hz, latent (T, K), mix (K, P)); not periodic, seeded."""
     rng = np.random.default_rng(cfg.seed + 2)
-    t = np.arange(n_frames)[:, None]
-    periods = np.asarray(cfg.drive_periods_frames)[None, :]
-    phases = rng.uniform(0, 2 * np.pi, periods.shape)
-    waves = np.sin(2 * np.pi * t / periods + phases)  # (T, K)
-    mix = rng.normal(0.0, 1.0, (periods.shape[1], cfg.n_neuropils)) / np.sqrt(periods.shape[1])
-    return cfg.drive_hz * waves @ mix
+    k = cfg.drive_components
+    a = np.exp(-1.0 / cfg.drive_tau_frames)
+    latent = np.zeros((n_frames, k))
+    x = rng.standard_normal(k)
+    for t in range(n_frames):
+        latent[t] = x
+        x = a * x + np.sqrt(1.0 - a * a) * rng.standard_normal(k)
+    mix = rng.normal(0.0, 1.0, (k, cfg.n_neuropils)) / np.sqrt(k)
+    return cfg.drive_hz * latent @ mix, latent, mix
 
 
 def teacher_rates(model, cfg: SyntheticBrainConfig, progress: bool = True) -> np.ndarray:
-    """Iterate the teacher: (T, P) clean neuropil rates in Hz."""
-    drive = hidden_drive(cfg, cfg.n_frames)
+    """Iterate the teacher: (T, P) clean neuropil rates in Hz. Frame t+1 is driven by
+    the rates of frame t plus the hidden drive d(t); with ``cfg.stateful`` the network
+    continues from its state at the end of frame t."""
+    drive = hidden_drive(cfg, cfg.n_frames)[0]
     gen = torch.Generator().manual_seed(cfg.seed + 3)
     r = torch.full((1, cfg.n_neuropils), 5.0)
+    state = None
     out = np.zeros((cfg.n_frames, cfg.n_neuropils), np.float32)
     for t in tqdm(range(cfg.n_frames), desc="teacher recording", disable=not progress):
         inp = (r + torch.as_tensor(drive[t], dtype=torch.float32)).clamp_min(0.0)
-        r = model.simulate_frame(inp, gen)
+        r, end = model.step_frame(inp, state, gen)
+        state = end if cfg.stateful else None
         out[t] = r[0].numpy()
+    return out
+
+
+def teacher_parameters(model, cfg: SyntheticBrainConfig) -> dict[str, np.ndarray]:
+    """Every parameter of the teacher, saved beside the data so recovery can be scored:
+    drive weights and bias (the input Linear, mV per Poisson kick from rates / 10 Hz),
+    the low-rank term's factors (effective weight ``lora_a @ lora_b / n_rank``, mV), the
+    hidden drive, its latent OU processes and mixing matrix, and the noise settings."""
+    drive, latent, mix = hidden_drive(cfg, cfg.n_frames)
+    enc, conn = model.encoder, model.conn
+    out = {
+        "drive_weights": enc.weight.detach().numpy(),
+        "drive_bias": enc.bias.detach().numpy(),
+        "drive": drive.astype(np.float32),
+        "drive_latent": latent.astype(np.float32),
+        "drive_mix": mix.astype(np.float32),
+        "drive_tau_frames": np.float64(cfg.drive_tau_frames),
+        "drive_hz": np.float64(cfg.drive_hz),
+        "poisson_rate_hz": np.float64(cfg.poisson_rate_hz),
+        "kick_seed": np.int64(cfg.seed + 3),
+        "fluorescence_noise": np.float64(cfg.fluorescence_noise),
+        "scale_factor_mv": np.float64(cfg.scale_factor_mv),
+        "input_scale_hz": np.float64(model.config.input_scale_hz),
+        "stateful": np.bool_(cfg.stateful),
+        # the state dict's own names (generator versions <= 2 wrote only these)
+        "encoder.weight": enc.weight.detach().numpy(),
+        "encoder.bias": enc.bias.detach().numpy(),
+    }
+    if conn.lora_rank > 0:
+        out |= {
+            "lora_a": conn.lora_a.detach().numpy(),
+            "lora_b": conn.lora_b.detach().numpy(),
+            "lora_rank": np.int64(conn.lora_rank),
+            "conn.lora_a": conn.lora_a.detach().numpy(),
+            "conn.lora_b": conn.lora_b.detach().numpy(),
+        }
     return out
 
 
@@ -293,13 +369,8 @@ def generate(
                 np.savez(fh, areas=np.asarray(conn.neuropil_names), traces=traces, fps=cfg.fps)
 
         def write_teacher(tmp: Path) -> None:
-            state = {
-                k: v.numpy()
-                for k, v in teacher.state_dict().items()
-                if "lora" in k or "encoder" in k
-            }
             with open(tmp, "wb") as fh:
-                np.savez(fh, rates=clean, drive=hidden_drive(cfg, cfg.n_frames), **state)
+                np.savez(fh, rates=clean, **teacher_parameters(teacher, cfg))
 
         atomic_write(out / f"ito_{SYNTHETIC_ID}.npz", write_rec)
         atomic_write(out / f"teacher_{SYNTHETIC_ID}.npz", write_teacher)

@@ -91,6 +91,110 @@ def train_round1_epoch(
     return float(np.mean(losses)), sim.cpu().numpy(), tgt.cpu().numpy()
 
 
+def stateful_chunks(
+    n_frames: int, chunk_frames: int, burn_in: int, rng: np.random.Generator
+) -> np.ndarray:
+    """Start frames of the parallel training sequences of a stateful epoch: consecutive
+    chunks of ``chunk_frames`` frames t (targets t+1 < ``n_frames``), shifted by a random
+    offset each epoch, each preceded by ``burn_in`` frames that only set its state."""
+    last = n_frames - 1  # the last frame t with a target
+    offset = int(rng.integers(chunk_frames))
+    starts = np.arange(burn_in + offset, last - chunk_frames + 1, chunk_frames)
+    if starts.size == 0:
+        starts = np.array([burn_in]) if burn_in + chunk_frames <= last else np.array([0])
+    return starts
+
+
+def train_round1_stateful_epoch(
+    model: WholeBrainLIF,
+    opt: torch.optim.Optimizer,
+    rates_hz: np.ndarray,
+    n_train: int,
+    chunk_frames: int,
+    burn_in: int,
+    loss_fn: str,
+    window_steps: int,
+    grad_clip: float,
+    seed: int,
+    progress: bool = True,
+) -> tuple[float, np.ndarray, np.ndarray]:
+    """One stateful epoch over frames 0 .. ``n_train`` - 1: the training frames cut into
+    parallel chunks (:func:`stateful_chunks`, one batch element each); every chunk starts
+    at rest, runs ``burn_in`` teacher-forced frames without gradient, then frame after
+    frame: the net continues from its state, is fed the true frame t, and its rates of
+    frame t+1 are scored against the truth (one optimiser step per frame). The state is
+    carried across frames and the gradient truncated at each frame's start
+    (:meth:`WholeBrainLIF.train_frame` with ``state``): memory does not grow with the
+    sequence length. Returns (mean loss, last frame's simulated rates, its targets)."""
+    rng = np.random.default_rng(seed)
+    dev = model.readout.device
+    starts = stateful_chunks(n_train, chunk_frames, burn_in, rng)
+    length = min(chunk_frames, n_train - 1 - int(starts.max()))
+    gen = torch.Generator(device=dev).manual_seed(int(rng.integers(2**31)))
+    state = None
+    with torch.no_grad():
+        for k in range(-min(burn_in, int(starts.min())), 0):
+            x = torch.as_tensor(rates_hz[starts + k], device=dev)
+            _, state = model.step_frame(x, state, gen)
+    if state is None:
+        state = model.init_frame_state(len(starts))
+    params = [p for p in model.parameters() if p.requires_grad]
+    losses = []
+    sim = tgt = None
+    for k in tqdm(range(length), desc="round 1 frames", leave=False, disable=not progress):
+        x = torch.as_tensor(rates_hz[starts + k], device=dev)
+        y = torch.as_tensor(rates_hz[starts + k + 1], device=dev)
+        opt.zero_grad(set_to_none=True)
+        loss, sim, state = model.train_frame(
+            x,
+            lambda r, y=y: rate_loss(r, y, loss_fn),
+            window_steps,
+            seed=int(rng.integers(2**31)),
+            state=state,
+        )
+        if grad_clip > 0:
+            nn.utils.clip_grad_norm_(params, grad_clip)
+        opt.step()
+        losses.append(float(loss))
+        tgt = y
+    return float(np.mean(losses)), sim.cpu().numpy(), tgt.cpu().numpy()
+
+
+@torch.no_grad()
+def simulate_stateful(
+    model: WholeBrainLIF,
+    rates_hz: np.ndarray,
+    start: int,
+    end: int,
+    seed: int,
+    warmup: int | None = None,
+    max_firing_rate_hz: float = 100.0,
+    progress: bool = True,
+) -> np.ndarray:
+    """The stateful net from rest at frame ``start``, its state carried frame to frame.
+
+    ``warmup`` None (teacher forced): fed the true frame t for every t in start .. end-2;
+    returns its predictions of frames start+1 .. end-1. ``warmup`` w (closed loop): fed the
+    true frames start .. start+w-1, then its own (clamped) output; returns its predictions
+    of frames start+w .. end-1. No frame after start+w-1 is read in closed loop."""
+    if warmup is not None and (warmup < 1 or start + warmup >= end):
+        raise ValueError(f"need warmup >= 1 and start + warmup < end ({start}, {warmup}, {end})")
+    dev = model.readout.device
+    gen = torch.Generator(device=dev).manual_seed(seed)
+    state = None
+    x = torch.as_tensor(rates_hz[start : start + 1], device=dev)
+    preds = []
+    for t in tqdm(range(start, end - 1), desc="stateful net", leave=False, disable=not progress):
+        if warmup is None or t < start + warmup:
+            x = torch.as_tensor(rates_hz[t : t + 1], device=dev)
+        pred, state = model.step_frame(x, state, gen)
+        pred = pred.clamp(0.0, max_firing_rate_hz)
+        if warmup is None or t + 1 >= start + warmup:
+            preds.append(pred[0].cpu().numpy())
+        x = pred
+    return np.stack(preds).astype(np.float32)
+
+
 def simulate_teacher_forced(
     model: WholeBrainLIF,
     rates_hz: np.ndarray,
@@ -241,25 +345,30 @@ def closed_loop(
     max_firing_rate_hz: float = 100.0,
     progress: bool = True,
     replacement: np.ndarray | None = None,
+    stateful: bool = False,
 ) -> np.ndarray:
     """Predictions of frames ``start + warmup .. end - 1``: the net sees the true frames
     ``start .. start + warmup - 1`` (teacher-forced warm-up, the decoder's GRU state
     included), then its own predictions. Without a decoder the spiking net runs alone.
     ``replacement`` (:func:`control_input`): the decoder gets its row t instead of the
-    spiking net's output at frame t (the net is not run)."""
+    spiking net's output at frame t (the net is not run). ``stateful``: the spiking net
+    carries its state from frame to frame (from rest at ``start``) instead of restarting
+    every frame."""
     if warmup < 1 or start + warmup >= end:
         raise ValueError(f"need warmup >= 1 and start + warmup < end ({start}, {warmup}, {end})")
     if replacement is not None and decoder is None:
         raise ValueError("replacement needs a decoder (it replaces the decoder's input)")
     dev = model.readout.device
     gen = torch.Generator(device=dev).manual_seed(seed)
-    h = None
+    h = state = None
     x = torch.as_tensor(rates_hz[start : start + 1], device=dev)
     preds = []
     for t in tqdm(range(start, end - 1), desc="closed loop", leave=False, disable=not progress):
         if t < start + warmup:
             x = torch.as_tensor(rates_hz[t : t + 1], device=dev)
-        if replacement is None:
+        if replacement is None and stateful:
+            sim, state = model.step_frame(x, state, gen)
+        elif replacement is None:
             sim = model.simulate_frame(x, gen)
         else:
             sim = torch.as_tensor(replacement[t : t + 1], dtype=x.dtype, device=dev)
@@ -284,13 +393,16 @@ def teacher_forced(
     seed: int,
     batch_size: int = 64,
     replacement: np.ndarray | None = None,
+    stateful: bool = False,
 ) -> np.ndarray:
     """One-step predictions of frames t+1 for consecutive t in ``frames`` (true inputs);
-    ``replacement`` as in :func:`closed_loop`."""
+    ``replacement`` and ``stateful`` (from rest at ``frames[0]``) as in :func:`closed_loop`."""
     if replacement is not None:
         if decoder is None:
             raise ValueError("replacement needs a decoder (it replaces the decoder's input)")
         sim = np.asarray(replacement[frames], np.float32)
+    elif stateful:
+        sim = simulate_stateful(model, rates_hz, int(frames[0]), int(frames[-1]) + 2, seed)
     else:
         sim = simulate_teacher_forced(
             model, rates_hz[frames[0] : frames[-1] + 2], batch_size, seed, False

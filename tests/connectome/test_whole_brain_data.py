@@ -189,3 +189,64 @@ def test_one_seed_gives_one_recording_whatever_torch_global_rng(tmp_path):
     for k in t0.files:
         np.testing.assert_array_equal(t0[k], t1[k], err_msg=k)
     np.testing.assert_array_equal(r0["traces"], r1["traces"])
+
+
+def test_teacher_parameters_are_saved_and_rebuild_the_recording(tiny_brain):
+    """Every teacher parameter is in teacher_synthetic.npz, and they are the known answer:
+    a WholeBrainLIF with the saved drive weights, bias and low-rank factors, fed the saved
+    drive and run statefully with the saved kick seed, reproduces the clean rates."""
+    from flyenv.brains.whole_brain.network import WholeBrainLIF
+    from flyenv.connectome.synthetic_whole_brain import hidden_drive, teacher_config
+
+    t = np.load(tiny_brain / "teacher_synthetic.npz")
+    for k in ("rates", "drive_weights", "drive_bias", "lora_a", "lora_b", "drive",
+              "drive_latent", "drive_mix", "drive_tau_frames", "drive_hz", "kick_seed",
+              "poisson_rate_hz", "fluorescence_noise", "scale_factor_mv", "stateful"):  # fmt: skip
+        assert k in t.files, k
+    n, p = TINY.n_neurons, TINY.n_neuropils
+    assert t["drive_weights"].shape == (n, p) and t["lora_a"].shape == (n, TINY.n_rank)
+    np.testing.assert_allclose(t["drive"], hidden_drive(TINY, TINY.n_frames)[0], rtol=1e-6)
+    conn = build_connectome(TINY)
+    model = WholeBrainLIF(conn.signed_matrix(), conn.readout_counts(), teacher_config(TINY))
+    with torch.no_grad():
+        model.encoder.weight.copy_(torch.as_tensor(t["drive_weights"]))
+        model.encoder.bias.copy_(torch.as_tensor(t["drive_bias"]))
+        model.conn.lora_a.copy_(torch.as_tensor(t["lora_a"]))
+        model.conn.lora_b.copy_(torch.as_tensor(t["lora_b"]))
+    gen = torch.Generator().manual_seed(int(t["kick_seed"]))
+    r, state = torch.full((1, p), 5.0), None
+    for k in range(TINY.n_frames):
+        inp = (r + torch.as_tensor(t["drive"][k])).clamp_min(0.0)
+        r, state = model.step_frame(inp, state, gen)
+        np.testing.assert_allclose(r[0].numpy(), t["rates"][k], rtol=0, atol=1e-4)
+
+
+def test_hidden_drive_is_ou_not_periodic_and_seeded():
+    """The drive's latents are OU processes with the configured correlation time (lag-1
+    autocorrelation exp(-1/tau)), their spectrum has no dominant line, and two seeds
+    give different drives."""
+    from flyenv.connectome.synthetic_whole_brain import hidden_drive
+
+    cfg = replace(SCALES["default"], drive_tau_frames=5.0, drive_components=4)
+    d, latent, mix = hidden_drive(cfg, 20_000)
+    assert d.shape == (20_000, cfg.n_neuropils) and latent.shape == (20_000, 4)
+    np.testing.assert_allclose(d, cfg.drive_hz * latent @ mix)
+    for k in range(4):
+        x = latent[:, k]
+        ac1 = np.corrcoef(x[:-1], x[1:])[0, 1]
+        assert abs(ac1 - np.exp(-1 / 5.0)) < 0.03
+        assert abs(x.std() - 1.0) < 0.1
+        power = np.abs(np.fft.rfft(x - x.mean())) ** 2
+        assert power.max() < 0.01 * power.sum()  # no spectral line (a sinusoid: ~1)
+    other = hidden_drive(replace(cfg, seed=1), 100)[0]
+    assert not np.allclose(other, d[:100])
+
+
+def test_teacher_state_carries_across_frames(tmp_path):
+    """The stateful teacher (generator version 3) differs from the same teacher restarted
+    from rest every frame (version 2's memoryless map), everything else equal."""
+    a = generate(tmp_path / "a", TINY, progress=False)
+    b = generate(tmp_path / "b", replace(TINY, stateful=False), progress=False)
+    ra, rb = np.load(a / "teacher_synthetic.npz")["rates"], np.load(b / "teacher_synthetic.npz")
+    assert bool(np.load(a / "teacher_synthetic.npz")["stateful"])
+    assert not np.allclose(ra, rb["rates"])

@@ -3,8 +3,10 @@
 :func:`simulate_frame_kernel` runs every step of a frame in compiled code on
 preallocated float32 arrays: exact LIF propagation (the coefficients of
 :func:`flyenv.brains.core.neurons.exact_coefficients`), Poisson kicks into V, refractoriness,
-threshold/reset, and event-driven delivery of each spike's out-edges (and of the LoRA
-term) into a ring of delayed inputs. It replaces ~20 tensor ops per step over all N x B
+threshold/reset, and event-driven delivery of each delayed spike's out-edges (and of the
+LoRA term). The state (V, I, refractory countdown, the ring of the last ``delay`` steps'
+spikes and its phase) is passed in and updated in place, so frames can continue one
+another (the stateful teacher and student). It replaces ~20 tensor ops per step over all N x B
 entries by one pass, which is what makes a 139k-neuron brain cheap on a CPU.
 
 Random numbers are not drawn here: the Poisson kicks of the whole frame are drawn
@@ -44,12 +46,15 @@ def simulate_frame_kernel(
     theta,
     n_ref,
     counts,  # (N * B,) float32 spike counts over the recorded steps (output)
+    ring,  # (delay, N * B) float32 0/1 spikes of the last ``delay`` steps (state, updated)
+    phase,  # ring slot of step 0 (state carried across frames)
 ):
     nb = v.shape[0]
     n = nb // batch
     rank = lora_a.shape[1]
-    inbuf = np.zeros((delay, nb), dtype=np.float32)
+    buf = np.zeros(nb, dtype=np.float32)
     spikes = np.empty(nb, dtype=np.int64)
+    past = np.empty(nb, dtype=np.int64)
     tmp = np.zeros((batch, rank), dtype=np.float32)
     zero = np.float32(0.0)
     one = np.float32(1.0)
@@ -59,9 +64,34 @@ def simulate_frame_kernel(
     kp = 0
     n_kicks = kick_pos.shape[0]
     for t in range(n_steps):
-        slot = t % delay
+        slot = (t + phase) % delay
         base = t * nb
-        buf = inbuf[slot]
+        # deliver the spikes of step t - delay (held in the ring slot), edges then LoRA
+        n_past = 0
+        for idx in range(nb):
+            if ring[slot, idx] > zero:
+                past[n_past] = idx
+                n_past += 1
+        for k in range(n_past):
+            idx = past[k]
+            pre = idx // batch
+            b = idx - pre * batch
+            for e in range(crow[pre], crow[pre + 1]):
+                buf[col[e] * batch + b] += wval[e]
+        if rank > 0 and n_past > 0:
+            tmp[:, :] = 0.0
+            for k in range(n_past):
+                idx = past[k]
+                pre = idx // batch
+                b = idx - pre * batch
+                for q in range(rank):
+                    tmp[b, q] += lora_a[pre, q]
+            for post in range(n):
+                for b in range(batch):
+                    acc = np.float32(0.0)
+                    for q in range(rank):
+                        acc += lora_b[q, post] * tmp[b, q]
+                    buf[post * batch + b] += acc
         # Three passes instead of one branchy loop, so that the two dense ones
         # vectorise; the order of operations per neuron is unchanged.
         # 1) propagate (dense): V~ = alpha V + c J, I' = beta J
@@ -92,25 +122,9 @@ def simulate_frame_kernel(
         if t >= n_warmup:
             for k in range(n_spk):
                 counts[spikes[k]] += one
-        # deliver this step's spikes after the delay (slot is read again at t + delay)
+        # this step's spikes wait in the ring slot until step t + delay reads it
+        for idx in range(nb):
+            ring[slot, idx] = zero
         for k in range(n_spk):
-            idx = spikes[k]
-            pre = idx // batch
-            b = idx - pre * batch
-            for e in range(crow[pre], crow[pre + 1]):
-                inbuf[slot, col[e] * batch + b] += wval[e]
-        if rank > 0 and n_spk > 0:
-            tmp[:, :] = 0.0
-            for k in range(n_spk):
-                idx = spikes[k]
-                pre = idx // batch
-                b = idx - pre * batch
-                for q in range(rank):
-                    tmp[b, q] += lora_a[pre, q]
-            for post in range(n):
-                for b in range(batch):
-                    acc = np.float32(0.0)
-                    for q in range(rank):
-                        acc += lora_b[q, post] * tmp[b, q]
-                    inbuf[slot, post * batch + b] += acc
+            ring[slot, spikes[k]] = one
     return counts

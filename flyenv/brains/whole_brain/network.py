@@ -24,7 +24,11 @@ paths draw the same Poisson kicks and give the same spikes as the autograd path.
 One data frame: simulate ``frame_ms`` with the input fixed at the frame's rates, discard
 the first ``warmup_fraction`` (unrecorded warm-up, the original's ``sim_before_train``), and
 read neuropil rates r_P = sum_i r_i c_iP / sum_i c_iP with c_iP the synapses neuron i
-makes in neuropil P. Batch elements are independent frames (state starts at rest).
+makes in neuropil P. :meth:`simulate_frame` starts every frame at rest (the original's
+memoryless frame map; batch elements are independent frames); :meth:`step_frame` and
+``train_frame(..., state=...)`` carry the state (:class:`FrameState`: V, I, refractory
+countdown and the spikes still in flight) from one frame into the next, as the stateful
+teacher of :mod:`flyenv.connectome.synthetic_whole_brain` and the stateful student do.
 
 Training memory does not grow with the number of simulation steps: :meth:`train_frame`
 does truncated BPTT over windows of ``window_steps``. Pass 1 (no graph) runs the whole
@@ -39,6 +43,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -47,6 +52,23 @@ from torch import nn
 
 from flyenv.brains.core.connectome_layer import ConnectomeLinear
 from flyenv.brains.core.neurons import LIFConfig, LIFPopulation, LIFState
+
+
+class FrameState(NamedTuple):
+    """The network between two frames: (N, B) membrane V, synaptic current I, refractory
+    countdown, the spikes of the last ``delay_steps`` steps still in flight
+    ((delay, N, B) ring) and the ring slot the next step reads (``phase``)."""
+
+    v: torch.Tensor
+    i: torch.Tensor
+    ref: torch.Tensor
+    ring: torch.Tensor
+    phase: int
+
+    def detach(self) -> FrameState:
+        return FrameState(
+            self.v.detach(), self.i.detach(), self.ref.detach(), self.ring.detach(), self.phase
+        )
 
 
 @dataclass
@@ -165,6 +187,13 @@ class WholeBrainLIF(nn.Module):
         """(N, B) spike counts over ``duration_ms`` -> (B, P) neuropil rates in Hz."""
         return (self.readout @ counts).t() * (1000.0 / duration_ms)
 
+    def init_frame_state(self, batch: int) -> FrameState:
+        """The network at rest (no spike in flight): where every sequence starts."""
+        dev = self.readout.device
+        z = torch.zeros(self.n_neurons, batch, device=dev)
+        ring = torch.zeros(self.config.delay_steps, self.n_neurons, batch, device=dev)
+        return FrameState(z, z.clone(), z.clone(), ring, 0)
+
     def _run(
         self,
         w: torch.Tensor,
@@ -175,11 +204,30 @@ class WholeBrainLIF(nn.Module):
         on_window: Callable[[torch.Tensor], None] | None = None,
         fast: bool = False,
     ) -> torch.Tensor:
-        """Simulate ``n_steps`` with kick weights ``w`` (N, B); return spike counts over the
-        recorded steps. With ``on_window``, the recorded steps are cut into windows of
+        """Simulate ``n_steps`` from rest; the spike counts over the recorded steps
+        (:meth:`_run_from`)."""
+        total, _ = self._run_from(
+            w, generator, n_steps, n_warmup, None, window_steps, on_window, fast
+        )
+        return total
+
+    def _run_from(
+        self,
+        w: torch.Tensor,
+        generator: torch.Generator | None,
+        n_steps: int,
+        n_warmup: int,
+        start: FrameState | None = None,
+        window_steps: int | None = None,
+        on_window: Callable[[torch.Tensor], None] | None = None,
+        fast: bool = False,
+    ) -> tuple[torch.Tensor, FrameState]:
+        """Simulate ``n_steps`` with kick weights ``w`` (N, B) from ``start`` (None: rest);
+        return spike counts over the recorded steps and the state after the last step
+        (detached). With ``on_window``, the recorded steps are cut into windows of
         ``window_steps``; each window's count (with graph) goes to ``on_window`` and V, I
-        are detached after it. ``fast`` (no gradient) uses the in-place LIF step; both
-        paths give the same spikes for the same generator state."""
+        are detached after it. ``fast`` (no gradient) uses the in-place LIF step or the
+        numba kernel; all paths give the same spikes for the same generator state."""
         cfg, lif = self.config, self.lif
         n, batch = w.shape
         k = lif.coefficients()
@@ -187,23 +235,26 @@ class WholeBrainLIF(nn.Module):
         p_spike = cfg.poisson_rate_hz * cfg.dt_ms / 1000.0
         values = self.conn.pre_major_values()
         nb = n * batch
+        if start is None:
+            start = self.init_frame_state(batch)
+        if start.v.shape != (n, batch):
+            raise ValueError(f"state is {tuple(start.v.shape)}, kicks are {(n, batch)}")
         # the Poisson kicks of the whole frame at once (flat positions step * nb + idx)
         kicks = bernoulli_positions(n_steps * nb, p_spike, generator, w.device)
         if fast and self.backend() == "numba":
-            return self._run_numba(w, kicks, n_steps, n_warmup, k, values)
+            return self._run_numba(w, kicks, n_steps, n_warmup, k, values, start)
         bounds = torch.searchsorted(
             kicks, torch.arange(n_steps + 1, device=w.device, dtype=kicks.dtype) * nb
         ).tolist()
-        state = lif.init_state(batch, w.device)
-        if fast:
-            state = LIFState(state.v.clone(), state.i.clone(), state.ref.clone())
+        state = LIFState(start.v.clone(), start.i.clone(), start.ref.clone())
         w_flat = w.reshape(-1)
-        ring = [torch.zeros(n, batch, device=w.device) for _ in range(cfg.delay_steps)]
+        d = cfg.delay_steps
+        ring = [start.ring[q].clone() for q in range(d)]
         total = torch.zeros(n, batch, device=w.device)
         window = torch.zeros(n, batch, device=w.device)
         in_window = 0
         for step in range(n_steps):
-            slot = step % cfg.delay_steps
+            slot = (start.phase + step) % d
             syn = self.conn.forward_t_events(ring[slot], values)
             idx = kicks[bounds[step] : bounds[step + 1]] - step * nb
             e_vals = w_flat[idx] / keep.reshape(-1)
@@ -233,7 +284,14 @@ class WholeBrainLIF(nn.Module):
                 window = torch.zeros(n, batch, device=w.device)
                 in_window = 0
                 state = LIFState(state.v.detach(), state.i.detach(), state.ref)
-        return total
+        end = FrameState(
+            state.v.detach(),
+            state.i.detach(),
+            state.ref.detach(),
+            torch.stack([r.detach() for r in ring]),
+            (start.phase + n_steps) % d,
+        )
+        return total, end
 
     def backend(self) -> str:
         """ "numba" (compiled CPU kernel for gradient-free frames) or "torch"."""
@@ -243,27 +301,32 @@ class WholeBrainLIF(nn.Module):
             return "numba" if on_cpu and _numba_available() else "torch"
         return choice
 
-    def _run_numba(self, w, kicks, n_steps, n_warmup, k, values) -> torch.Tensor:
+    def _run_numba(self, w, kicks, n_steps, n_warmup, k, values, start: FrameState):
         from flyenv.brains.whole_brain.kernels import simulate_frame_kernel
 
         cfg = self.config
         n, batch = w.shape
         keep = (1.0 - k.alpha).reshape(-1)
         kick_w = (keep * (w.reshape(-1) / keep)).detach().numpy().astype(np.float32)
-        zeros = np.zeros(n * batch, np.float32)
         if self.conn.lora_rank > 0:
             lora_a = self.conn.lora_a.detach().numpy().astype(np.float32)
             lora_b = (self.conn.lora_b.detach() / self.conn.lora_rank).numpy().astype(np.float32)
         else:
             lora_a, lora_b = np.zeros((n, 0), np.float32), np.zeros((0, n), np.float32)
+
+        def flat(x: torch.Tensor) -> np.ndarray:  # a private float32 copy for the kernel
+            return np.array(x.detach().reshape(-1).numpy(), dtype=np.float32, copy=True)
+
+        v, cur, ref = flat(start.v), flat(start.i), flat(start.ref)
+        ring = np.array(start.ring.detach().reshape(cfg.delay_steps, n * batch).numpy(), np.float32)
         counts = simulate_frame_kernel(
             n_steps,
             n_warmup,
             cfg.delay_steps,
             batch,
-            zeros.copy(),
-            zeros.copy(),
-            zeros.copy(),
+            v,
+            cur,
+            ref,
             kicks.numpy(),
             kick_w,
             self.conn._crow.numpy(),
@@ -276,20 +339,43 @@ class WholeBrainLIF(nn.Module):
             np.float32(k.c.item()),
             np.float32(k.theta.item()),
             np.float32(self.lif.config.refractory_steps),
-            zeros.copy(),
+            np.zeros(n * batch, np.float32),
+            ring,
+            int(start.phase),
         )
-        return torch.from_numpy(counts).view(n, batch)
+        end = FrameState(
+            torch.from_numpy(v).view(n, batch),
+            torch.from_numpy(cur).view(n, batch),
+            torch.from_numpy(ref).view(n, batch),
+            torch.from_numpy(ring).view(cfg.delay_steps, n, batch),
+            (start.phase + n_steps) % cfg.delay_steps,
+        )
+        return torch.from_numpy(counts).view(n, batch), end
 
     # ------------------------------------------------------------------ API
     @torch.no_grad()
     def simulate_frame(
         self, rates_hz: torch.Tensor, generator: torch.Generator | None = None
     ) -> torch.Tensor:
-        """(B, P) rates of frame t -> (B, P) simulated neuropil rates of frame t+1."""
+        """(B, P) rates of frame t -> (B, P) simulated neuropil rates of frame t+1, from
+        rest (the memoryless map; :meth:`step_frame` carries the state)."""
+        return self.step_frame(rates_hz, None, generator)[0]
+
+    @torch.no_grad()
+    def step_frame(
+        self,
+        rates_hz: torch.Tensor,
+        state: FrameState | None,
+        generator: torch.Generator | None = None,
+    ) -> tuple[torch.Tensor, FrameState]:
+        """Stateful frame: (B, P) rates of frame t and the network's state at the end of
+        frame t (None: rest) -> (B, P) rates of frame t+1 and the state at its end."""
         cfg = self.config
         w = self.poisson_weights(rates_hz)
-        counts = self._run(w, generator, cfg.n_steps, cfg.n_warmup_steps, fast=True)
-        return self.neuropil_rates(counts, (cfg.n_steps - cfg.n_warmup_steps) * cfg.dt_ms)
+        counts, end = self._run_from(
+            w, generator, cfg.n_steps, cfg.n_warmup_steps, state, fast=True
+        )
+        return self.neuropil_rates(counts, (cfg.n_steps - cfg.n_warmup_steps) * cfg.dt_ms), end
 
     def train_frame(
         self,
@@ -297,9 +383,15 @@ class WholeBrainLIF(nn.Module):
         loss_of_rates: Callable[[torch.Tensor], torch.Tensor],
         window_steps: int,
         seed: int,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+        state: FrameState | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor] | tuple[torch.Tensor, torch.Tensor, FrameState]:
         """Accumulate parameter gradients of ``loss_of_rates(simulated rates)`` by the
-        two-pass truncated BPTT of the module docstring. Returns (loss, rates), detached."""
+        two-pass truncated BPTT of the module docstring. Returns (loss, rates), detached.
+
+        With ``state`` (a :class:`FrameState`, the end of the previous frame) the frame
+        continues from it and (loss, rates, state at the frame's end) is returned. The
+        gradient stops at the frame's start (truncated BPTT across frames): memory
+        follows ``window_steps``, never the sequence length."""
         if window_steps < 1:
             raise ValueError(f"window_steps must be >= 1, got {window_steps}")
         cfg = self.config
@@ -308,9 +400,8 @@ class WholeBrainLIF(nn.Module):
         gen.manual_seed(seed)
         with torch.no_grad():
             w0 = self.poisson_weights(rates_hz)
-            rates = self.neuropil_rates(
-                self._run(w0, gen, cfg.n_steps, cfg.n_warmup_steps), duration
-            )
+            counts, end = self._run_from(w0, gen, cfg.n_steps, cfg.n_warmup_steps, state)
+            rates = self.neuropil_rates(counts, duration)
         r = rates.clone().requires_grad_(True)
         loss = loss_of_rates(r)
         (g_rates,) = torch.autograd.grad(loss, r)
@@ -323,11 +414,15 @@ class WholeBrainLIF(nn.Module):
             if part.requires_grad:
                 (part * g_rates).sum().backward()
 
-        gen.manual_seed(seed)  # replay the same Poisson draws
-        self._run(w_leaf, gen, cfg.n_steps, cfg.n_warmup_steps, window_steps, backward_window)
+        gen.manual_seed(seed)  # replay the same Poisson draws from the same state
+        self._run_from(
+            w_leaf, gen, cfg.n_steps, cfg.n_warmup_steps, state, window_steps, backward_window
+        )
         if w_leaf.grad is not None:
             w.backward(w_leaf.grad)
-        return loss.detach(), rates
+        if state is None:
+            return loss.detach(), rates
+        return loss.detach(), rates, end
 
     def extra_repr(self) -> str:
         c = self.config

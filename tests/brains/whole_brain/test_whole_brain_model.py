@@ -146,3 +146,185 @@ def test_bernoulli_positions_are_exact_trials():
         counts[idx] += 1
     assert abs(float(counts.mean()) / 400 - 0.05) < 0.003  # the success rate
     assert float(counts.std()) == pytest.approx((400 * 0.05 * 0.95) ** 0.5, rel=0.15)
+
+
+# ---------------------------------------------------------------- stateful frames
+def test_step_frame_carries_the_state_and_two_frames_equal_one_long_frame():
+    """Frame t+1 continues where frame t ended: two stateful 10-step frames give the
+    spikes of one 20-step frame with the same kicks (V, I, refractoriness and the spikes
+    in flight carried); from rest the second frame differs."""
+    model = _model(frame_ms=2.0)  # 10 steps of 0.2 ms, delay 9 steps: spikes in flight
+    cfg = model.config
+    x = torch.full((2, 4), 5.0)
+    w = model.poisson_weights(x).detach()
+    for backend in ("torch", "numba"):
+        model.config.backend = backend
+        with torch.no_grad():
+            long, _ = model._run_from(w, torch.Generator().manual_seed(3), 20, 0, fast=True)
+            # the long frame's kicks, replayed as two frames: draw them once, split
+            from flyenv.brains.whole_brain.network import bernoulli_positions
+
+            nb = w.numel()
+            p = cfg.poisson_rate_hz * cfg.dt_ms / 1000.0
+            kicks = bernoulli_positions(20 * nb, p, torch.Generator().manual_seed(3))
+            first, second = kicks[kicks < 10 * nb], kicks[kicks >= 10 * nb] - 10 * nb
+            k = model.lif.coefficients()
+            values = model.conn.pre_major_values()
+            start = model.init_frame_state(2)
+            if backend == "numba":
+                c1, mid = model._run_numba(w, first, 10, 0, k, values, start)
+                c2, _ = model._run_numba(w, second, 10, 0, k, values, mid)
+                c2_rest, _ = model._run_numba(w, second, 10, 0, k, values, start)
+            else:
+                c1, mid = _replay(model, w, first, 10, start)
+                c2, _ = _replay(model, w, second, 10, mid)
+                c2_rest, _ = _replay(model, w, second, 10, start)
+        assert long.sum() > 0 and mid.ring.sum() > 0  # spikes were in flight at the edge
+        torch.testing.assert_close(c1 + c2, long, rtol=0, atol=0)
+        assert not torch.equal(c2_rest, c2)  # restarting from rest forgets the state
+
+
+def _replay(model, w, kicks, n_steps, start):
+    """The torch fast path on given kicks (monkeypatched draw)."""
+    import flyenv.brains.whole_brain.network as net
+
+    orig = net.bernoulli_positions
+    net.bernoulli_positions = lambda *a, **k: kicks
+    try:
+        return model._run_from(w, None, n_steps, 0, start, fast=True)
+    finally:
+        net.bernoulli_positions = orig
+
+
+def test_stateful_paths_match_and_train_frame_continues_the_state():
+    """step_frame (numba and torch) and the autograd train_frame give the same rates and
+    end state from the same start state; the gradient reaches every learnable tensor."""
+    model = _model(frame_ms=4.0)
+    x = torch.full((3, 4), 6.0)
+    y = torch.full((3, 4), 20.0)
+    _, state = model.step_frame(x, None, torch.Generator().manual_seed(0))
+    assert state.v.abs().sum() > 0
+    out = {}
+    for backend in ("numba", "torch"):
+        model.config.backend = backend
+        gen = torch.Generator().manual_seed(7)
+        out[backend] = model.step_frame(x, state, gen)
+    torch.testing.assert_close(out["numba"][0], out["torch"][0], rtol=0, atol=0)
+    for a, b in zip(out["numba"][1][:4], out["torch"][1][:4], strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-6)  # float order of V, I updates
+    assert out["numba"][1].phase == out["torch"][1].phase
+    # train_frame with a state: same simulation (its own seed), gradients, state returned
+    model.zero_grad()
+    loss, rates, end = model.train_frame(x, lambda r: rate_loss(r, y), 5, seed=11, state=state)
+    gen = torch.Generator().manual_seed(11)
+    model.config.backend = "torch"
+    ref_rates, ref_end = model.step_frame(x, state, gen)
+    torch.testing.assert_close(rates, ref_rates, rtol=0, atol=0)
+    torch.testing.assert_close(end.v, ref_end.v, rtol=0, atol=1e-6)
+    torch.testing.assert_close(end.ring, ref_end.ring, rtol=0, atol=0)
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+def test_connectome_controls_keep_degrees_and_sign():
+    from flyenv.brains.whole_brain.controls import connectome_control
+
+    rng = np.random.default_rng(0)
+    m = sp.random(200, 200, density=0.05, random_state=0, format="csr")
+    m.setdiag(0)
+    m.eliminate_zeros()
+    sign = np.where(rng.random(200) < 0.7, 1.0, -1.0)
+    m = sp.csr_matrix(sp.diags(sign) @ (m * 10).ceil())
+    sh = connectome_control(m, "shuffled", seed=1)
+    assert sh.diagonal().sum() == 0
+    assert (sh != m).nnz > 0.9 * m.nnz  # rewired
+    out_deg, in_deg = np.diff(m.indptr), np.bincount(m.indices, minlength=200)
+    out_sh, in_sh = np.diff(sh.indptr), np.bincount(sh.indices, minlength=200)
+    lost = m.nnz - sh.nnz  # self-loops dropped and duplicates merged: a few edges
+    assert 0 <= lost < 0.05 * m.nnz
+    assert np.abs(out_sh - out_deg).sum() <= 2 * lost and np.abs(in_sh - in_deg).sum() <= 2 * lost
+    # each presynaptic neuron keeps its sign (Dale's law)
+    for i in range(200):
+        vals = sh.data[sh.indptr[i] : sh.indptr[i + 1]]
+        assert np.all(np.sign(vals) == sign[i]) or vals.size == 0
+    assert connectome_control(m, "lowrank_only", 0).nnz == 0
+    with pytest.raises(ValueError, match="connectome must be one of"):
+        connectome_control(m, "random", 0)
+
+
+def test_lowrank_only_student_runs_without_a_sparse_connectome():
+    from flyenv.brains.whole_brain.controls import connectome_control
+
+    model = _model()
+    empty = connectome_control(sp.csr_matrix((60, 60)), "lowrank_only", 0)
+    readout = model.readout.numpy() + 0.0
+    student = WholeBrainLIF(empty, readout, model.config)
+    with torch.no_grad():
+        student.encoder.bias.fill_(1.5)
+        student.conn.lora_b.normal_(0, 0.5)
+    rates, state = student.step_frame(torch.full((2, 4), 5.0), None)
+    assert rates.sum() > 0
+    for backend in ("numba", "torch"):
+        student.config.backend = backend
+        r2, _ = student.step_frame(torch.full((2, 4), 5.0), state, torch.Generator().manual_seed(1))
+        assert r2.shape == (2, 4)
+
+
+def test_stateful_sequences_start_at_rest_and_carry_state_within():
+    """simulate_stateful: the first prediction of a sequence is the memoryless frame map
+    (state reset between sequences); later ones differ from it (state carried); closed
+    loop reads no frame after the warm-up."""
+    from flyenv.training.whole_brain_fitting import simulate_stateful
+
+    model = _model(frame_ms=4.0)
+    rates = np.random.default_rng(0).uniform(2, 12, (12, 4)).astype(np.float32)
+    a = simulate_stateful(model, rates, 3, 10, seed=5, max_firing_rate_hz=1e4, progress=False)
+    b = simulate_stateful(model, rates, 3, 10, seed=5, max_firing_rate_hz=1e4, progress=False)
+    np.testing.assert_array_equal(a, b)  # nothing carried over between sequences
+    assert a.shape == (6, 4)
+    gen = torch.Generator().manual_seed(5)
+    first = model.simulate_frame(torch.as_tensor(rates[3:4]), gen)[0].numpy()
+    np.testing.assert_allclose(a[0], first, rtol=0, atol=1e-5)
+    # frame 4 from rest (the memoryless map) vs frame 4 continuing from frame 3
+    gen = torch.Generator().manual_seed(5)
+    model.simulate_frame(torch.as_tensor(rates[3:4]), gen)
+    rest = model.simulate_frame(torch.as_tensor(rates[4:5]), gen)[0].numpy()
+    assert not np.allclose(a[1], rest)
+    # closed loop: frames after the warm-up may be anything
+    poisoned = rates.copy()
+    poisoned[6:] = 1e6
+    cl = simulate_stateful(model, rates, 3, 10, 5, 3, 1e4, progress=False)
+    cl2 = simulate_stateful(model, poisoned, 3, 10, 5, 3, 1e4, progress=False)
+    np.testing.assert_array_equal(cl, cl2)
+    assert cl.shape == (4, 4)
+    np.testing.assert_allclose(cl[0], a[2], rtol=0, atol=1e-5)  # frame 6 after true 3..5
+
+
+def test_stateful_epoch_trains_in_chunks_from_rest(monkeypatch):
+    """One stateful epoch: parallel chunks, one optimiser step per frame, loss decreases
+    over a few epochs on a target the net can reach."""
+    from flyenv.training.whole_brain_fitting import (
+        stateful_chunks,
+        train_round1_stateful_epoch,
+    )
+
+    starts = stateful_chunks(100, 10, 5, np.random.default_rng(0))
+    assert starts.min() >= 5 and starts.max() + 10 <= 99 and np.all(np.diff(starts) == 10)
+    model = _model(frame_ms=4.0)
+    rates = np.full((40, 4), 30.0, np.float32)
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=0.05)
+    calls = []
+    orig = type(model).train_frame
+
+    def spy(self, x, loss, window, seed, state=None):
+        calls.append((x.shape[0], state is not None))
+        return orig(self, x, loss, window, seed, state)
+
+    monkeypatch.setattr(type(model), "train_frame", spy)
+    losses = [
+        train_round1_stateful_epoch(model, opt, rates, 40, 8, 2, "mse", 5, 1.0, seed=e)[0]
+        for e in range(4)
+    ]
+    assert all(n >= 3 and carried for n, carried in calls)  # >= 3 chunks, state passed
+    assert losses[-1] < losses[0]
