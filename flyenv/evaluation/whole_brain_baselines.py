@@ -10,7 +10,9 @@ per-neuropil training mean, so no predictor reads a frame the model does not.
   ridge strength are chosen on a validation split (the last ``validation_fraction`` of the
   training frames, never a test frame), then refitted on all training frames;
 - :class:`MeanBaseline`: the per-neuropil training mean (a constant);
-- :class:`Persistence`: r_{t+1} = r_t (closed loop: the last warm-up frame, constant).
+- :class:`Persistence`: r_{t+1} = r_t (closed loop: the last warm-up frame, constant);
+- :class:`GRUBaseline`: the model's stage-2 GRU decoder fed the frames themselves (no
+  spiking input), hidden size and epochs chosen on the validation split.
 
 :func:`baselines_cell` is a ``flyenv sweep`` cell: it generates a small synthetic brain and
 recording for the seed, fits the baselines (optionally the two-stage model with reduced
@@ -207,6 +209,122 @@ class Persistence:
         return np.repeat(rates_hz[start + warmup - 1][None], n, axis=0).astype(np.float32)
 
 
+@dataclass(frozen=True)
+class GRUSelection:
+    """Grid of the GRU-alone baseline: hidden sizes and epoch counts, chosen by closed-loop
+    MSE on the last ``validation_fraction`` of the training frames (fitted on the rest),
+    then refitted on all training frames. Training is the model's stage 2
+    (:func:`flyenv.training.whole_brain_fitting.train_round2_epoch`: bin-interval loss,
+    input noise, closed-loop rollouts) with the frame itself as the input."""
+
+    hidden: tuple[int, ...] = (32, 256)
+    epochs: tuple[int, ...] = (25, 50, 100, 200)
+    validation_fraction: float = 0.2
+    batch_size: int = 32
+    seq_len: int = 32
+    rollout: int = 30
+    lr: float = 1e-3
+    noise_hz: float = 0.5
+    bin_size_hz: float = 0.25
+
+
+@dataclass
+class GRUBaseline:
+    """The stage-2 GRU decoder alone, no spiking input: r_{t+1} = ReLU(Linear(GRU(
+    LayerNorm(r_t)))), the GRU's state carried through the window (from zero at its
+    start), fed the true frames (one step / warm-up) then its own predictions."""
+
+    decoder: object  # flyenv.training.whole_brain_fitting.RateDecoder
+    n_hidden: int
+    epochs: int
+    max_rate_hz: float = 100.0
+
+    @classmethod
+    def fit(
+        cls,
+        rates_hz: np.ndarray,
+        n_train: int,
+        n_hidden: int,
+        epoch_checkpoints: tuple[int, ...],
+        sel: GRUSelection = GRUSelection(),
+        seed: int = 0,
+        max_rate_hz: float = 100.0,
+    ) -> list[GRUBaseline]:
+        """Train on frames 0 .. n_train-1; a copy of the model at each epoch count of
+        ``epoch_checkpoints``."""
+        import copy
+
+        import torch
+
+        from flyenv.training.whole_brain_fitting import LinearAR, RateDecoder, train_round2_epoch
+
+        r = np.asarray(rates_hz[:n_train], np.float32)
+        p = r.shape[1]
+        torch.manual_seed(seed)
+        dec = RateDecoder(p, n_hidden, "v1")
+        with torch.no_grad():  # start at the training mean: a ReLU output at 0 learns nothing
+            dec.out.bias.copy_(torch.as_tensor(r.mean(0)))
+        opt = torch.optim.Adam(dec.parameters(), lr=sel.lr)
+        identity = LinearAR(np.eye(p), np.zeros(p))  # the "surrogate" of the input: itself
+        bins = torch.as_tensor(
+            rate_bins(r.max(), sel.bin_size_hz, max_rate_hz), dtype=torch.float32
+        )
+        out = []
+        for epoch in range(1, max(epoch_checkpoints) + 1):
+            train_round2_epoch(
+                dec, opt, r, r, np.arange(0, n_train - 1), bins, sel.batch_size, sel.seq_len,
+                sel.noise_hz, 1.0, seed=seed * 1000 + epoch, rollout=sel.rollout,
+                surrogate=identity,
+            )  # fmt: skip
+            if epoch in epoch_checkpoints:
+                out.append(cls(copy.deepcopy(dec).eval(), n_hidden, epoch, max_rate_hz))
+        return out
+
+    def predict(self, rates_hz: np.ndarray, start: int, end: int, warmup: int | None) -> np.ndarray:
+        import torch
+
+        _check_window(rates_hz, start, end, warmup)
+        h, out = None, []
+        x = torch.as_tensor(rates_hz[start : start + 1], dtype=torch.float32)
+        with torch.no_grad():
+            for t in range(start, end - 1):
+                if warmup is None or t < start + warmup:
+                    x = torch.as_tensor(rates_hz[t : t + 1], dtype=torch.float32)
+                y, h = self.decoder(x[:, None, :], h)
+                x = y[:, 0].clamp(0.0, self.max_rate_hz)
+                if warmup is None or t + 1 >= start + warmup:
+                    out.append(x[0].numpy())
+        return np.asarray(out, np.float32)
+
+
+def select_gru(
+    rates_hz: np.ndarray,
+    n_train: int,
+    warmup: int,
+    sel: GRUSelection = GRUSelection(),
+    seed: int = 0,
+    max_rate_hz: float = 100.0,
+) -> tuple[GRUBaseline, dict]:
+    """Choose (hidden, epochs) by closed-loop MSE on the last part of frames 0..n_train-1
+    (fitted on the part before it), refit on all of them. Returns it and the scores."""
+    n_val = int(round(sel.validation_fraction * n_train))
+    v0 = n_train - n_val
+    if n_val < warmup + 2:
+        raise ValueError(f"validation part of {n_val} frames is shorter than warmup + 2")
+    scores: dict[str, float] = {}
+    best, best_key = np.inf, None
+    for hid in sel.hidden:
+        for m in GRUBaseline.fit(rates_hz, v0, hid, sel.epochs, sel, seed, max_rate_hz):
+            pred = m.predict(rates_hz, v0, n_train, warmup)
+            s = float(np.mean((pred - rates_hz[v0 + warmup : n_train]) ** 2))
+            scores[f"{hid},{m.epochs}"] = s
+            if s < best:
+                best, best_key = s, (hid, m.epochs)
+    hid, ep = best_key
+    (model,) = GRUBaseline.fit(rates_hz, n_train, hid, (ep,), sel, seed, max_rate_hz)
+    return model, scores
+
+
 def evaluate_predictor(
     pred: Predictor, rates_hz: np.ndarray, start: int, end: int, warmup: int, bins: np.ndarray
 ) -> dict[str, dict[str, float]]:
@@ -226,16 +344,22 @@ def fit_baselines(
     warmup: int,
     max_rate_hz: float = 100.0,
     sel: RidgeARSelection = RidgeARSelection(),
+    gru: GRUSelection | None = None,
 ) -> dict[str, tuple[Predictor, dict]]:
-    """{name: (predictor, facts about its fit)}, everything from frames 0 .. n_train-1."""
+    """{name: (predictor, facts about its fit)}, everything from frames 0 .. n_train-1
+    (``gru``: also the GRU-alone baseline, chosen on the same validation split)."""
     ar, scores = select_ridge_ar(rates_hz, n_train, warmup, sel, max_rate_hz)
     ar1 = RidgeAR.fit(rates_hz[:n_train], np.arange(1, n_train), 1, 1e-3, max_rate_hz)
-    return {
+    out = {
         "ridge_ar": (ar, {"order": ar.order, "ridge": ar.ridge, "n_candidates": len(scores)}),
         "linear_ar1": (ar1, {"order": 1, "ridge": 1e-3}),
         "train_mean": (MeanBaseline.fit(rates_hz, n_train), {}),
         "persistence": (Persistence(), {}),
     }
+    if gru is not None:
+        g, _ = select_gru(rates_hz, n_train, warmup, gru, 0, max_rate_hz)
+        out["gru_alone"] = (g, {"n_hidden": g.n_hidden, "epochs": g.epochs})
+    return out
 
 
 # --------------------------------------------------------------------------- sweep cell
@@ -261,9 +385,12 @@ def _synthetic_data(config: dict, seed: int):
 def baselines_cell(config: dict, seed: int, run_dir: pathlib.Path) -> dict:
     """One predictor (``config["predictor"]``) on the synthetic brain of ``seed``.
 
-    ``predictor``: ridge_ar | linear_ar1 | train_mean | persistence | model (the two-stage
-    fit of ``agents/whole_brain_fitting.py`` with ``epoch_round1`` / ``epoch_round2``
-    epochs). Other keys: ``split`` (0.6), ``warmup_frames`` (10), ``bin_size_hz`` (0.25),
+    ``predictor``: ridge_ar | linear_ar1 | train_mean | persistence | gru_alone (the
+    stage-2 GRU on the frames alone, :func:`select_gru`) | model (the two-stage fit of
+    ``agents/whole_brain_fitting.py`` with ``epoch_round1`` / ``epoch_round2`` epochs) |
+    student (the stateful spiking net alone on ``connectome`` true | shuffled |
+    lowrank_only, ``epoch_round1`` epochs, with ``recovery.*`` of the teacher's
+    parameters). Other keys: ``split`` (0.6), ``warmup_frames`` (10), ``bin_size_hz`` (0.25),
     ``brain`` (overrides of :data:`SMALL_BRAIN`), ``ar_criterion``. Returns
     ``one_step.*`` and ``closed_loop.*`` metrics (see :func:`all_metrics`)."""
     import torch
@@ -281,13 +408,63 @@ def baselines_cell(config: dict, seed: int, run_dir: pathlib.Path) -> dict:
     bins = rate_bins(rates.max(), float(config.get("bin_size_hz", 0.25)), max_rate)
     if name == "model":
         return _model_metrics(config, seed, run_dir, data_dir, warmup, split)
+    if name == "student":
+        return _student_metrics(config, seed, run_dir, data_dir, warmup, split)
     sel = RidgeARSelection(criterion=config.get("ar_criterion", "closed_loop"))
-    fitted = fit_baselines(rates, n_train, warmup, max_rate, sel)
+    gru = GRUSelection() if name == "gru_alone" else None
+    fitted = fit_baselines(rates, n_train, warmup, max_rate, sel, gru)
     if name not in fitted:
-        raise ValueError(f"predictor must be one of {sorted(fitted) + ['model']}, got {name!r}")
+        known = sorted(fitted) + ["gru_alone", "model", "student"]
+        raise ValueError(f"predictor must be one of {known}, got {name!r}")
     pred, facts = fitted[name]
     out = evaluate_predictor(pred, rates, start, end, warmup, bins)
     return {**out, **{k: v for k, v in facts.items() if isinstance(v, (int, float))}}
+
+
+def _load_agent():
+    import importlib.util
+    import sys
+
+    root = pathlib.Path(__file__).resolve().parents[2]
+    spec = importlib.util.spec_from_file_location(
+        "wb_agent", root / "agents/whole_brain_fitting.py"
+    )
+    agent = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = agent  # its Args dataclass resolves annotations there
+    spec.loader.exec_module(agent)
+    return agent
+
+
+def _student_metrics(
+    config: dict,
+    seed: int,
+    run_dir: pathlib.Path,
+    data_dir: pathlib.Path,
+    warmup: int,
+    split: float,
+) -> dict:
+    """The stateful spiking student alone (stage 1 of ``agents/whole_brain_fitting.py``,
+    no GRU) on the ``connectome`` of the config (true | shuffled | lowrank_only), scored
+    by the agent, with the recovery of the teacher's drive weights and low-rank term."""
+    agent = _load_agent()
+    e1 = int(config.get("epoch_round1", 20))
+    kind = str(config.get("connectome", "true"))
+    argv = [
+        "--data-dir", str(data_dir), "--neural_activity_id", "synthetic",
+        "--epoch_round1", str(e1), "--epoch_round2", "0", "--connectome", kind,
+        "--warmup_frames", str(warmup), "--split", str(split), "--seed", str(seed),
+        "--filepath", str(run_dir / "fit"), "--no-progress",
+    ]  # fmt: skip
+    stats = agent.main(["--mode", "all", *argv])
+    (run_dir / "evaluation_stats.json").write_text(json.dumps(stats, indent=2))
+    key = stats["main_predictor"]
+    return {
+        "one_step": stats["teacher_forced_one_step"][key],
+        "closed_loop": stats["closed_loop"][key],
+        "recovery": stats.get("recovery", {}),
+        "recovery_untrained": stats.get("recovery_untrained", {}),
+        "epoch_round1": e1,
+    }
 
 
 def _model_metrics(
@@ -302,18 +479,9 @@ def _model_metrics(
 
     Stage 1 is fitted once per (brain, epochs) into the cache folder and shared by the
     ``stage2_input`` controls (run cells of one seed one after another, not in parallel)."""
-    import importlib.util
-    import sys
-
     from flyenv.envs.offline.whole_brain_activity import default_cache_dir
 
-    root = pathlib.Path(__file__).resolve().parents[2]
-    spec = importlib.util.spec_from_file_location(
-        "wb_agent", root / "agents/whole_brain_fitting.py"
-    )
-    agent = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = agent  # its Args dataclass resolves annotations there
-    spec.loader.exec_module(agent)
+    agent = _load_agent()
     e1, e2 = int(config.get("epoch_round1", 4)), int(config.get("epoch_round2", 100))
     fit_dir = default_cache_dir() / f"fit_{data_dir.name}_r1-{e1}_r2-{e2}_w{warmup}_s{split}"
     argv = [

@@ -402,7 +402,9 @@ def teacher_forced(
             raise ValueError("replacement needs a decoder (it replaces the decoder's input)")
         sim = np.asarray(replacement[frames], np.float32)
     elif stateful:
-        sim = simulate_stateful(model, rates_hz, int(frames[0]), int(frames[-1]) + 2, seed)
+        sim = simulate_stateful(
+            model, rates_hz, int(frames[0]), int(frames[-1]) + 2, seed, progress=False
+        )
     else:
         sim = simulate_teacher_forced(
             model, rates_hz[frames[0] : frames[-1] + 2], batch_size, seed, False

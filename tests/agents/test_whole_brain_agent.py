@@ -68,6 +68,37 @@ def test_mode_all_one_epoch_writes_every_output(data_dir, tmp_path):
     json.loads((run / "evaluation_stats.json").read_text())
 
 
+def test_stateful_student_controls_score_recovery_and_adopt_the_teacher_class(data_dir, tmp_path):
+    """--epoch_round2 0 scores the stateful spiking net alone; --connectome shuffled /
+    lowrank_only build the student on the control wiring; recovery r of the teacher's
+    drive weights, bias and low-rank term is reported (an untrained student's too); the
+    student adopts the synthetic teacher's dt and mV per synapse and records frames whole."""
+    agent = _agent()
+    n_edges = {}
+    for kind in ("true", "shuffled", "lowrank_only"):
+        run = tmp_path / kind
+        argv = ["--mode", "all", "--epoch_round1", "1", "--epoch_round2", "0",
+                "--connectome", kind, "--data-dir", data_dir, "--neural_activity_id",
+                "synthetic", "--filepath", str(run), "--chunk_frames", "5",
+                "--burn_in_frames", "2", *FAST]  # fmt: skip
+        stats = agent.main(argv)
+        assert stats["main_predictor"] == "spiking net alone" and stats["stateful"]
+        assert stats["connectome"] == kind
+        assert set(stats["recovery"]) == {"drive_weights_r", "drive_bias_r", "lowrank_r"}
+        assert all(-1 <= v <= 1 for v in stats["recovery"].values())
+        assert not (run / "second-round-rnn-checkpoint-v1.pt").exists()
+        settings = json.loads(
+            (run / "first-round-losses.txt").read_text().splitlines()[0][len("# settings = ") :]
+        )
+        assert settings["dt"] == TINY.dt_ms and settings["scale_factor"] == TINY.scale_factor_mv
+        assert settings["sim_before_train"] == 0.0 and settings["connectome"] == kind
+        state = torch.load(run / "first-round-checkpoint.pt", weights_only=False)["model"]
+        n_edges[kind] = int(state["conn.count"].numel())
+    assert n_edges["lowrank_only"] == 0
+    # duplicates merged: this 120-neuron brain is dense (~10 %), so a few % merge
+    assert 0.85 * n_edges["true"] <= n_edges["shuffled"] <= n_edges["true"]
+
+
 def test_stage2_controls_reuse_stage1_and_write_their_own_files(data_dir, tmp_path):
     agent = _agent()
     run = tmp_path / "run"
