@@ -152,3 +152,20 @@ def test_gru_fit_returns_one_model_per_epoch_checkpoint():
     assert [m.epochs for m in models] == [1, 3]
     a, b = (m.decoder.out.weight.detach() for m in models)
     assert not torch.equal(a, b)  # copies, not the same module
+
+
+def test_paired_differences_known_answer(tmp_path):
+    """Per-seed differences over the seeds where both rows are ok; a constant difference
+    has a zero-width CI."""
+    from flyenv.evaluation.whole_brain_baselines import paired_differences, paired_markdown
+
+    csv = tmp_path / "cells.csv"
+    lines = ["config,seed,status,closed_loop.mse"]
+    for s in range(5):
+        lines += [f"a,{s},ok,{1.0 + s}", f"b,{s},ok,{3.0 + s}"]
+    lines += ["c,0,ok,0.5", "c,1,failed,"]
+    csv.write_text("\n".join(lines) + "\n")
+    d = paired_differences(csv, "a", ["b", "c"], ["closed_loop.mse"])
+    assert d[0]["n"] == 5 and d[0]["mean"] == d[0]["low"] == d[0]["high"] == -2.0
+    assert d[1]["n"] == 1 and d[1]["mean"] == 0.5
+    assert "| b | 5 | -2.000 [-2.000, -2.000] |" in paired_markdown(d, "a")
