@@ -74,6 +74,8 @@ def lateral_line_cell(config: dict[str, Any], seed: int, run_dir: pathlib.Path) 
         "topography_change": float(
             r["topography_after"]["index"] - r["topography_before"]["index"]
         ),
+        "local_order_before": float(r["topography_before"]["local_order"]),
+        "local_order_after": float(r["topography_after"]["local_order"]),
         "ts_test_rate_hz": float(
             r["ts_spikes_during_test_window"] / (p.n_ts * p.n_test_sweeps * r["test_duration_s"])
         ),

@@ -11,6 +11,12 @@ gives -1). Fisher-Lee is used, not Jammalamadaka-SenGupta, because ring angles a
 uniform on the circle, where the latter's circular means are undefined; Fisher-Lee is
 invariant to a rotation of either variable.
 
+``local_order`` is the mean cosine of the difference between the input centres of
+neighbouring TS cells (k, k+1): ~1 when neighbours share inputs from neighbouring places
+(a map, in any orientation, also one folded or wound several times around the ring), ~0
+for a random matrix. With the index it separates "no map" (both ~0) from "a map whose
+global layout does not follow the ring" (order high, index low or negative).
+
 The profile is the mean synaptic weight against the ring distance (in TS cells) between
 a synapse's target and the TS position of its source's preferred angle: a learned or
 wired map has more weight at short distance.
@@ -48,7 +54,7 @@ def topography_index(
     """Topography of a dense (n_pre, n_post) non-negative weight matrix onto a ring.
 
     Returns ``index`` (Fisher-Lee correlation of input centres with ring angles),
-    ``alignment`` (mean resultant length of centre - ring angle: 1 when the centres
+    ``local_order`` (mean cos of neighbouring centres' difference), ``alignment`` (mean resultant length of centre - ring angle: 1 when the centres
     follow the ring up to a constant offset), ``centre_rad`` (n_post, nan for a TS cell
     without input), and the profile ``profile_distance_cells`` / ``profile_mean_weight``
     (mean weight of the nonzero-capable entries, i.e. all entries, per ring-distance bin,
@@ -73,6 +79,8 @@ def topography_index(
     centre[has] = np.mod(np.angle(z[has]), 2.0 * np.pi)
     index = fisher_lee_correlation(centre[has], ring[has]) if has.sum() >= 2 else float("nan")
     alignment = float(np.abs(np.mean(np.exp(1j * (centre[has] - ring[has]))))) if has.any() else 0.0
+    c = centre[has]  # neighbours along the chain of TS cells that have input
+    local_order = float(np.mean(np.cos(np.diff(c)))) if c.size >= 2 else float("nan")
 
     # Ring distance (TS cells) between each target and the source's preferred TS place.
     d = np.angle(np.exp(1j * (ring[None, :] - pre[:, None]))) * n_post / (2.0 * np.pi)
@@ -87,6 +95,7 @@ def topography_index(
     return {
         "index": index,
         "alignment": alignment,
+        "local_order": local_order,
         "centre_rad": centre,
         "profile_distance_cells": 0.5 * (edges[:-1] + edges[1:]),
         "profile_mean_weight": prof,
@@ -99,6 +108,7 @@ def topography_summary(weights: np.ndarray, n_distance_bins: int = 10) -> dict[s
     return {
         "index": float(t["index"]),
         "alignment": float(t["alignment"]),
+        "local_order": float(t["local_order"]),
         "profile_distance_cells": [float(v) for v in t["profile_distance_cells"]],
         "profile_relative_weight": [float(v) for v in t["profile_mean_weight"]],
     }

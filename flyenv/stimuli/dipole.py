@@ -140,10 +140,15 @@ class TrainingSweepConfig:
     noise_scale_early: float = 0.0
     noise_scale_late: float = 0.0
     noise_switch_fraction: float = 0.5
+    # Held positions span [-margin, L + margin] (same number of positions as neuromasts);
+    # 0 = the line itself (the original). The test sweep starts 0.5 cm before the line.
+    margin_cm: float = 0.0
 
     def __post_init__(self) -> None:
         if not self.dt_s > 0:
             raise ValueError(f"dt_s must be > 0, got {self.dt_s}")
+        if self.margin_cm < 0:
+            raise ValueError(f"margin_cm must be >= 0, got {self.margin_cm}")
         if self.hold_s < self.dt_s:
             raise ValueError(f"hold_s ({self.hold_s}) must be >= dt_s ({self.dt_s})")
         if not self.speed_cm_s > 0:
@@ -176,7 +181,8 @@ class TrainingSweep:
         self.seed = int(seed)
         self.hold_steps = max(1, int(round(cfg.hold_s / cfg.dt_s)))
         self.xi_cm = stim.neuromast_x_cm()
-        self.x_grid_cm = np.linspace(0.0, stim.line_length_cm, stim.n_neuromasts)
+        m = cfg.margin_cm
+        self.x_grid_cm = np.linspace(-m, stim.line_length_cm + m, stim.n_neuromasts)
         self.chol = spatial_noise_cholesky(stim)
 
     def _position(self, k: int) -> float:

@@ -50,6 +50,7 @@ def training_sweep(p: NetworkParams, total_steps: int, seed: int) -> TrainingSwe
         noise_scale_early=p.training_noise_scale_early,
         noise_scale_late=p.training_noise_scale_late,
         noise_switch_fraction=p.training_noise_switch_fraction,
+        margin_cm=p.training_margin_cm,
     )
     return TrainingSweep(stimulus_config(p), cfg, total_steps, seed)
 
@@ -156,6 +157,8 @@ def run_seed(
         range(k_start, n_trials), desc=f"seed {p.seed} train", disable=not progress, unit="trial"
     )
     for k in bar:
+        if p.ts_lateral_exc_sigma_start is not None:
+            net.set_ts_lateral_exc(*p.ts_lateral_exc_at(k))
         chunk = sweep.window(k * trial_steps, trial_steps)
         rec = net.run(chunk["rates_hz"], plastic=True)
         s["trial_mon_rate_hz"].append(rec.mon_t.size / (p.n_mon * trial_steps * p.dt_s))
@@ -212,6 +215,8 @@ def run_seed(
         ):
             net.homeostasis()
     train_wall_s = time.perf_counter() - wall0
+    if p.ts_lateral_exc_sigma_start is not None:  # test with the final neighbourhood
+        net.set_ts_lateral_exc(*p.ts_lateral_exc_at(n_trials))
 
     # The map is read after training (before any test-phase plasticity).
     topo_after = topography_summary(net.mon_ts_dense())

@@ -253,6 +253,41 @@ def save_mon_to_ts_weight_profile(r: dict[str, Any], path: Path) -> Path:
     return _save(fig, path)
 
 
+def save_topography_figure(r: dict[str, Any], path: Path) -> Path:
+    """MON->TS map before and after training: each TS cell's input centre (the place on
+    the line its inputs come from, as a fraction of the line) against its index, and the
+    weight-vs-ring-distance profile (flyenv.metrics.topography)."""
+    from flyenv.metrics.topography import topography_index
+
+    p, net = r["params"], r["net"]
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+    for w_syn, label, color in ((r["w_before"], "before", "0.6"), (r["w_after"], "after", "k")):
+        dense = np.zeros((p.n_mon, p.n_ts))
+        np.add.at(dense, (net.conn.mon_ts_i, net.conn.mon_ts_j), np.asarray(w_syn).ravel())
+        t = topography_index(dense)
+        ax.plot(
+            t["centre_rad"] / (2 * np.pi),
+            ".",
+            color=color,
+            ms=3,
+            label=f"{label}: index {t['index']:.2f}, local order {t['local_order']:.2f}",
+        )
+        ax2.plot(
+            t["profile_distance_cells"], t["profile_mean_weight"], "-", color=color, label=label
+        )
+    ax.plot([0, p.n_ts], [0, 1], "b:", lw=1, label="map the decoder reads")
+    ax.set_xlabel("TS index (ring position of the decoder)")
+    ax.set_ylabel("input centre (fraction of MON line)")
+    ax.legend(fontsize=7, loc="upper left")
+    ax2.axhline(1.0, color="b", ls=":", lw=1)
+    ax2.set_xlabel("ring distance target - source's place (TS cells)")
+    ax2.set_ylabel("mean weight / overall mean")
+    ax2.legend(fontsize=8)
+    fig.suptitle("MON->TS topography")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
 def save_mon_to_ts_receptive_fields_figure(
     r: dict[str, Any], path: Path, n_examples: int = 6
 ) -> Path:
@@ -331,6 +366,7 @@ def save_all_run_figures(r: dict[str, Any], figures_dir: Path, suffix: str) -> d
         "ts_tuning": f / f"brian2_ts_tuning_{suffix}.png",
         "profile": f / f"brian2_mon_ts_weight_profile_{suffix}.png",
         "rf": f / f"brian2_mon_to_ts_receptive_fields_{suffix}.png",
+        "topography": f / f"mon_ts_topography_{suffix}.png",
         "ts_vs_x": f / f"brian2_ts_spikes_vs_x_test_{suffix}.png",
         "mon_vs_x": f / f"brian2_mon_spikes_vs_x_test_{suffix}.png",
         "ll_vs_x": f / f"brian2_ll_spikes_vs_x_test_{suffix}.png",
@@ -347,6 +383,7 @@ def save_all_run_figures(r: dict[str, Any], figures_dir: Path, suffix: str) -> d
     save_ts_tuning_figure(r, paths["ts_tuning"])
     save_mon_to_ts_weight_profile(r, paths["profile"])
     save_mon_to_ts_receptive_fields_figure(r, paths["rf"])
+    save_topography_figure(r, paths["topography"])
     _spikes_vs_x(r, "ts", p.n_ts, paths["ts_vs_x"])
     _spikes_vs_x(r, "mon", p.n_mon, paths["mon_vs_x"])
     _spikes_vs_x(r, "ll", p.n_ll, paths["ll_vs_x"])

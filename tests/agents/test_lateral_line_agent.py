@@ -63,6 +63,8 @@ def test_five_trial_ll_fast_run_writes_every_output(tmp_path):
     for kind in FIG_KINDS:
         f = run / "figures" / f"brian2_{kind}_{suffix}.png"
         assert f.exists() and f.stat().st_size > 1000, f
+    topo_fig = run / "figures" / f"mon_ts_topography_{suffix}.png"  # ours, not the seed's
+    assert topo_fig.exists() and topo_fig.stat().st_size > 1000
     npz = np.load(run / "artifacts" / "latest_seed_123.npz")
     assert set(npz.files) == {
         "mon_ts_w",

@@ -49,3 +49,18 @@ def test_seed_preset_stdp_erodes_the_wired_map(tmp_path):
     assert none["topography_after"] == pytest.approx(none["topography_before"])
     assert stdp["topography_before"] > 0.8
     assert stdp["topography_after"] < stdp["topography_before"] - 0.3
+
+
+def test_selforg_plasticity_builds_a_map_the_control_does_not_have(tmp_path):
+    """ll_selforg starts with no MON->TS topography; 300 training trials (a third of the
+    preset's) on seed 1 (a choice seed, not a reporting seed) order the map: neighbouring
+    TS cells come to share inputs from neighbouring places (local order), the map follows
+    the decoder's ring (|index|), and the decoded error falls. The plasticity-off control
+    has the same wiring, initial weights and test noise."""
+    base = {"preset": "ll_selforg", "overrides": {"n_training_trials": 300, "n_test_sweeps": 2}}
+    stdp = lateral_line_cell({**base, "plasticity": "stdp"}, 1, tmp_path / "stdp")
+    none = lateral_line_cell({**base, "plasticity": "none"}, 1, tmp_path / "none")
+    assert abs(none["topography_before"]) < 0.05 and abs(none["local_order_after"]) < 0.1
+    assert stdp["local_order_after"] > none["local_order_after"] + 0.4
+    assert abs(stdp["topography_after"]) > abs(none["topography_after"]) + 0.15
+    assert stdp["sigma_theta"] < none["sigma_theta"] - 0.2

@@ -53,3 +53,22 @@ def test_bad_input():
         topography_index(-np.ones((4, 4)))
     with pytest.raises(ValueError, match="pre_angle_rad"):
         topography_index(np.ones((4, 4)), pre_angle_rad=np.zeros(3))
+
+
+def test_local_order_separates_a_folded_map_from_no_map():
+    """A map folded onto the ring (the line mapped out and back) has high local order but
+    an index near 0; a random or TS-shuffled matrix has neither."""
+    assert topography_index(_map())["local_order"] > 0.9
+    rng = np.random.default_rng(3)
+    shuffled = _map(seed=3)[:, rng.permutation(N_POST)]
+    assert abs(topography_index(shuffled)["local_order"]) < 0.2
+    # Fold: TS cell k and N_POST - 1 - k receive the same inputs (the line twice around).
+    w = np.zeros((N_PRE, N_POST))
+    half = N_POST // 2
+    place = np.arange(N_PRE) / N_PRE * half
+    for k in range(half):
+        src = np.abs(place - k) < 1.0
+        w[src, k] = w[src, N_POST - 1 - k] = 0.02
+    t = topography_index(w)
+    assert t["local_order"] > 0.9
+    assert abs(t["index"]) < 0.2

@@ -102,6 +102,12 @@ def test_training_sweep_goes_forward_then_back_and_is_random_access():
     np.testing.assert_array_equal(mid["rates_hz"], whole["rates_hz"][5_025:5_802])
 
 
+def test_training_margin_extends_the_held_positions_beyond_the_line():
+    sw = _train(10_000, margin_cm=0.5)
+    x = sw.window(0, 10_000)["x_cm"][:: sw.hold_steps]
+    np.testing.assert_allclose(x[:100], np.linspace(-0.5, 4.5, 100))
+
+
 def test_training_rates_peak_near_the_sphere():
     sw = _train(100_000, fixed_distance=False, distance_min_cm=0.8, distance_max_cm=0.8)
     rates, meta = sw.snapshot(5)
@@ -145,6 +151,7 @@ def test_continuous_sweep_crosses_the_line():
         lambda: ContinuousSweepConfig(direction=0.0),
         lambda: TrainingSweepConfig(hold_s=0.0),
         lambda: TrainingSweepConfig(direction=2.0),
+        lambda: TrainingSweepConfig(margin_cm=-0.1),
     ],
 )
 def test_bad_stimulus_config_raises(bad):

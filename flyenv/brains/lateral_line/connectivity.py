@@ -34,11 +34,19 @@ def mixed_topographic_targets(
     return rng.permuted(np.concatenate(parts, axis=1), axis=1)
 
 
-def ring_inhibition_kernel_mV(n: int, radius: int, peak_mV: float) -> np.ndarray:
-    """Dense (src, dst) triangular lateral inhibition on a ring, no self-connection."""
+def _index_distance(n: int, periodic: bool) -> np.ndarray:
+    """(n, n) distance between cell indices: around the ring, or along an open chain."""
     idx = np.arange(n)
     d = np.abs(idx[:, None] - idx[None, :])
-    d = np.minimum(d, n - d)
+    return np.minimum(d, n - d) if periodic else d
+
+
+def ring_inhibition_kernel_mV(
+    n: int, radius: int, peak_mV: float, periodic: bool = True
+) -> np.ndarray:
+    """Dense (src, dst) triangular lateral inhibition on a ring (``periodic``) or on an
+    open chain of cells, no self-connection."""
+    d = _index_distance(n, periodic)
     r = max(int(radius), 1)
     k = peak_mV * (1.0 - d / r)
     k[(d > r) | (d == 0)] = 0.0
@@ -46,19 +54,23 @@ def ring_inhibition_kernel_mV(n: int, radius: int, peak_mV: float) -> np.ndarray
 
 
 def ts_lateral_kernel_mV(
-    n: int, radius: int, inh_peak_mV: float, exc_peak_mV: float, exc_sigma: float
+    n: int,
+    radius: int,
+    inh_peak_mV: float,
+    exc_peak_mV: float,
+    exc_sigma: float,
+    periodic: bool = True,
 ) -> np.ndarray:
     """Signed (src, dst) TS-TS kernel in mV of inhibition: the triangular ring
     inhibition minus a Gaussian short-range excitation exc_peak * exp(-d^2 / 2 sigma^2)
     (ring distance d >= 1, no self-connection). Negative entries are excitatory; with
-    exc_peak 0 this is exactly :func:`ring_inhibition_kernel_mV`."""
-    k = ring_inhibition_kernel_mV(n, radius, inh_peak_mV).astype(np.float64)
+    exc_peak 0 this is exactly :func:`ring_inhibition_kernel_mV`. ``periodic=False``
+    measures distance along an open chain (no interaction across the ends)."""
+    k = ring_inhibition_kernel_mV(n, radius, inh_peak_mV, periodic).astype(np.float64)
     if exc_peak_mV != 0.0:
         if not exc_sigma > 0:
             raise ValueError(f"ts_lateral_exc_sigma must be > 0, got {exc_sigma}")
-        idx = np.arange(n)
-        d = np.abs(idx[:, None] - idx[None, :])
-        d = np.minimum(d, n - d)
+        d = _index_distance(n, periodic)
         exc = exc_peak_mV * np.exp(-0.5 * (d / exc_sigma) ** 2)
         exc[d == 0] = 0.0
         k -= exc
@@ -125,5 +137,6 @@ def build_connectivity(p: NetworkParams) -> Connectivity:
             p.ts_local_inh_peak_mV,
             p.ts_lateral_exc_peak_mV,
             p.ts_lateral_exc_sigma,
+            p.ts_lateral_periodic,
         ),
     )

@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from flyenv.brains.lateral_line.connectivity import build_connectivity
+from flyenv.brains.lateral_line.connectivity import build_connectivity, ts_lateral_kernel_mV
 from flyenv.brains.lateral_line.params import NetworkParams
 
 
@@ -185,6 +185,18 @@ class LateralLineNetwork:
         self.mt_homeo_target = float(self.mt_homeo_target_cell.mean())
         self.step_count = 0
         self._llm_csr: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+
+    def set_ts_lateral_exc(self, peak_mV: float, sigma: float) -> None:
+        """Replace the TS-TS excitation of the lateral kernel (the inhibition stays)."""
+        p = self.p
+        self.conn.ts_lateral_mV = ts_lateral_kernel_mV(
+            p.n_ts,
+            p.ts_lateral_radius,
+            p.ts_local_inh_peak_mV,
+            peak_mV,
+            sigma,
+            p.ts_lateral_periodic,
+        )
 
     # -- weights as per-synapse lists (artifact format)
     def mon_ts_weights(self) -> np.ndarray:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-MODES = ("ll_thesis", "ll_learned", "ll_fast")
+MODES = ("ll_thesis", "ll_learned", "ll_selforg", "ll_fast")
 
 # Values both full-size presets share: the original's confirmed baseline for the input
 # stages, the inhibition, the background and the training/test stimulus.
@@ -59,6 +59,40 @@ _LL_THESIS: dict[str, Any] = dict(
 )
 
 
+# A map that must be learned (docs/lateral_line.md, "ll_selforg"): no MON->TS topography
+# at all (every synapse to a uniformly random TS cell), the ll_learned plasticity (small
+# STDP steps, exact dual normalisation every trial: Willshaw & von der Malsburg 1976), and
+# TS lateral interactions of a self-organising map (Kohonen 1982): local excitation on
+# uniform (global) inhibition, along an open chain of TS cells. Chosen on seeds 1-2 (runs
+# listed in docs/lateral_line.md); reported on seeds 1000-1009.
+_LL_SELFORG: dict[str, Any] = dict(
+    **_LL_SHARED,
+    n_ll=100,
+    n_mon=3200,
+    n_ts=300,
+    n_training_trials=900,
+    trial_duration_s=1.2,
+    checkpoint_trials=10,
+    mon_ts_apre=0.001,
+    mon_ts_apost=-0.0003,
+    mon_ts_wmax=0.06,
+    mon_to_ts_topography_strength=0.0,
+    mon_to_ts_sigma=30.0,
+    mon_ts_homeo_eta=1.0,
+    mon_ts_homeo_every_trials=1,
+    mon_ts_homeo_fixed_target=True,
+    mon_ts_homeo_max_step=10.0,
+    mon_ts_homeo_per_cell=True,
+    mon_ts_norm_presynaptic=True,
+    # Near-uniform inhibition: a triangle ten times the chain length (flat to 10 %).
+    ts_lateral_radius=3000,
+    ts_local_inh_peak_mV=0.6,
+    ts_lateral_exc_peak_mV=3.0,
+    ts_lateral_exc_sigma=8.0,
+    ts_lateral_periodic=False,
+)
+
+
 @dataclass(frozen=True)
 class NetworkParams:
     """Every knob of the original ``NetworkParams`` (same names, so params.json matches)."""
@@ -84,6 +118,8 @@ class NetworkParams:
     training_bidirectional: bool = False
     training_distance_min_cm: float = 0.8
     training_distance_max_cm: float = 1.8
+    # Training positions extend this far beyond both ends of the line (0: the original).
+    training_margin_cm: float = 0.0
     # Stimulus and test path
     speed_cm_s: float = 5.0
     distance_cm: float = 1.5
@@ -168,6 +204,16 @@ class NetworkParams:
     # and STDP can refine / self-organise a map (see ts_lateral_kernel_mV).
     ts_lateral_exc_peak_mV: float = 0.0
     ts_lateral_exc_sigma: float = 3.0
+    # TS lateral interactions around a ring (the original) or along an open chain of
+    # cells (False): the TS sheet that maps the body axis has two ends; the ring exists
+    # only in the population-vector decoder (docs/lateral_line.md).
+    ts_lateral_periodic: bool = True
+    # Shrinking neighbourhood (None = off): the TS-TS excitation starts this wide (sigma
+    # in TS cells, same peak) and narrows geometrically to ts_lateral_exc_sigma over the
+    # first ts_lateral_anneal_fraction of the training trials (Kohonen 1982: a wide
+    # neighbourhood orders the map globally, a narrow one refines it).
+    ts_lateral_exc_sigma_start: float | None = None
+    ts_lateral_anneal_fraction: float = 0.5
     use_ts_feedback_inh: bool = False
     ts_to_global_inh_p: float = 0.12
     ts_to_global_inh_drive_mV: float = 0.35
@@ -208,8 +254,26 @@ class NetworkParams:
             )
         if not self.vreset_mV < self.vth_mV:
             raise ValueError("vreset_mV must be below vth_mV")
+        if self.ts_lateral_exc_sigma_start is not None and not self.ts_lateral_exc_sigma_start > 0:
+            raise ValueError(
+                f"ts_lateral_exc_sigma_start must be > 0 or None, got "
+                f"{self.ts_lateral_exc_sigma_start}"
+            )
+        if not 0.0 < self.ts_lateral_anneal_fraction <= 1.0:
+            raise ValueError(
+                f"ts_lateral_anneal_fraction must be in (0, 1], got {self.ts_lateral_anneal_fraction}"
+            )
         if (self.eval_x_min_cm is None) != (self.eval_x_max_cm is None):
             raise ValueError("eval_x_min_cm and eval_x_max_cm must be set together")
+
+    def ts_lateral_exc_at(self, trial: int) -> tuple[float, float]:
+        """(peak_mV, sigma) of the TS-TS excitation during training trial ``trial``
+        (the shrinking-neighbourhood schedule; constant without one)."""
+        s0, s1 = self.ts_lateral_exc_sigma_start, self.ts_lateral_exc_sigma
+        if s0 is None or self.n_training_trials == 0:
+            return self.ts_lateral_exc_peak_mV, s1
+        frac = min(1.0, trial / (self.ts_lateral_anneal_fraction * self.n_training_trials))
+        return self.ts_lateral_exc_peak_mV, s0 * (s1 / s0) ** frac
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -234,6 +298,12 @@ def apply_model_mode(params: NetworkParams, mode: str) -> NetworkParams:
 
     and 300 training trials. The experiments behind each choice (seeds 123-128) are in
     docs/lateral_line.md; fresh-seed results in docs/results/lateral_line.md.
+
+    ``ll_selforg``: the map must be learned from nothing (``_LL_SELFORG``): no MON->TS
+    topography, the ll_learned plasticity, and self-organising-map lateral interactions
+    in TS (local excitation 3 mV, sigma 8 cells, on uniform inhibition 0.6 mV, along an
+    open chain), 900 trials. ``--mon-ts-topo`` / ``--mon-ts-sigma`` give it a weak
+    wired-in polarity instead.
     """
     key = str(mode).strip().lower()
     if key == "ll_thesis":
@@ -269,6 +339,8 @@ def apply_model_mode(params: NetworkParams, mode: str) -> NetworkParams:
             ts_lateral_exc_peak_mV=4.0,
             ts_lateral_exc_sigma=4.0,
         )
+    if key == "ll_selforg":
+        return replace(params, **_LL_SELFORG)
     if key == "ll_fast":
         return replace(
             params,

@@ -86,6 +86,44 @@ def test_mexican_hat_kernel_excites_near_inhibits_far():
         ts_lateral_kernel_mV(n, radius, inh, 1.0, 0.0)
 
 
+def test_open_chain_kernel_has_no_interaction_across_the_ends():
+    n, radius, inh, exc, sig = 60, 20, 1.0, 2.0, 4.0
+    ring = ts_lateral_kernel_mV(n, radius, inh, exc, sig)
+    chain = ts_lateral_kernel_mV(n, radius, inh, exc, sig, periodic=False)
+    np.testing.assert_allclose(chain, chain.T)
+    assert ring[0, n - 1] != 0 and chain[0, n - 1] == 0  # the ends do not touch
+    np.testing.assert_allclose(chain[30, 20:41], ring[30, 20:41])  # same away from the ends
+    flat = ring_inhibition_kernel_mV(n, 10 * n, 1.0, periodic=False)  # near-uniform
+    off = flat[~np.eye(n, dtype=bool)]
+    assert off.min() > 0.9 and off.max() <= 1.0
+
+
+def test_shrinking_neighbourhood_schedule_and_network_kernel_update():
+    p = replace(
+        SMALL,
+        n_training_trials=100,
+        ts_lateral_exc_peak_mV=2.0,
+        ts_lateral_exc_sigma=4.0,
+        ts_lateral_exc_sigma_start=16.0,
+        ts_lateral_anneal_fraction=0.5,
+    )
+    assert p.ts_lateral_exc_at(0) == (2.0, 16.0)
+    assert p.ts_lateral_exc_at(25) == (2.0, pytest.approx(8.0))  # geometric halfway
+    assert p.ts_lateral_exc_at(50) == (2.0, pytest.approx(4.0))
+    assert p.ts_lateral_exc_at(99) == (2.0, pytest.approx(4.0))
+    assert replace(p, ts_lateral_exc_sigma_start=None).ts_lateral_exc_at(0) == (2.0, 4.0)
+    net = LateralLineNetwork(p)
+    net.set_ts_lateral_exc(2.0, 16.0)
+    np.testing.assert_allclose(
+        net.conn.ts_lateral_mV,
+        ts_lateral_kernel_mV(p.n_ts, p.ts_lateral_radius, p.ts_local_inh_peak_mV, 2.0, 16.0),
+    )
+    with pytest.raises(ValueError, match="ts_lateral_exc_sigma_start"):
+        replace(p, ts_lateral_exc_sigma_start=0.0)
+    with pytest.raises(ValueError, match="ts_lateral_anneal_fraction"):
+        replace(p, ts_lateral_anneal_fraction=0.0)
+
+
 def test_fixed_target_normalisation_is_exact_with_a_large_step():
     p = replace(
         SMALL,
