@@ -114,7 +114,7 @@ SETTINGS = (
     "max_firing_rate", "scale_factor", "n_rank", "dt", "sim_ms_per_frame",
     "sim_before_train", "seed", "split", "loss_fn", "etrace_decay", "tbptt_window",
     "input_style", "n_hidden", "warmup_frames", "noise_sigma", "seq_len", "rollout_frames",
-    "stateful", "connectome", "chunk_frames", "burn_in_frames",
+    "stateful", "connectome", "chunk_frames", "burn_in_frames", "eval_replicas",
 )  # fmt: skip
 
 
@@ -209,6 +209,9 @@ class Args:
     burn_in_frames: int = 5
     """Stateful stage 1: teacher-forced frames without gradient that set each training
     sequence's state before it is scored."""
+    eval_replicas: int = 8
+    """Stateful simulation and evaluation: copies of the net run side by side (own Poisson
+    kicks and state) whose mean rates are the prediction (1: one noisy sample)."""
     connectome: str = "true"
     """Control: the student's wiring, 'true', 'shuffled' (degree-preserving) or
     'lowrank_only' (no sparse connectome, the learnable low-rank term only)."""
@@ -396,7 +399,7 @@ def eval1(args, run: Path, data, model: WholeBrainLIF) -> np.ndarray:
     if args.stateful:  # the whole recording teacher-forced, the state carried from frame 0
         sim = simulate_stateful(
             model, data.rates_hz, 0, data.n_frames, args.seed + 1, None,
-            args.max_firing_rate, args.progress,
+            args.max_firing_rate, args.progress, args.eval_replicas,
         )  # fmt: skip
     else:
         sim = simulate_teacher_forced(
@@ -478,6 +481,7 @@ def evaluate(args, run: Path, data, model: WholeBrainLIF) -> dict:
         decoder.load_state_dict(state)
         decoder.to(args.device).eval()
     st = args.stateful
+    k = args.eval_replicas if st else 1  # mean of k copies of the stateful net
     ar = LinearAR.fit(r, train_frames)
     # baselines fitted on training frames only; ridge AR's order and strength chosen on
     # their last 20 % (flyenv.evaluation.whole_brain_baselines)
@@ -489,9 +493,9 @@ def evaluate(args, run: Path, data, model: WholeBrainLIF) -> dict:
         rep = stage2_replacement(args, np.load(run / "simulated_neuropil_fr.npy"))
     name = main_name(args) if decoder is not None else "spiking net alone"
     preds = {
-        name: closed_loop(model, decoder, r, start, end, w, seed, args.max_firing_rate, args.progress, rep, st),
-        "spiking net alone": closed_loop(model, None, r, start, end, w, seed, args.max_firing_rate, args.progress, stateful=st),
-        "untrained spiking net": closed_loop(untrained, None, r, start, end, w, seed, args.max_firing_rate, args.progress, stateful=st),
+        name: closed_loop(model, decoder, r, start, end, w, seed, args.max_firing_rate, args.progress, rep, st, k),
+        "spiking net alone": closed_loop(model, None, r, start, end, w, seed, args.max_firing_rate, args.progress, stateful=st, replicas=k),
+        "untrained spiking net": closed_loop(untrained, None, r, start, end, w, seed, args.max_firing_rate, args.progress, stateful=st, replicas=k),
         "persistence": persistence_closed_loop(r, start, end, w),
         "linear AR": ar.closed_loop(r, start, end, w, args.max_firing_rate),
         f"ridge AR({ridge_ar.order})": ridge_ar.predict(r, start, end, w),
@@ -501,11 +505,13 @@ def evaluate(args, run: Path, data, model: WholeBrainLIF) -> dict:
     one_truth = r[one_step_frames + 1]
     one_step = {
         name: teacher_forced(
-            model, decoder, r, one_step_frames, seed, replacement=rep, stateful=st
+            model, decoder, r, one_step_frames, seed, replacement=rep, stateful=st, replicas=k
         ),
-        "spiking net alone": teacher_forced(model, None, r, one_step_frames, seed, stateful=st),
+        "spiking net alone": teacher_forced(
+            model, None, r, one_step_frames, seed, stateful=st, replicas=k
+        ),
         "untrained spiking net": teacher_forced(
-            untrained, None, r, one_step_frames, seed, stateful=st
+            untrained, None, r, one_step_frames, seed, stateful=st, replicas=k
         ),
         "persistence": r[one_step_frames],
         "linear AR": ar.step(r[one_step_frames]),
@@ -515,6 +521,7 @@ def evaluate(args, run: Path, data, model: WholeBrainLIF) -> dict:
     stats = {
         "main_predictor": name,
         "stateful": st,
+        "eval_replicas": k,
         "connectome": args.connectome,
         "ridge_ar": {"order": ridge_ar.order, "ridge": ridge_ar.ridge},
         "closed_loop": {k: all_metrics(v, truth, bins) for k, v in preds.items()},

@@ -325,6 +325,54 @@ def select_gru(
     return model, scores
 
 
+@dataclass
+class TeacherOracle:
+    """The synthetic teacher's own network (its drive weights, bias and low-rank factors
+    from ``teacher_synthetic.npz``, its dt and mV per synapse) on the true connectome or a
+    control wiring, run statefully from rest at the window's start and fed the frames
+    (not the hidden drive), predicting the mean of ``replicas`` copies (as the student is
+    scored): what a student that recovered every parameter exactly would predict. A diagnostic ceiling, not a baseline: it is given the answer."""
+
+    model: object  # WholeBrainLIF
+    seed: int
+    max_rate_hz: float = 100.0
+    replicas: int = 8
+
+    @classmethod
+    def load(
+        cls, data_dir, data, connectome: str, seed: int, max_rate_hz: float = 100.0, replicas=8
+    ):
+        import dataclasses
+
+        import torch
+
+        from flyenv.brains.whole_brain.controls import connectome_control
+        from flyenv.brains.whole_brain.network import WholeBrainLIF
+        from flyenv.connectome.synthetic_whole_brain import SyntheticBrainConfig, teacher_config
+
+        names = {f.name for f in dataclasses.fields(SyntheticBrainConfig)}
+        cfg = SyntheticBrainConfig(**{k: v for k, v in data.meta.items() if k in names})
+        signed = connectome_control(data.signed_counts, connectome, seed + 13)
+        model = WholeBrainLIF(signed, data.readout_counts, teacher_config(cfg))
+        t = np.load(pathlib.Path(data_dir) / "teacher_synthetic.npz")
+        with torch.no_grad():
+            model.encoder.weight.copy_(torch.as_tensor(t["drive_weights"]))
+            model.encoder.bias.copy_(torch.as_tensor(t["drive_bias"]))
+            if model.conn.lora_rank > 0:
+                model.conn.lora_a.copy_(torch.as_tensor(t["lora_a"]))
+                model.conn.lora_b.copy_(torch.as_tensor(t["lora_b"]))
+        return cls(model, seed, max_rate_hz, replicas)
+
+    def predict(self, rates_hz: np.ndarray, start: int, end: int, warmup: int | None) -> np.ndarray:
+        from flyenv.training.whole_brain_fitting import simulate_stateful
+
+        _check_window(rates_hz, start, end, warmup)
+        return simulate_stateful(
+            self.model, np.asarray(rates_hz, np.float32), start, end, self.seed + 7, warmup,
+            self.max_rate_hz, progress=False, replicas=self.replicas,
+        )  # fmt: skip
+
+
 def evaluate_predictor(
     pred: Predictor, rates_hz: np.ndarray, start: int, end: int, warmup: int, bins: np.ndarray
 ) -> dict[str, dict[str, float]]:
@@ -390,7 +438,9 @@ def baselines_cell(config: dict, seed: int, run_dir: pathlib.Path) -> dict:
     ``agents/whole_brain_fitting.py`` with ``epoch_round1`` / ``epoch_round2`` epochs) |
     student (the stateful spiking net alone on ``connectome`` true | shuffled |
     lowrank_only, ``epoch_round1`` epochs, with ``recovery.*`` of the teacher's
-    parameters). Other keys: ``split`` (0.6), ``warmup_frames`` (10), ``bin_size_hz`` (0.25),
+    parameters) | teacher_oracle (:class:`TeacherOracle`: the teacher's own parameters,
+    fed the frames, on ``connectome``). ``data``: observed (the preprocessed recording,
+    default) or clean (the teacher's clean rates: a diagnostic). Other keys: ``split`` (0.6), ``warmup_frames`` (10), ``bin_size_hz`` (0.25),
     ``brain`` (overrides of :data:`SMALL_BRAIN`), ``ar_criterion``. Returns
     ``one_step.*`` and ``closed_loop.*`` metrics (see :func:`all_metrics`)."""
     import torch
@@ -401,7 +451,12 @@ def baselines_cell(config: dict, seed: int, run_dir: pathlib.Path) -> dict:
     warmup = int(config.get("warmup_frames", 10))
     max_rate = float(config.get("max_firing_rate_hz", 100.0))
     data_dir, data = _synthetic_data(config, seed)
-    rates = np.clip(data.rates_hz, 0.0, max_rate)
+    source = config.get("data", "observed")
+    if source not in ("observed", "clean"):
+        raise ValueError(f"data must be 'observed' or 'clean', got {source!r}")
+    # "clean": the teacher's own rates instead of the preprocessed fluorescence (a
+    # diagnostic of the observation model; the teacher is fed these, plus its drive)
+    rates = np.clip(data.rates_hz if source == "observed" else data.teacher_rates_hz, 0.0, max_rate)
     train_frames, test_frames = data.split(split)
     n_train = int(train_frames[-1]) + 2  # frames 0 .. n_train-1 are training frames
     start, end = int(test_frames[0]), data.n_frames
@@ -409,12 +464,18 @@ def baselines_cell(config: dict, seed: int, run_dir: pathlib.Path) -> dict:
     if name == "model":
         return _model_metrics(config, seed, run_dir, data_dir, warmup, split)
     if name == "student":
+        if source != "observed":
+            raise ValueError("the student cell runs the agent on the observed recording only")
         return _student_metrics(config, seed, run_dir, data_dir, warmup, split)
+    if name == "teacher_oracle":
+        kind = str(config.get("connectome", "true"))
+        oracle = TeacherOracle.load(data_dir, data, kind, seed, max_rate)
+        return evaluate_predictor(oracle, rates, start, end, warmup, bins)
     sel = RidgeARSelection(criterion=config.get("ar_criterion", "closed_loop"))
     gru = GRUSelection() if name == "gru_alone" else None
     fitted = fit_baselines(rates, n_train, warmup, max_rate, sel, gru)
     if name not in fitted:
-        known = sorted(fitted) + ["gru_alone", "model", "student"]
+        known = sorted(fitted) + ["gru_alone", "model", "student", "teacher_oracle"]
         raise ValueError(f"predictor must be one of {known}, got {name!r}")
     pred, facts = fitted[name]
     out = evaluate_predictor(pred, rates, start, end, warmup, bins)

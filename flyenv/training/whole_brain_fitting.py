@@ -170,8 +170,15 @@ def simulate_stateful(
     warmup: int | None = None,
     max_firing_rate_hz: float = 100.0,
     progress: bool = True,
+    replicas: int = 1,
 ) -> np.ndarray:
     """The stateful net from rest at frame ``start``, its state carried frame to frame.
+
+    ``replicas`` > 1 runs that many copies side by side (batch elements, independent
+    Poisson kicks, each with its own state) on the same input and predicts their mean
+    rates: an estimate of the net's expected output rather than one noisy sample (one
+    sample's own spiking noise adds its variance to the MSE). In closed loop the mean is
+    what is fed back to every copy.
 
     ``warmup`` None (teacher forced): fed the true frame t for every t in start .. end-2;
     returns its predictions of frames start+1 .. end-1. ``warmup`` w (closed loop): fed the
@@ -184,11 +191,13 @@ def simulate_stateful(
     state = None
     x = torch.as_tensor(rates_hz[start : start + 1], device=dev)
     preds = []
+    if replicas < 1:
+        raise ValueError(f"replicas must be >= 1, got {replicas}")
     for t in tqdm(range(start, end - 1), desc="stateful net", leave=False, disable=not progress):
         if warmup is None or t < start + warmup:
             x = torch.as_tensor(rates_hz[t : t + 1], device=dev)
-        pred, state = model.step_frame(x, state, gen)
-        pred = pred.clamp(0.0, max_firing_rate_hz)
+        out, state = model.step_frame(x.expand(replicas, -1), state, gen)
+        pred = out.mean(0, keepdim=True).clamp(0.0, max_firing_rate_hz)
         if warmup is None or t + 1 >= start + warmup:
             preds.append(pred[0].cpu().numpy())
         x = pred
@@ -346,6 +355,7 @@ def closed_loop(
     progress: bool = True,
     replacement: np.ndarray | None = None,
     stateful: bool = False,
+    replicas: int = 1,
 ) -> np.ndarray:
     """Predictions of frames ``start + warmup .. end - 1``: the net sees the true frames
     ``start .. start + warmup - 1`` (teacher-forced warm-up, the decoder's GRU state
@@ -353,7 +363,7 @@ def closed_loop(
     ``replacement`` (:func:`control_input`): the decoder gets its row t instead of the
     spiking net's output at frame t (the net is not run). ``stateful``: the spiking net
     carries its state from frame to frame (from rest at ``start``) instead of restarting
-    every frame."""
+    every frame; ``replicas`` (stateful only): as in :func:`simulate_stateful`."""
     if warmup < 1 or start + warmup >= end:
         raise ValueError(f"need warmup >= 1 and start + warmup < end ({start}, {warmup}, {end})")
     if replacement is not None and decoder is None:
@@ -366,8 +376,9 @@ def closed_loop(
     for t in tqdm(range(start, end - 1), desc="closed loop", leave=False, disable=not progress):
         if t < start + warmup:
             x = torch.as_tensor(rates_hz[t : t + 1], device=dev)
-        if replacement is None and stateful:
-            sim, state = model.step_frame(x, state, gen)
+        if replacement is None and stateful:  # mean of the replicas (simulate_stateful)
+            out, state = model.step_frame(x.expand(replicas, -1), state, gen)
+            sim = out.mean(0, keepdim=True)
         elif replacement is None:
             sim = model.simulate_frame(x, gen)
         else:
@@ -394,6 +405,7 @@ def teacher_forced(
     batch_size: int = 64,
     replacement: np.ndarray | None = None,
     stateful: bool = False,
+    replicas: int = 1,
 ) -> np.ndarray:
     """One-step predictions of frames t+1 for consecutive t in ``frames`` (true inputs);
     ``replacement`` and ``stateful`` (from rest at ``frames[0]``) as in :func:`closed_loop`."""
@@ -403,8 +415,9 @@ def teacher_forced(
         sim = np.asarray(replacement[frames], np.float32)
     elif stateful:
         sim = simulate_stateful(
-            model, rates_hz, int(frames[0]), int(frames[-1]) + 2, seed, progress=False
-        )
+            model, rates_hz, int(frames[0]), int(frames[-1]) + 2, seed, progress=False,
+            replicas=replicas,
+        )  # fmt: skip
     else:
         sim = simulate_teacher_forced(
             model, rates_hz[frames[0] : frames[-1] + 2], batch_size, seed, False

@@ -169,3 +169,37 @@ def test_paired_differences_known_answer(tmp_path):
     assert d[0]["n"] == 5 and d[0]["mean"] == d[0]["low"] == d[0]["high"] == -2.0
     assert d[1]["n"] == 1 and d[1]["mean"] == 0.5
     assert "| b | 5 | -2.000 [-2.000, -2.000] |" in paired_markdown(d, "a")
+
+
+def test_teacher_oracle_rebuilds_the_teacher_and_controls_change_it(tmp_path):
+    """TeacherOracle carries the teacher's saved parameters; with no hidden drive and the
+    clean rates as input the mean of its copies predicts the next clean frame better than
+    one copy, and its shuffled-wiring twin predicts differently."""
+    from dataclasses import replace
+
+    import torch
+
+    from flyenv.connectome.synthetic_whole_brain import SCALES, generate
+    from flyenv.connectome.whole_brain_data import load_whole_brain_data
+    from flyenv.evaluation.whole_brain_baselines import TeacherOracle
+
+    torch.set_num_threads(1)
+    cfg = replace(SCALES["tiny"], n_frames=60, drive_hz=0.0, seed=3, frame_ms=100.0)
+    folder = generate(tmp_path / "b", cfg, progress=False)
+    data = load_whole_brain_data(folder, "630", "synthetic")
+    t = np.load(folder / "teacher_synthetic.npz")
+    oracle = TeacherOracle.load(folder, data, "true", 0)
+    np.testing.assert_array_equal(oracle.model.encoder.weight.detach().numpy(), t["drive_weights"])
+    clean = data.teacher_rates_hz
+    bins = rate_bins(clean.max(), 0.25)
+    got = evaluate_predictor(oracle, clean, 36, 60, 5, bins)["one_step"]
+    mean = evaluate_predictor(MeanBaseline.fit(clean, 36), clean, 36, 60, 5, bins)["one_step"]
+    one = TeacherOracle.load(folder, data, "true", 0, replicas=1)
+    single = evaluate_predictor(one, clean, 36, 60, 5, bins)["one_step"]
+    # the mean of 8 copies beats one noisy sample: with no drive the activity is mostly
+    # spiking noise around a fixed point, which one sample adds once more
+    assert got["mse"] < 0.7 * single["mse"] and got["mse"] < 1.5 * mean["mse"]
+    shuffled = TeacherOracle.load(folder, data, "shuffled", 0)
+    assert not np.allclose(
+        shuffled.predict(clean, 36, 60, None), oracle.predict(clean, 36, 60, None)
+    )
