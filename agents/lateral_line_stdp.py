@@ -110,7 +110,8 @@ class Args:
     scenario: str | None = None
     """TOML of these fields (scenarios/lateral_line_*.toml; NetworkParams in [network])."""
     mode: str = "ll_thesis"
-    """Preset of the network: ll_thesis, ll_learned or ll_fast (applied before the
+    """Preset of the network: ll_thesis (the original's), ll_learned (weak wired map),
+    ll_selforg (no wired map: the map must be learned) or ll_fast (applied before the
     scenario's [network] table and the flags)."""
     run_name: str | None = None
     """Folder under --runs-dir (default: timestamp)."""
