@@ -74,6 +74,14 @@ def lateral_line_cell(config: dict[str, Any], seed: int, run_dir: pathlib.Path) 
         "topography_change": float(
             r["topography_after"]["index"] - r["topography_before"]["index"]
         ),
+        "sigma_theta_mirrored": float(r["pv_sigma_theta_mirrored"]),
+        # Decoder direction taken from the learned weights (sign of the topography index),
+        # not from the test: the error of the map if the readout knew which way it runs.
+        "sigma_theta_oriented": float(
+            r["pv_sigma_theta"]
+            if not r["topography_after"]["index"] < 0
+            else r["pv_sigma_theta_mirrored"]
+        ),
         "local_order_before": float(r["topography_before"]["local_order"]),
         "local_order_after": float(r["topography_after"]["local_order"]),
         "ts_test_rate_hz": float(

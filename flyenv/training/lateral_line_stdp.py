@@ -243,7 +243,11 @@ def run_seed(
         "eval_x_max_cm": p.eval_x_max_cm,
         "sweep_index": sw_all if p.n_test_sweeps > 1 else None,
     }
-    q = pv_map_quality(np.concatenate(ts_counts), x_all, p.dt_s, **pv_kw)
+    ts_all = np.concatenate(ts_counts)
+    q = pv_map_quality(ts_all, x_all, p.dt_s, **pv_kw)
+    # The same decoder reading the ring the other way round (cell k at -2 pi k / n, up to a
+    # constant rotation): how a mirrored map would decode if the readout knew its direction.
+    q_mirror = pv_map_quality(ts_all[:, ::-1], x_all, p.dt_s, **pv_kw)
     pv_kw["n_pos_bins"] = min(100, p.n_ll)
     q_ll = pv_map_quality(np.concatenate(ll_counts), x_all, p.dt_s, **pv_kw)
     dw = np.abs(w_after - w_before)
@@ -262,6 +266,7 @@ def run_seed(
         "pv_sigma_theta": q.sigma_theta,
         "pv_delta_trial": q.delta_trial,
         "pv_valid_fraction": q.valid_fraction,
+        "pv_sigma_theta_mirrored": q_mirror.sigma_theta,
         "ts_spikes_during_test_window": int(sum(c.sum() for c in ts_counts)),
         "n_test_sweeps": int(p.n_test_sweeps),
         "topography_before": topo_before,

@@ -147,3 +147,17 @@ def test_bad_input_raises(kwargs, match):
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):
         pv_map_quality(**args)
+
+
+def test_a_mirrored_map_decodes_only_when_the_ring_is_read_backwards():
+    """Cell k of a mirrored map fires at the place the decoder assigns to cell n - 1 - k:
+    sigma_theta is large; reversing the cell order (what the lateral-line cell's
+    sigma_theta_oriented does for a negative topography index) recovers a small error."""
+    n, T = 60, 3000
+    x = np.linspace(0.0, 5.0, T, endpoint=False)
+    place = (x / 5.0 * n).astype(int)
+    counts = np.zeros((T, n))
+    for d in (-1, 0, 1):
+        counts[np.arange(T), (n - 1 - place + d) % n] = 1.0
+    assert pv_map_quality(counts, x).sigma_theta > 1.0
+    assert pv_map_quality(counts[:, ::-1], x).sigma_theta < 0.1
