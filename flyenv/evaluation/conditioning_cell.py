@@ -15,6 +15,8 @@ Config keys (all optional)::
     n_episodes = 128
     cs_duration_s = 0.5, gap_s = 0.2, test_s = 3.0   # the BPTT agent's protocol
     plasticity = {}             # MBPlasticityConfig fields ("plastic_brain")
+    brain_config = {}           # OlfactoryBrainConfig overrides on top of the BPTT agent's
+                                # brain ("plastic_brain", "brain")
 """
 
 from __future__ import annotations
@@ -41,11 +43,12 @@ KNOWN_KEYS = {
     "gap_s",
     "test_s",
     "plasticity",
+    "brain_config",
     "threads",
 }
 
 
-def _batch_policy(agent: str, n: int, plasticity: dict):
+def _batch_policy(agent: str, n: int, plasticity: dict, brain_config: dict | None = None):
     """(act(obs, done) -> actions) for n flies; ``done`` marks flies whose episode ended."""
     if agent == "remembered_odor":
         from flyenv.policies.remembered_odor import BatchRememberedOdorPolicy
@@ -61,7 +64,7 @@ def _batch_policy(agent: str, n: int, plasticity: dict):
     from flyenv.policies.loading import build_brain_from_checkpoint
 
     if agent in ("plastic_brain", "brain"):
-        kwargs = dict(BPTT_BRAIN_DEFAULTS)
+        kwargs = {**BPTT_BRAIN_DEFAULTS, **(brain_config or {})}
         if agent == "plastic_brain":
             kwargs["plasticity"] = dict(plasticity)
         module = OlfactoryBrainPolicy(**kwargs)
@@ -96,7 +99,12 @@ def conditioning_cell(config: dict[str, Any], seed: int, run_dir: Path) -> dict[
     }
     cfg = make_config(OdorConditioningConfig, env, "conditioning_cell")
     episodes = WalkingEpisodes.twin(OdorConditioningTask, n, cfg)
-    act = _batch_policy(config.get("agent", "remembered_odor"), n, config.get("plasticity", {}))
+    act = _batch_policy(
+        config.get("agent", "remembered_odor"),
+        n,
+        config.get("plasticity", {}),
+        config.get("brain_config", {}),
+    )
     rng = np.random.default_rng(seed)
     with torch.no_grad():
         obs, _ = episodes.reset(rng)

@@ -27,3 +27,13 @@ def test_untrained_plastic_brain_runs_and_unknown_keys_fail(tmp_path):
     assert -1.0 <= out["performance_index_cs_plus"] <= 1.0
     with pytest.raises(ValueError, match="unknown config keys"):
         conditioning_cell({"agnet": "x"}, 0, tmp_path)
+
+
+def test_brain_config_reaches_the_brain(tmp_path):
+    """brain_config overrides the BPTT agent's brain settings: a field the brain does not
+    have fails with the brain's own error instead of being ignored."""
+    cfg = {"agent": "brain", "n_episodes": 2, "test_s": 0.2}
+    out = conditioning_cell({**cfg, "brain_config": {"lateral_horn": False}}, 3, tmp_path)
+    assert out["config"]["brain_config"] == {"lateral_horn": False}
+    with pytest.raises(ValueError, match="no_such_field"):
+        conditioning_cell({**cfg, "brain_config": {"no_such_field": 1}}, 3, tmp_path)
