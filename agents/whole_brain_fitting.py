@@ -18,6 +18,18 @@ with the spiking net replaced by its linear fit (simulating the net inside every
 step would cost a frame simulation per step). Without it (``--rollout_frames 0``, the
 original's stage 2) the decoder drifts in closed loop (exposure bias).
 
+Stateful (``--stateful``, the default; issue 16): the spiking net carries V, I,
+refractoriness and the spikes in flight from one frame into the next in training (parallel
+chunks of ``--chunk_frames`` after ``--burn_in_frames``, gradient truncated at each
+frame's start), in eval1 (the whole recording, state carried from frame 0) and in
+evaluation (from rest at the test window's start; prediction = mean of
+``--eval_replicas`` copies). ``--no-stateful`` is the original's memoryless frame map.
+``--connectome shuffled|lowrank_only`` (controls): the student on a degree-preserving
+shuffle of the connectome or on its learnable low-rank term alone. ``--epoch_round2 0``
+skips stage 2 and scores the spiking net alone. On a synthetic brain the student adopts
+the teacher's dt and mV per synapse, and ``evaluation_stats.json`` reports ``recovery``
+(Pearson r of drive weights, bias and low-rank term with the teacher's).
+
 Data: ``--data-dir`` holds real FlyWire files + ``ito_{id}.npz``. Without it, the
 synthetic brain of ``--synthetic_scale`` is generated once (cached) and used
 (``neural_activity_id`` = "synthetic"); its hidden teacher gives the known answer.
