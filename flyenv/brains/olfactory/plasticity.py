@@ -140,11 +140,18 @@ update uses that step's KC spikes and reinforcement.
   exactly: no change, whatever the KCs do.
 
 Valence bias on the DNs (model choice): per hemisphere, ``v = sum_m sigma_m s_m`` (MBON
-spikes weighted by their valence sign ``sigma``) is a kick into every DN, ipsilateral
+spikes weighted by their valence sign ``sigma``: +1 approach, ``-avoid_weight`` avoid,
+0 mixed) is a kick into every DN, ipsilateral
 with learnable weight ``w_valence_ipsi`` (init ``+valence_init_mv / sqrt(n_MBON)``) and
 contralateral with ``w_valence_contra`` (init the negative): the DNs' push-pull
 comparator, so more approach-MBON output on one side turns the fly to that side
-(the crossed readout), more avoidance output turns it away.
+(the crossed readout), more avoidance output turns it away. ``avoid_weight`` balances
+the two groups: in the fly, naive odors drive approach and avoidance MBONs about equally
+and learning tips the balance (Aso et al. 2014b; Owald & Waddell 2015 Curr Opin Neurobiol
+35:178). With the default 1 the naive sum is not neutral (the approach MBONs fire more),
+so the valence carries odor concentration as well as learned value; 1.589 makes the
+summed naive response to the odors of the training phase zero (calibrated on training
+pairs, docs/mushroom_body_learning.md).
 
 Learnable (``learn_*`` flags): per-compartment log depression and recovery rates, the
 eligibility time constant, the valence->DN weights; with the rest of the brain
@@ -443,6 +450,9 @@ class MBPlasticityConfig:
     """MBON valence signs: "compartment" (from the DANs that innervate it) or
     "transmitter" (glutamate avoid, GABA/ACh approach; Aso et al. 2014b)."""
     valence_init_mv: float = 0.3
+    avoid_weight: float = 1.0
+    """Weight of the avoidance MBONs in the valence sum relative to the approach ones
+    (module docstring: 1.589 balances naive odor responses)."""
     learn_rates: bool = True
     learn_eligibility_tau: bool = True
     learn_valence: bool = True
@@ -452,6 +462,10 @@ class MBPlasticityConfig:
             v = getattr(self, name)
             if not (math.isfinite(v) and v > 0):
                 raise ValueError(f"MBPlasticityConfig.{name} must be > 0, got {v}")
+        if not (math.isfinite(self.avoid_weight) and self.avoid_weight >= 0):
+            raise ValueError(
+                f"MBPlasticityConfig.avoid_weight must be >= 0, got {self.avoid_weight}"
+            )
         if not self.dan_gain >= 0:
             raise ValueError(f"MBPlasticityConfig.dan_gain must be >= 0, got {self.dan_gain}")
         if self.valence not in VALENCE_MODES:
@@ -500,9 +514,8 @@ class MBPlasticity(nn.Module):
             if config.valence == "compartment"
             else comp.mbon_valence_transmitter
         )
-        self.register_buffer(
-            "valence_sign", torch.from_numpy(sign.copy())[None, :], persistent=False
-        )
+        sign = np.where(sign < 0, sign * config.avoid_weight, sign).astype(np.float32)
+        self.register_buffer("valence_sign", torch.from_numpy(sign)[None, :], persistent=False)
 
         def param(value: torch.Tensor, learn: bool, name: str) -> None:
             if learn:

@@ -296,3 +296,17 @@ def test_plasticity_off_is_todays_brain(mb):
     # the plastic brain insists on its reinforcement column
     with pytest.raises(ValueError, match="reinforcement"):
         on.step(torch.zeros(2, 2, G), on.init_state(2))
+
+
+def test_avoid_weight_scales_only_the_avoidance_mbons(mb):
+    """The valence sum weights approach MBONs +1, avoidance MBONs -avoid_weight, mixed 0."""
+    plain = OlfactoryBrain(OlfactoryBrainConfig(plasticity=MBPlasticityConfig()), mushroom_body=mb)
+    cfg = MBPlasticityConfig(avoid_weight=1.589)
+    bal = OlfactoryBrain(OlfactoryBrainConfig(plasticity=cfg), mushroom_body=mb)
+    s0, s1 = plain.plasticity.valence_sign[0], bal.plasticity.valence_sign[0]
+    assert (s0 < 0).any() and (s0 > 0).any()
+    torch.testing.assert_close(s1[s0 > 0], s0[s0 > 0])
+    torch.testing.assert_close(s1[s0 < 0], 1.589 * s0[s0 < 0])
+    assert torch.all(s1[s0 == 0] == 0)
+    with pytest.raises(ValueError, match="avoid_weight"):
+        MBPlasticityConfig(avoid_weight=-1.0).validate()
