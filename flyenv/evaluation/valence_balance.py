@@ -32,6 +32,8 @@ def balanced_avoid_weight(
     from flyenv.brains.olfactory.policy import (
         BPTT_BRAIN_DEFAULTS,
         OlfactoryBrain,
+    )
+    from flyenv.brains.olfactory.policy import (
         brain_config as cfg_of,
     )
 
