@@ -109,6 +109,22 @@ from flyenv.brains.olfactory.plasticity import (
 POPULATIONS = ("PN", "KC", "APL", "MBON", "DN")
 
 
+def shuffle_bipartite(counts, seed: int):
+    """Degree-preserving shuffle of a (pre x post) block between two populations: the
+    post ends of all edges are permuted among the edges, so every pre cell keeps its
+    edges' counts and signs and every post cell its number of incoming edges; edges that
+    land on the same pair are merged (their counts add)."""
+    import numpy as np
+    import scipy.sparse as sp
+
+    coo = sp.coo_matrix(counts)
+    coo.sum_duplicates()
+    post = np.random.default_rng(seed).permutation(coo.col)
+    out = sp.csr_matrix((coo.data, (coo.row, post)), shape=coo.shape)
+    out.sum_duplicates()
+    return out
+
+
 def _lif(**kw) -> LIFConfig:
     return LIFConfig(**kw)
 
@@ -140,6 +156,10 @@ class OlfactoryBrainConfig:
     normalisation_ref: float = 0.07
     """Mean normalised ORN rate at which divisive normalisation leaves the drive as is."""
     pn_kc_mv_per_syn: float = 0.08
+    pn_kc_shuffle_seed: int | None = None
+    """Control: a degree-preserving shuffle of the FlyWire PN->KC wiring with this seed
+    (``shuffle_bipartite``: every PN keeps its synapse counts, every KC its in-degree,
+    which KC gets which PN edge is random). None: the data's wiring."""
     kc_apl_mv_per_syn: float = 0.002
     apl_kc_mv_per_syn: float = 0.1
     kc_mbon_mv_per_syn: float = 0.02
@@ -256,7 +276,10 @@ class OlfactoryBrain(nn.Module):
         self.log_orn_gain = nn.Parameter(
             torch.full((self.n_glom, 1), math.log(cfg.orn_pn_gain_mv_per_ms))
         )
-        self.pn_kc = ConnectomeLinear(mb.block("PN", "KC"), cfg.learn_pn_kc, cfg.pn_kc_mv_per_syn)
+        pn_kc = mb.block("PN", "KC")
+        if cfg.pn_kc_shuffle_seed is not None:
+            pn_kc = shuffle_bipartite(pn_kc, cfg.pn_kc_shuffle_seed)
+        self.pn_kc = ConnectomeLinear(pn_kc, cfg.learn_pn_kc, cfg.pn_kc_mv_per_syn)
         self.kc_apl = ConnectomeLinear(
             mb.block("KC", "APL"), cfg.learn_kc_apl, cfg.kc_apl_mv_per_syn
         )

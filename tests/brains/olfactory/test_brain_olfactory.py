@@ -142,3 +142,34 @@ def test_step_api_and_errors(brain):
         brain.step(torch.rand(3, 2, 55), st2)
     with pytest.raises(ValueError, match="substeps"):
         OlfactoryBrainConfig(substeps=0).validate()
+
+
+def test_pn_kc_shuffle_keeps_degrees_and_changes_the_wiring():
+    import numpy as np
+    import scipy.sparse as sp
+
+    from flyenv.brains.olfactory.brain import shuffle_bipartite
+
+    rng = np.random.default_rng(0)
+    dense = (rng.random((30, 200)) < 0.05) * rng.integers(1, 4, (30, 200))
+    block = sp.csr_matrix(dense.astype(np.float32))
+    shuf = shuffle_bipartite(block, seed=1)
+    np.testing.assert_allclose(shuf.sum(axis=1), block.sum(axis=1))  # PN output counts
+    assert shuf.sum() == block.sum()
+    # every KC keeps its number of incoming edges, less the ones merged into a duplicate
+    before = np.diff(block.tocsc().indptr)
+    after = np.diff(shuf.tocsc().indptr)
+    assert (after <= before).all() and (before - after).sum() == block.nnz - shuf.nnz
+    assert block.nnz - shuf.nnz < 0.1 * block.nnz
+    assert (shuf != block).nnz > 0
+    np.testing.assert_array_equal(shuffle_bipartite(block, 1).toarray(), shuf.toarray())
+
+
+def test_brain_with_shuffled_pn_kc_keeps_the_synapse_total(mb):
+    data = OlfactoryBrain(OlfactoryBrainConfig(), mushroom_body=mb)
+    shuf = OlfactoryBrain(OlfactoryBrainConfig(pn_kc_shuffle_seed=0), mushroom_body=mb)
+    with torch.no_grad():
+        torch.testing.assert_close(shuf.pn_kc.values().sum(), data.pn_kc.values().sum())
+    pairs = lambda b: set(zip(b.pn_kc.pre.tolist(), b.pn_kc.post.tolist()))  # noqa: E731
+    overlap = len(pairs(data) & pairs(shuf)) / len(pairs(data))
+    assert overlap < 0.2  # the wiring really is different
