@@ -170,6 +170,6 @@ def test_brain_with_shuffled_pn_kc_keeps_the_synapse_total(mb):
     shuf = OlfactoryBrain(OlfactoryBrainConfig(pn_kc_shuffle_seed=0), mushroom_body=mb)
     with torch.no_grad():
         torch.testing.assert_close(shuf.pn_kc.values().sum(), data.pn_kc.values().sum())
-    pairs = lambda b: set(zip(b.pn_kc.pre.tolist(), b.pn_kc.post.tolist()))  # noqa: E731
+    pairs = lambda b: set(zip(b.pn_kc.pre.tolist(), b.pn_kc.post.tolist(), strict=True))  # noqa: E731
     overlap = len(pairs(data) & pairs(shuf)) / len(pairs(data))
     assert overlap < 0.2  # the wiring really is different
