@@ -2,7 +2,9 @@
 
 ``conditioning_cell(config, seed, run_dir)`` runs ``n_episodes`` twin episodes (one
 random stream, ``default_rng(seed)``; use seeds >= 1000 for reports) of one agent and
-returns the T-maze performance index, overall and relative to the CS+.
+returns the T-maze performance index, overall and relative to the CS+, and for the brain
+agents the KC coding level (fraction of KCs spiking per 10 ms agent step while the fly
+smells an odor; nan for the scripted agent).
 
 Config keys (all optional)::
 
@@ -72,12 +74,26 @@ def _batch_policy(agent: str, n: int, plasticity: dict, brain_config: dict | Non
         module = build_brain_from_checkpoint(agent)
     module.eval()
     state = [module.init_state(n)]
+    brain = getattr(module, "brain", None)
+    n_orn = 2 * brain.n_glom if brain is not None else 0
 
     @torch.no_grad()
     def act(obs: np.ndarray, done: np.ndarray) -> np.ndarray:
-        action, state[0], _ = module.step(torch.as_tensor(obs, dtype=torch.float32), state[0])
+        x = torch.as_tensor(obs, dtype=torch.float32)
+        if brain is None:
+            action, state[0], _ = module.step(x, state[0])
+            return action.numpy()
+        action, state[0], out = brain.step(x, state[0], summary=True)
+        # KC coding level: fraction of KCs that spiked in this agent step, over flies and
+        # sides that smell something
+        smelling = x[:, :n_orn].sum(1) > 0
+        if smelling.any():
+            active = (out["rate_hz/KC"][smelling] > 0).float().mean()
+            act.kc_active_sum += float(active) * int(smelling.sum())
+            act.kc_active_n += int(smelling.sum())
         return action.numpy()
 
+    act.kc_active_sum, act.kc_active_n = 0.0, 0
     return act
 
 
@@ -126,7 +142,9 @@ def conditioning_cell(config: dict[str, Any], seed: int, run_dir: Path) -> dict[
     correct, wrong = float((outcome == 1).mean()), float((outcome == -1).mean())
     n_plus = sum(c is True for c in chose_cs_plus)
     n_minus = sum(c is False for c in chose_cs_plus)
+    kc_n = getattr(act, "kc_active_n", 0)
     result = {
+        "kc_coding_level": (act.kc_active_sum / kc_n) if kc_n else float("nan"),
         "performance_index": correct - wrong,
         "performance_index_cs_plus": (n_plus - n_minus) / n,
         "correct": correct,

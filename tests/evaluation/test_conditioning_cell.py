@@ -16,6 +16,7 @@ def test_scripted_agent_cell_reports_a_consistent_performance_index(tmp_path):
     assert out["performance_index_cs_plus"] == pytest.approx(out["performance_index"])  # sugar
     saved = json.loads((tmp_path / "conditioning_cell.json").read_text())
     assert saved["n_episodes"] == 16
+    assert out["kc_coding_level"] != out["kc_coding_level"]  # nan: the scripted agent has no KCs
 
 
 def test_untrained_plastic_brain_runs_and_unknown_keys_fail(tmp_path):
@@ -25,6 +26,7 @@ def test_untrained_plastic_brain_runs_and_unknown_keys_fail(tmp_path):
         tmp_path,
     )
     assert -1.0 <= out["performance_index_cs_plus"] <= 1.0
+    assert 0.0 < out["kc_coding_level"] < 0.5  # sparse KC code while smelling
     with pytest.raises(ValueError, match="unknown config keys"):
         conditioning_cell({"agnet": "x"}, 0, tmp_path)
 
