@@ -97,6 +97,29 @@ def _batch_policy(agent: str, n: int, plasticity: dict, brain_config: dict | Non
     return act
 
 
+def similarity_breakdown(
+    pairs: list[tuple[str, str]], pair_index: np.ndarray, outcome: np.ndarray
+) -> dict[str, float]:
+    """PI against the DoOR similarity of the episode's pair: Pearson r over pairs between
+    per-pair PI and ``odor_similarity``, and PI over the episodes of the more similar and
+    the less similar half of the pairs (split at the median similarity of the pairs seen)."""
+    from flyenv.tasks.odor_choice import odor_similarity
+
+    seen = sorted(set(int(i) for i in pair_index))
+    sim = np.array([odor_similarity(*pairs[i]) for i in seen])
+    pi = np.array([outcome[pair_index == i].mean() for i in seen])
+    nan = float("nan")
+    r = float(np.corrcoef(sim, pi)[0, 1]) if len(seen) > 2 and pi.std() > 0 else nan
+    similar = np.isin(pair_index, np.array(seen)[sim > np.median(sim)])
+    return {
+        "pi_similarity_r": r,
+        "performance_index_similar_pairs": float(outcome[similar].mean()) if similar.any() else nan,
+        "performance_index_dissimilar_pairs": (
+            float(outcome[~similar].mean()) if (~similar).any() else nan
+        ),
+    }
+
+
 def conditioning_cell(config: dict[str, Any], seed: int, run_dir: Path) -> dict[str, Any]:
     unknown = set(config) - KNOWN_KEYS
     if unknown:
@@ -143,7 +166,11 @@ def conditioning_cell(config: dict[str, Any], seed: int, run_dir: Path) -> dict[
     n_plus = sum(c is True for c in chose_cs_plus)
     n_minus = sum(c is False for c in chose_cs_plus)
     kc_n = getattr(act, "kc_active_n", 0)
+    by_similarity = similarity_breakdown(
+        episodes.task.pairs, episodes.task.pair_index.cpu().numpy(), outcome
+    )
     result = {
+        **by_similarity,
         "kc_coding_level": (act.kc_active_sum / kc_n) if kc_n else float("nan"),
         "performance_index": correct - wrong,
         "performance_index_cs_plus": (n_plus - n_minus) / n,

@@ -39,3 +39,22 @@ def test_brain_config_reaches_the_brain(tmp_path):
     assert out["config"]["brain_config"] == {"lateral_horn": False}
     with pytest.raises(ValueError, match="no_such_field"):
         conditioning_cell({**cfg, "brain_config": {"no_such_field": 1}}, 3, tmp_path)
+
+
+def test_similarity_breakdown_known_answer():
+    """Pairs 0-3 of the panel, PI +1 on the two most similar pairs and -1 on the others:
+    the similar half scores +1, the dissimilar half -1, and r is positive."""
+    import numpy as np
+
+    from flyenv.evaluation.conditioning_cell import similarity_breakdown
+    from flyenv.tasks.odor_choice import ODOR_PANEL, odor_similarity
+
+    pairs = [(ODOR_PANEL[0], ODOR_PANEL[k]) for k in range(1, 5)]
+    sims = np.array([odor_similarity(*p) for p in pairs])
+    top = set(np.argsort(sims)[2:].tolist())
+    pair_index = np.repeat(np.arange(4), 3)
+    outcome = np.array([1 if i in top else -1 for i in pair_index])
+    out = similarity_breakdown(pairs, pair_index, outcome)
+    assert out["performance_index_similar_pairs"] == 1.0
+    assert out["performance_index_dissimilar_pairs"] == -1.0
+    assert out["pi_similarity_r"] > 0.5
