@@ -302,3 +302,42 @@ def load_records(out_dir: Path) -> list[dict[str, Any]]:
     return [
         json.loads(p.read_text()) for p in sorted((out_dir / "cells").glob("*/seed_*/cell.json"))
     ]
+
+
+# --------------------------------------------------------------------------- paired table
+def paired_differences(
+    cells_csv: str | Path, reference: str, others: list[str], metrics: list[str]
+) -> list[dict]:
+    """Per-seed differences ``reference - other`` of a sweep's ``cells.csv`` (only seeds
+    where both rows are ok), mean and 95 % percentile-bootstrap CI over seeds
+    (:func:`bootstrap_ci`). One dict per (other, metric)."""
+    rows: dict[str, dict[int, dict]] = {}
+    with open(cells_csv) as fh:
+        for rec in csv.DictReader(fh):
+            if rec["status"] == "ok":
+                rows.setdefault(rec["config"], {})[int(rec["seed"])] = rec
+    if reference not in rows:
+        raise ValueError(f"no ok cell of row {reference!r} in {cells_csv}")
+    out = []
+    for other in others:
+        seeds = sorted(set(rows[reference]) & set(rows.get(other, {})))
+        for m in metrics:
+            d = [float(rows[reference][s][m]) - float(rows[other][s][m]) for s in seeds]
+            mean, lo, hi = bootstrap_ci(d)
+            out.append({"other": other, "metric": m, "n": len(d), "mean": mean, "low": lo,
+                        "high": hi, "per_seed": d})  # fmt: skip
+    return out
+
+
+def paired_markdown(diffs: list[dict], reference: str) -> str:
+    """Markdown table of :func:`paired_differences` (one line per other row)."""
+    metrics = list(dict.fromkeys(d["metric"] for d in diffs))
+    head = f"| {reference} minus | seeds | " + " | ".join(metrics) + " |"
+    lines = [head, "|" + "---|" * (len(metrics) + 2)]
+    for other in dict.fromkeys(d["other"] for d in diffs):
+        ds = {d["metric"]: d for d in diffs if d["other"] == other}
+        cells = [
+            f"{ds[m]['mean']:+.3f} [{ds[m]['low']:+.3f}, {ds[m]['high']:+.3f}]" for m in metrics
+        ]
+        lines.append(f"| {other} | {ds[metrics[0]]['n']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"

@@ -157,7 +157,7 @@ def test_gru_fit_returns_one_model_per_epoch_checkpoint():
 def test_paired_differences_known_answer(tmp_path):
     """Per-seed differences over the seeds where both rows are ok; a constant difference
     has a zero-width CI."""
-    from flyenv.evaluation.whole_brain_baselines import paired_differences, paired_markdown
+    from flyenv.sweep.aggregate import paired_differences, paired_markdown
 
     csv = tmp_path / "cells.csv"
     lines = ["config,seed,status,closed_loop.mse"]

@@ -105,24 +105,16 @@ from flyenv.brains.olfactory.plasticity import (
     MBPlasticityConfig,
     as_plasticity_config,
 )
+from flyenv.connectome.shuffle import degree_preserving_shuffle
 
 POPULATIONS = ("PN", "KC", "APL", "MBON", "DN")
 
 
 def shuffle_bipartite(counts, seed: int):
-    """Degree-preserving shuffle of a (pre x post) block between two populations: the
-    post ends of all edges are permuted among the edges, so every pre cell keeps its
-    edges' counts and signs and every post cell its number of incoming edges; edges that
-    land on the same pair are merged (their counts add)."""
-    import numpy as np
-    import scipy.sparse as sp
-
-    coo = sp.coo_matrix(counts)
-    coo.sum_duplicates()
-    post = np.random.default_rng(seed).permutation(coo.col)
-    out = sp.csr_matrix((coo.data, (coo.row, post)), shape=coo.shape)
-    out.sum_duplicates()
-    return out
+    """Degree-preserving shuffle of a (pre x post) block between two populations
+    (``flyenv.connectome.shuffle``: every pre cell keeps its edges' counts and signs, every
+    post cell its number of incoming edges; edges landing on the same pair merge)."""
+    return degree_preserving_shuffle(counts, seed)
 
 
 def _lif(**kw) -> LIFConfig:

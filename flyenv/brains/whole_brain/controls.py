@@ -20,19 +20,14 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from flyenv.connectome.shuffle import degree_preserving_shuffle
+
 CONNECTOMES = ("true", "shuffled", "lowrank_only")
 
 
 def shuffle_connectome(signed_counts: sp.spmatrix, seed: int) -> sp.csr_matrix:
-    """Degree-preserving shuffle (module docstring)."""
-    coo = sp.coo_matrix(signed_counts)
-    coo.sum_duplicates()
-    rng = np.random.default_rng(seed)
-    post = rng.permutation(coo.col)
-    keep = post != coo.row
-    out = sp.csr_matrix((coo.data[keep], (coo.row[keep], post[keep])), shape=coo.shape)
-    out.sum_duplicates()
-    return out
+    """Degree-preserving shuffle (module docstring), self-loops dropped."""
+    return degree_preserving_shuffle(signed_counts, seed, drop_self_loops=True)
 
 
 def connectome_control(signed_counts: sp.spmatrix, kind: str, seed: int) -> sp.csr_matrix:
