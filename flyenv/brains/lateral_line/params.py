@@ -59,38 +59,55 @@ _LL_THESIS: dict[str, Any] = dict(
 )
 
 
+# This project's preset with a weak wired-in map (apply_model_mode explains each change).
+_LL_LEARNED: dict[str, Any] = dict(
+    **_LL_SHARED,
+    n_ll=100,
+    n_mon=3200,
+    n_ts=300,
+    n_training_trials=300,
+    trial_duration_s=1.2,
+    checkpoint_trials=5,
+    # Small STDP steps, a ceiling that never clips (apply_model_mode, point 1).
+    mon_ts_apre=0.001,
+    mon_ts_apost=-0.0003,
+    mon_ts_wmax=0.06,
+    # LL->MON topography 0.8 and gain 100 mV as in _LL_SHARED; MON->TS: a weak,
+    # broad wired-in map instead of the thesis's 0.2 / sigma 10.
+    mon_to_ts_topography_strength=0.0625,
+    mon_to_ts_sigma=30.0,
+    # Exact normalisation of each TS cell's total input after every trial.
+    mon_ts_homeo_eta=1.0,
+    mon_ts_homeo_every_trials=1,
+    mon_ts_homeo_fixed_target=True,
+    mon_ts_homeo_max_step=10.0,
+    mon_ts_homeo_per_cell=True,  # homeostasis alone changes no weight
+    mon_ts_norm_presynaptic=True,  # and each MON cell's outgoing total too
+    # Mexican-hat TS-TS kernel: local excitation on wider ring inhibition.
+    ts_lateral_radius=60,
+    ts_local_inh_peak_mV=2.5,
+    ts_lateral_exc_peak_mV=4.0,
+    ts_lateral_exc_sigma=4.0,
+)
+
 # A map that must be learned (docs/lateral_line.md, "ll_selforg"): no MON->TS topography
 # at all (every synapse to a uniformly random TS cell), the ll_learned plasticity (small
 # STDP steps, exact dual normalisation every trial: Willshaw & von der Malsburg 1976), and
 # TS lateral interactions of a self-organising map (Kohonen 1982): local excitation on
 # uniform (global) inhibition, along an open chain of TS cells. Chosen on seeds 1-2 (runs
 # listed in docs/lateral_line.md); reported on seeds 1000-1009.
-_LL_SELFORG: dict[str, Any] = dict(
-    **_LL_SHARED,
-    n_ll=100,
-    n_mon=3200,
-    n_ts=300,
-    n_training_trials=900,
-    trial_duration_s=1.2,
-    checkpoint_trials=10,
-    mon_ts_apre=0.001,
-    mon_ts_apost=-0.0003,
-    mon_ts_wmax=0.06,
-    mon_to_ts_topography_strength=0.0,
-    mon_to_ts_sigma=30.0,
-    mon_ts_homeo_eta=1.0,
-    mon_ts_homeo_every_trials=1,
-    mon_ts_homeo_fixed_target=True,
-    mon_ts_homeo_max_step=10.0,
-    mon_ts_homeo_per_cell=True,
-    mon_ts_norm_presynaptic=True,
+_LL_SELFORG: dict[str, Any] = {
+    **_LL_LEARNED,
+    "n_training_trials": 900,
+    "checkpoint_trials": 10,
+    "mon_to_ts_topography_strength": 0.0,  # no wired map at all
     # Near-uniform inhibition: a triangle ten times the chain length (flat to 10 %).
-    ts_lateral_radius=3000,
-    ts_local_inh_peak_mV=0.6,
-    ts_lateral_exc_peak_mV=3.0,
-    ts_lateral_exc_sigma=8.0,
-    ts_lateral_periodic=False,
-)
+    "ts_lateral_radius": 3000,
+    "ts_local_inh_peak_mV": 0.6,
+    "ts_lateral_exc_peak_mV": 3.0,
+    "ts_lateral_exc_sigma": 8.0,
+    "ts_lateral_periodic": False,
+}
 
 
 @dataclass(frozen=True)
@@ -309,36 +326,7 @@ def apply_model_mode(params: NetworkParams, mode: str) -> NetworkParams:
     if key == "ll_thesis":
         return replace(params, **_LL_THESIS)
     if key == "ll_learned":
-        return replace(
-            params,
-            **_LL_SHARED,
-            n_ll=100,
-            n_mon=3200,
-            n_ts=300,
-            n_training_trials=300,
-            trial_duration_s=1.2,
-            checkpoint_trials=5,
-            # Small STDP steps, a ceiling that never clips (1. above).
-            mon_ts_apre=0.001,
-            mon_ts_apost=-0.0003,
-            mon_ts_wmax=0.06,
-            # LL->MON topography 0.8 and gain 100 mV as in _LL_SHARED; MON->TS: a weak,
-            # broad wired-in map instead of the thesis's 0.2 / sigma 10.
-            mon_to_ts_topography_strength=0.0625,
-            mon_to_ts_sigma=30.0,
-            # Exact normalisation of each TS cell's total input after every trial.
-            mon_ts_homeo_eta=1.0,
-            mon_ts_homeo_every_trials=1,
-            mon_ts_homeo_fixed_target=True,
-            mon_ts_homeo_max_step=10.0,
-            mon_ts_homeo_per_cell=True,  # homeostasis alone changes no weight
-            mon_ts_norm_presynaptic=True,  # and each MON cell's outgoing total too
-            # Mexican-hat TS-TS kernel: local excitation on wider ring inhibition.
-            ts_lateral_radius=60,
-            ts_local_inh_peak_mV=2.5,
-            ts_lateral_exc_peak_mV=4.0,
-            ts_lateral_exc_sigma=4.0,
-        )
+        return replace(params, **_LL_LEARNED)
     if key == "ll_selforg":
         return replace(params, **_LL_SELFORG)
     if key == "ll_fast":
