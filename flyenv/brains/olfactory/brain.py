@@ -29,6 +29,22 @@ Model choices (documented because the data do not contain them):
   difference before the KC expansion sparsifies it. DNs also get a learnable tonic
   synaptic drive so they fire near 80 Hz without odor and both signs of a side
   difference change their rate.
+* Wind pathway (optional, off by default: ``wind_obs_columns``): antennal
+  mechanosensation -> DNs. Wind deflects the antennae and Johnston's-organ neurons
+  encode the deflection direction, so the fly feels wind direction with its antennae
+  (Yorozu et al. 2009; Suver et al. 2019), and walking flies turn upwind while they
+  smell odor (Alvarez-Salvado et al. 2018). Here each side gets four rectified wind
+  channels from two observation columns (wind along the body, positive from behind;
+  across it, positive blowing toward the fly's left): "from behind", "from the
+  front", "from my side", "from the other side" (the left side's "from my side" is
+  the right side's "from the other side": the pathway is mirror-symmetric). They
+  drive the side's DNs through one learnable (n_dn, 4) matrix ``w_wind_dn`` shared
+  by both sides, kicks in mV per ms like the tonic drive. Initialised as a push-pull
+  upwind comparator: "from my side" excites, "from the other side" inhibits
+  (``wind_dn_init_mv_per_ms``), so with the crossed readout wind from the left turns
+  the fly left, into the wind; the front/behind channels start at 0. Everything here
+  is a model choice: no JO or wind-pathway neuron is in the connectome subgraph, and
+  the wind enters as an instantaneous, noiseless rate.
 * Readout: the DN spikes are low-pass filtered (exact exponential, ``readout_tau_ms``,
   learnable) into rates in units of 100 Hz, and ``action = tanh(W r + b)`` with a
   learnable W (2 x 2 n_dn) and b. W starts crossed (left DNs drive the right legs),
@@ -71,6 +87,7 @@ do the steering; each changes only its own tensors or config field, in place:
   entries to their mean.
 * ``"no_odor_to_dn"``: both MBON->DN and PN->DN set to 0: the DNs get no odor signal,
   only their tonic drive (the chance level of walking with the handedness curve).
+* ``"no_wind"``: the wind->DN weights set to 0 (nothing to do without a wind pathway).
 
 Invented parts (model choices, not data): the antennal-lobe contrast stage, the
 lateral-horn PN->DN shortcut, the DN layer with its ipsi/contra comparator and tonic
@@ -108,6 +125,7 @@ from flyenv.brains.olfactory.plasticity import (
 from flyenv.connectome.shuffle import degree_preserving_shuffle
 
 POPULATIONS = ("PN", "KC", "APL", "MBON", "DN")
+N_WIND_CHANNELS = 4  # per side: wind from behind, from the front, from my side, from the other
 
 
 def shuffle_bipartite(counts, seed: int):
@@ -162,6 +180,16 @@ class OlfactoryBrainConfig:
     pn_dn_init_mv: float = 0.3
     dn_tonic_mv_per_ms: float = 0.3
     """Initial tonic drive of the DNs (a kick of this x dt per step; ~1.5 mV steady)."""
+    wind_obs_columns: tuple[int, int] | None = None
+    """Wind pathway (model choice, module docstring): the observation columns of the wind
+    along the body axis (positive: blowing from behind) and across it (positive: blowing
+    toward the fly's left), in the observation's units (PlumeTracking
+    observation="orn": columns 2 n_glom and 2 n_glom + 1, i.e. (110, 111) with the
+    shipped connectome). None (default): the brain gets no wind input."""
+    wind_dn_init_mv_per_ms: float = 0.1
+    """Initial scale of the wind->DN weights: "wind from my side" +, "from the other
+    side" -, per unit of the wind observation (an upwind-turning comparator); 0 starts
+    the pathway silent (learnable from zero)."""
     readout_tau_ms: float = 50.0
     readout_init: float = 0.25
     action_bias_init: float = -0.3
@@ -197,6 +225,15 @@ class OlfactoryBrainConfig:
             raise ValueError(f"bilateral_contrast must be in [0, 1), got {self.bilateral_contrast}")
         if self.n_dn_per_side < 1:
             raise ValueError(f"n_dn_per_side must be >= 1, got {self.n_dn_per_side}")
+        if self.wind_obs_columns is not None:
+            cols = tuple(self.wind_obs_columns)
+            if len(cols) != 2 or not all(isinstance(c, int) and c >= 0 for c in cols):
+                raise ValueError(
+                    f"wind_obs_columns must be two non-negative observation column indices "
+                    f"(wind along, wind across the body), got {self.wind_obs_columns!r}; "
+                    f"PlumeTracking observation='orn' has them at (110, 111)"
+                )
+            self.wind_obs_columns = (int(cols[0]), int(cols[1]))
         for name in ("pn", "kc", "apl", "mbon", "dn"):
             lif: LIFConfig = getattr(self, name)
             if abs(lif.dt_ms - self.dt_ms) > 1e-12:
@@ -301,6 +338,11 @@ class OlfactoryBrain(nn.Module):
             self.w_pn_dn_ipsi = nn.Parameter(rand(self.n_dn, self.n_pn, cfg.pn_dn_init_mv))
             self.w_pn_dn_contra = nn.Parameter(-rand(self.n_dn, self.n_pn, cfg.pn_dn_init_mv))
         self.dn_tonic = nn.Parameter(torch.full((self.n_dn, 1), cfg.dn_tonic_mv_per_ms))
+        if cfg.wind_obs_columns is not None:
+            w_wind = torch.zeros(self.n_dn, N_WIND_CHANNELS)
+            mag = rand(self.n_dn, 2, cfg.wind_dn_init_mv_per_ms) * math.sqrt(2)  # not / sqrt
+            w_wind[:, 2], w_wind[:, 3] = mag[:, 0], -mag[:, 1]
+            self.w_wind_dn = nn.Parameter(w_wind)
         self.log_readout_tau = nn.Parameter(torch.tensor(math.log(cfg.readout_tau_ms)))
         w = torch.zeros(2, 2 * self.n_dn)
         w[0, self.n_dn :] = cfg.readout_init  # left drive <- right DNs (crossed)
@@ -362,6 +404,26 @@ class OlfactoryBrain(nn.Module):
             f'observation="orn"); got shape {tuple(obs.shape)}'
         )
 
+    def wind_channels(self, obs: torch.Tensor) -> torch.Tensor:
+        """(4, 2B) rectified wind channels per side from the observation's wind columns:
+        from behind, from the front, from my side, from the other side (module docstring)."""
+        cols = self.config.wind_obs_columns
+        if obs.dim() != 2 or obs.shape[1] <= max(cols):
+            raise ValueError(
+                f"this brain's wind pathway reads observation columns {cols}, but the "
+                f"observation has shape {tuple(obs.shape)}; use PlumeTracking "
+                f'observation="orn" (wind at columns {2 * self.n_glom}, {2 * self.n_glom + 1}) '
+                f"or set wind_obs_columns=None"
+            )
+        along, across = obs[:, cols[0]], obs[:, cols[1]]
+        # across > 0 blows toward the left, i.e. comes from the right side
+        from_side = torch.cat([-across, across])  # (2B,): left flies, then right flies
+        along2 = torch.cat([along, along])
+        return torch.stack(
+            [along2.clamp(min=0), (-along2).clamp(min=0), from_side.clamp(min=0),
+             (-from_side).clamp(min=0)]
+        )  # fmt: skip
+
     def _params(self) -> dict:
         """Everything derived from parameters that is constant over a sequence."""
         tau = self.log_readout_tau.exp()
@@ -413,6 +475,7 @@ class OlfactoryBrain(nn.Module):
         rec: dict | None,
         acc: dict | None = None,
         plastic: dict | None = None,
+        x_dn_ext: torch.Tensor | None = None,
     ):
         pn, kc = self.pn, self.kc
         s_pn, pn_st = pn.step(x_pn, st.pn, coeffs=p["pn"])
@@ -428,7 +491,7 @@ class OlfactoryBrain(nn.Module):
             x_mbon = self.plasticity.kc_mbon_input(s_kc, p["kc_mbon"], plastic["factors"])
             plastic["kc_count"] = plastic["kc_count"] + s_kc if "kc_count" in plastic else s_kc
         s_mbon, mbon_st = self.mbon.step(x_mbon, st.mbon, coeffs=p["mbon"])
-        s_dn, dn_st, rate = self._dn_step(s_pn, s_mbon, st.dn, st.rate, p)
+        s_dn, dn_st, rate = self._dn_step(s_pn, s_mbon, st.dn, st.rate, p, x_dn_ext)
         if rec is not None:
             for name, s in zip(POPULATIONS, (s_pn, s_kc, s_apl, s_mbon, s_dn), strict=True):
                 rec[name].append(s.detach())
@@ -444,9 +507,12 @@ class OlfactoryBrain(nn.Module):
             return False
         return fused_supported((self.pn, self.kc, self.apl, self.mbon, self.dn), x)
 
-    def _dn_kicks(self, s_pn: torch.Tensor, s_mbon: torch.Tensor) -> torch.Tensor:
-        """DN input from MBON (and lateral-horn PN) spikes of both sides: (n, 2B) for
-        one step or (T, n, 2B) for a chunk at once."""
+    def _dn_kicks(
+        self, s_pn: torch.Tensor, s_mbon: torch.Tensor, x_dn_ext: torch.Tensor | None
+    ) -> torch.Tensor:
+        """DN input from MBON (and lateral-horn PN) spikes of both sides, the tonic drive
+        and ``x_dn_ext`` (the wind kicks, constant over the agent step; None: none):
+        (n, 2B) for one step or (T, n, 2B) for a chunk at once."""
         x_dn = self.w_mbon_dn_ipsi @ s_mbon + self.w_mbon_dn_contra @ self._swap(s_mbon)
         if self.plasticity is not None:  # valence bias: signed MBON sum, ipsi/contra
             v = self.plasticity.valence(s_mbon)
@@ -454,17 +520,26 @@ class OlfactoryBrain(nn.Module):
             x_dn = x_dn + pl.w_valence_ipsi * v + pl.w_valence_contra * self._swap(v)
         if self.config.lateral_horn:
             x_dn = x_dn + self.w_pn_dn_ipsi @ s_pn + self.w_pn_dn_contra @ self._swap(s_pn)
-        return x_dn + self.dn_tonic * self.config.dt_ms
+        x_dn = x_dn + self.dn_tonic * self.config.dt_ms
+        return x_dn if x_dn_ext is None else x_dn + x_dn_ext
 
-    def _dn_step(self, s_pn, s_mbon, st_dn, rate, p):
+    def _dn_step(self, s_pn, s_mbon, st_dn, rate, p, x_dn_ext):
         """DN layer and readout rate for one brain step."""
-        s_dn, dn_st = self.dn.step(self._dn_kicks(s_pn, s_mbon), st_dn, coeffs=p["dn"])
+        x_dn = self._dn_kicks(s_pn, s_mbon, x_dn_ext)
+        s_dn, dn_st = self.dn.step(x_dn, st_dn, coeffs=p["dn"])
         d = p["decay"]
         rate = d * rate + (1.0 - d) * s_dn * (10.0 / self.config.dt_ms)  # 100 Hz units
         return s_dn, dn_st, rate
 
     def _chunk_fused(
-        self, x_pn: torch.Tensor, st: BrainState, p: dict, rec, acc, plastic: dict | None = None
+        self,
+        x_pn: torch.Tensor,
+        st: BrainState,
+        p: dict,
+        rec,
+        acc,
+        plastic: dict | None = None,
+        x_dn_ext: torch.Tensor | None = None,
     ) -> BrainState:
         """``substeps`` brain steps, population by population: the circuit is
         feed-forward except for the KC <-> APL loop, so each population runs the whole
@@ -486,7 +561,8 @@ class OlfactoryBrain(nn.Module):
             x_mbon = self.plasticity.kc_mbon_input(s_kc, p["kc_mbon"], plastic["factors"])
             plastic["kc_count"] = s_kc.sum(0)
         s_mbon, mbon_st = lif_chunk(self.mbon, x_mbon, st.mbon, p["mbon"])
-        s_dn, dn_st = lif_chunk(self.dn, self._dn_kicks(s_pn, s_mbon), st.dn, p["dn"])
+        x_dn = self._dn_kicks(s_pn, s_mbon, x_dn_ext)
+        s_dn, dn_st = lif_chunk(self.dn, x_dn, st.dn, p["dn"])
         # readout low-pass at the end of the chunk: the same recursion, summed in closed form
         d = p["decay"]
         weights = d ** torch.arange(n - 1, -1, -1, dtype=s_dn.dtype)  # d^(n-1-t)
@@ -542,14 +618,19 @@ class OlfactoryBrain(nn.Module):
             state = state.core
         rates = torch.cat([orn[:, 0].t(), orn[:, 1].t()], dim=1)  # (n_glom, 2B)
         rates = self._antennal_lobe(rates)
+        x_wind = (  # wind -> DN kicks, constant over the agent step
+            None
+            if self.config.wind_obs_columns is None
+            else self.w_wind_dn @ self.wind_channels(obs) * self.config.dt_ms
+        )
         x_pn = self.glom_to_pn @ (p["orn_gain"] * rates) * self.config.dt_ms
         rec = {k: [] for k in POPULATIONS} if record else None
         acc: dict | None = {} if summary else None
         if self._use_fused(x_pn):
-            state = self._chunk_fused(x_pn, state, p, rec, acc, plastic)
+            state = self._chunk_fused(x_pn, state, p, rec, acc, plastic, x_wind)
         else:
             for _ in range(self.config.substeps):
-                state = self._brain_step(x_pn, state, p, rec, acc, plastic)
+                state = self._brain_step(x_pn, state, p, rec, acc, plastic, x_wind)
         if pl is not None:  # the plasticity rule, once per agent step
             dan = pl.dan_rates(reinforcement).to(state.rate.dtype)
             factors, elig = pl.update(
@@ -607,6 +688,7 @@ ABLATIONS = (
     "no_contrast",
     "no_handedness_bias",
     "no_odor_to_dn",
+    "no_wind",
 )
 """Controls ``ablate`` applies (module docstring)."""
 
@@ -629,6 +711,8 @@ def ablate(brain: OlfactoryBrain, name: str) -> OlfactoryBrain:
         if brain.config.lateral_horn:  # without the shortcut there is nothing to remove
             brain.w_pn_dn_ipsi.zero_()
             brain.w_pn_dn_contra.zero_()
+    if name == "no_wind" and brain.config.wind_obs_columns is not None:
+        brain.w_wind_dn.zero_()
     if name == "no_contrast":
         brain.config.bilateral_contrast = 0.0
     elif name == "no_handedness_bias":

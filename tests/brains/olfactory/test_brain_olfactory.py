@@ -10,7 +10,12 @@ import numpy as np
 import pytest
 import torch
 
-from flyenv.brains.olfactory.brain import OlfactoryBrain, OlfactoryBrainConfig, kc_activity_fraction
+from flyenv.brains.olfactory.brain import (
+    OlfactoryBrain,
+    OlfactoryBrainConfig,
+    ablate,
+    kc_activity_fraction,
+)
 from flyenv.connectome.door import OrnFrontEnd
 from flyenv.connectome.mushroom_body import load_mushroom_body
 
@@ -173,3 +178,69 @@ def test_brain_with_shuffled_pn_kc_keeps_the_synapse_total(mb):
     pairs = lambda b: set(zip(b.pn_kc.pre.tolist(), b.pn_kc.post.tolist(), strict=True))  # noqa: E731
     overlap = len(pairs(data) & pairs(shuf)) / len(pairs(data))
     assert overlap < 0.2  # the wiring really is different
+
+
+def _wind_obs(mb, along: float, across: float, batch: int = 1) -> torch.Tensor:
+    """A PlumeTracking observation="orn" row: equal ORN rates on both sides, then the
+    wind along / across the body at columns 2G, 2G + 1, then self-motion (zeros)."""
+    g = len(mb.glomeruli)
+    obs = torch.zeros(batch, 2 * g + 5)
+    obs[:, : 2 * g] = 0.05
+    obs[:, 2 * g], obs[:, 2 * g + 1] = along, across
+    return obs
+
+
+def _settle(brain: OlfactoryBrain, obs: torch.Tensor, steps: int = 30) -> torch.Tensor:
+    state = brain.init_state(obs.shape[0])
+    with torch.no_grad():
+        for _ in range(steps):
+            action, state, _ = brain.step(obs, state)
+    return action
+
+
+def test_wind_pathway_turns_upwind_mirror_symmetrically_and_ablates(mb):
+    g = len(mb.glomeruli)
+    cfg = OlfactoryBrainConfig(wind_obs_columns=(2 * g, 2 * g + 1))
+    brain = OlfactoryBrain(cfg, mb)
+    w = brain.w_wind_dn.detach()
+    # push-pull init: "from my side" +, "from the other side" -, front/behind silent
+    assert (w[:, 2] > 0).all() and (w[:, 3] < 0).all() and (w[:, :2] == 0).all()
+    from_right = _settle(brain, _wind_obs(mb, 0.0, 1.0))[0]  # blowing toward the left
+    from_left = _settle(brain, _wind_obs(mb, 0.0, -1.0))[0]
+    still = _settle(brain, _wind_obs(mb, 0.0, 0.0))[0]
+    # wind from the right: left legs faster -> a right turn, into the wind; mirrored
+    assert from_right[0] - from_right[1] > 0.3
+    torch.testing.assert_close(from_left, from_right.flip(0))
+    assert abs(float(still[0] - still[1])) < 1e-6
+    # along-body wind alone does not steer with the initial weights
+    behind = _settle(brain, _wind_obs(mb, 2.0, 0.0))[0]
+    assert abs(float(behind[0] - behind[1])) < 1e-6
+    # the fused kernels and the op-by-op reference agree with the wind input
+    ref = OlfactoryBrain(OlfactoryBrainConfig(**{**cfg.__dict__, "fused_kernels": False}), mb)
+    ref.load_state_dict(brain.state_dict())
+    obs = _wind_obs(mb, 0.7, -0.4, batch=3)
+    obs[1, : 2 * g] = 0.2
+    torch.testing.assert_close(_settle(ref, obs, 5), _settle(brain, obs, 5))
+    ablate(brain, "no_wind")
+    assert (brain.w_wind_dn == 0).all()
+    off = _settle(brain, _wind_obs(mb, 0.0, 1.0))[0]
+    torch.testing.assert_close(off, still)
+
+
+def test_wind_pathway_learns_and_rejects_bad_columns(mb):
+    g = len(mb.glomeruli)
+    brain = OlfactoryBrain(
+        OlfactoryBrainConfig(wind_obs_columns=(2 * g, 2 * g + 1), wind_dn_init_mv_per_ms=0.0), mb
+    )
+    assert (brain.w_wind_dn == 0).all()  # silent pathway, learnable from zero
+    state = brain.init_state(2)
+    obs = _wind_obs(mb, 0.5, 1.0, batch=2)
+    for _ in range(5):
+        action, state, _ = brain.step(obs, state)
+    (action[:, 0] - action[:, 1]).sum().backward()
+    assert brain.w_wind_dn.grad is not None and brain.w_wind_dn.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="observation columns"):
+        brain.step(torch.zeros(2, 2 * g), brain.init_state(2))  # OdorTaxis-like: no wind
+    with pytest.raises(ValueError, match="wind_obs_columns"):
+        OlfactoryBrain(OlfactoryBrainConfig(wind_obs_columns=(3,)), mb)
+    assert not hasattr(OlfactoryBrain(OlfactoryBrainConfig(), mb), "w_wind_dn")

@@ -1,0 +1,39 @@
+"""The scripted PlumeTracking baselines cell (flyenv.evaluation.plume_baselines)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from flyenv.evaluation.plume_baselines import RandomPolicy, make_scripted, scripted_cell
+from flyenv.rl.sb3_training import TEST_SEED
+
+
+def test_scripted_rows_on_the_rl_test_starts(tmp_path):
+    rows = {a: scripted_cell({"agent": a, "twin_starts": 20}, 0, tmp_path)["twin_50"]
+            for a in ("cast_and_surge", "upwind_only", "random")}  # fmt: skip
+    for row in rows.values():
+        assert row["seed"] == TEST_SEED and row["starts"] == 20  # the RL agents' test stream
+    # cast and surge finds the source from most starts; random actions almost never do
+    assert rows["cast_and_surge"]["success_rate"] >= 0.7
+    assert rows["random"]["success_rate"] <= rows["cast_and_surge"]["success_rate"] - 0.4
+    # start sets of different seeds are different starts
+    other = scripted_cell({"agent": "random", "twin_starts": 20}, 1, tmp_path)["twin_50"]
+    assert other["seed"] == TEST_SEED + 1
+
+
+def test_upwind_only_never_casts_and_random_is_seeded():
+    upwind = make_scripted("upwind_only", {"cast_sweep_s": 0.2}, 0, 0.01)
+    assert upwind.config.cast_angle_deg == 0.0 and upwind.config.cast_sweep_s == 0.2
+    obs = np.zeros((3, 9), np.float32)
+    np.testing.assert_array_equal(RandomPolicy(5)(obs), RandomPolicy(5)(obs))
+    assert RandomPolicy(5)(obs[0]).shape == (2,)
+
+
+def test_scripted_cell_rejects_bad_config(tmp_path):
+    with pytest.raises(ValueError, match="unknown scripted_cell keys"):
+        scripted_cell({"agnet": "random"}, 0, tmp_path)
+    with pytest.raises(ValueError, match="intensity observation"):
+        scripted_cell({"env_kwargs": {"observation": "orn"}}, 0, tmp_path)
+    with pytest.raises(ValueError, match="agent="):
+        scripted_cell({"agent": "braitenberg"}, 0, tmp_path)
