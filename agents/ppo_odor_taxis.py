@@ -89,6 +89,9 @@ class Args:
     """Episode limit of the final evaluations in s (None: the env's, 10 s)."""
     run_dir: str | None = None
     """Output folder (default runs/ppo/<env>_<policy>_seed<seed>)."""
+    ablations: list[str] = field(default_factory=list)
+    """Spiking policies: brain ablations (``flyenv.brains.olfactory.brain.ABLATIONS``,
+    e.g. no_wind, no_odor_to_dn) each evaluated on the final twin starts."""
     no_video: bool = False
     """Skip the video of the best model."""
     threads: int = 1

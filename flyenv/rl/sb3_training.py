@@ -43,6 +43,15 @@ def check_sb3_args(args) -> None:
     ``agents/sac_odor_taxis.py``; their ``Args`` are parsed by ``flyenv.config.cli``)."""
     if args.total_timesteps < 1 or args.n_envs < 1:
         raise SystemExit("error: --total-timesteps and --n-envs must be >= 1")
+    ablations = getattr(args, "ablations", None) or []
+    if ablations:
+        from flyenv.brains.olfactory.brain import ABLATIONS
+
+        if args.policy not in SPIKING_POLICIES:
+            raise SystemExit(f"error: --ablations need a spiking policy, not {args.policy!r}")
+        bad = [a for a in ablations if a not in ABLATIONS]
+        if bad:
+            raise SystemExit(f"error: unknown --ablations {bad}; choose from {list(ABLATIONS)}")
 
 
 FEATURE_EXTRACTORS = {"bilateral_odor": BilateralOdorFeatures}
@@ -290,6 +299,11 @@ def final_report(
         twin = ev.evaluate_twin(batch_policy(best), args.env, eval_kwargs, n, seed=TEST_SEED)
         result["twin_50"] = twin.as_dict()
         print(f"best model, {n} fresh twin starts: success {twin.success_rate:.0%}")
+    ablations = getattr(args, "ablations", None) or []
+    if ablations and is_twin(args.env):
+        result["ablations"] = evaluate_ablations(
+            best, ablations, batch_policy, args.env, eval_kwargs, args.final_starts
+        )
     if args.mujoco_eval_starts > 0:
         muj = ev.evaluate_mujoco(
             policy(best), mujoco_id(args.env), eval_kwargs, args.mujoco_eval_starts
@@ -303,6 +317,41 @@ def final_report(
         best_path = run_dir / "best_model.zip"
         record_with_cli(best_path, mujoco_id(args.env), env_kwargs, run_dir / "video.mp4", 10_000)
     return result
+
+
+def policy_brain(model):
+    """The ``OlfactoryBrain`` inside a spiking SB3 model (recurrent or stateless), or None."""
+    policy = model.policy
+    brain = getattr(policy, "brain", None)  # RecurrentSpikingPolicy
+    if brain is None and hasattr(policy, "actor"):  # SpikingActorCriticPolicy
+        brain = getattr(policy.actor, "brain", None)
+    return brain
+
+
+def evaluate_ablations(
+    model, names: list[str], batch_policy, env_id: str, env_kwargs: dict, n: int
+) -> dict[str, dict]:
+    """The trained spiking model with one part of its brain switched off at a time
+    (``flyenv.brains.olfactory.brain.ablate`` on a copy), each on the same ``n`` twin
+    test starts as the intact row: which pathways the learned behaviour uses."""
+    import copy
+
+    from flyenv.brains.olfactory.brain import ABLATIONS, ablate
+    from flyenv.rl import evaluation as ev
+
+    if policy_brain(model) is None:
+        raise ValueError("ablations need a spiking policy (policy = spiking / recurrent_spiking)")
+    bad = [a for a in names if a not in ABLATIONS]
+    if bad:
+        raise ValueError(f"unknown ablations {bad}; choose from {ABLATIONS}")
+    out = {}
+    for name in names:
+        ablated = copy.deepcopy(model)
+        ablate(policy_brain(ablated), name)
+        row = ev.evaluate_twin(batch_policy(ablated), env_id, env_kwargs, n, seed=TEST_SEED)
+        out[name] = row.as_dict()
+        print(f"best model, brain ablation {name}: success {row.success_rate:.0%}")
+    return out
 
 
 def plot_runs(run_dirs: list[Path], out: Path) -> None:

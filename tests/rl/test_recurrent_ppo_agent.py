@@ -30,8 +30,14 @@ def test_recurrent_ppo_agent_end_to_end_then_record_and_load(tmp_path):
     argv = ["--scenario", str(scenario), "--n-envs", "4", "--eval-every", "64"]
     argv += ["--eval-starts", "4", "--mujoco-eval-starts", "0", "--no-video"]
     argv += ["--final-starts", "4", "--final-time-limit-s", "0.1", "--run-dir", str(run)]
+    # the brain with its wind pathway (PlumeTracking's wind columns), ablated after training
+    wind = '{"brain_config": {"wind_obs_columns": [110, 111]}, "trainable": "readout.,w_wind_dn"}'
+    argv += ["--policy-kwargs", wind, "--ablations", "no_wind", "no_odor_to_dn"]
     result = load_agent("recurrent_ppo").main([*argv, "--total-timesteps", "128"])
     saved = json.loads((run / "results.json").read_text())
+    assert set(saved["ablations"]) == {"no_wind", "no_odor_to_dn"}
+    for row in saved["ablations"].values():  # the same test starts as the intact row
+        assert row["seed"] == saved["twin_50"]["seed"] and row["starts"] == 4
     assert saved["algo"] == "RecurrentPPO" and saved["policy"] == "recurrent_spiking"
     assert [r["timesteps"] for r in saved["curve"]] == [0, 64, 128]
     assert 0.0 <= result["twin_50"]["success_rate"] <= 1.0
@@ -44,6 +50,7 @@ def test_recurrent_ppo_agent_end_to_end_then_record_and_load(tmp_path):
     policy = load_policy(str(zip_path), env)
     assert isinstance(policy, RecurrentSB3Policy)
     brain = policy.model.policy.brain
+    assert brain.w_wind_dn.abs().sum() > 0  # the ablations ran on copies
     for _episode in range(2):  # reset() returns the brain to rest
         policy.reset()
         obs, _ = env.reset(seed=3)
@@ -59,3 +66,13 @@ def test_recurrent_ppo_agent_end_to_end_then_record_and_load(tmp_path):
     extra = '{"time_limit_s": 0.05, "render_width": 160, "render_height": 128}'
     args = ["record", "--env", PLUME, "--agent", str(zip_path), "--out", str(out)]
     assert cli_main([*args, "--env-kwargs", extra]) == 0 and out.exists()
+
+
+def test_ablations_need_a_spiking_policy_and_known_names():
+    import pytest
+
+    parse = load_agent("recurrent_ppo").parse_args
+    with pytest.raises(SystemExit, match="spiking policy"):
+        parse(["--policy", "mlp_lstm", "--ablations", "no_wind"])
+    with pytest.raises(SystemExit, match="unknown --ablations"):
+        parse(["--ablations", "no_wings"])
