@@ -4,6 +4,7 @@ every agent-cell sweep config parses into its agent's Args."""
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -164,6 +165,8 @@ def test_agent_sweep_cells_parse_into_the_agents_args(spec, tmp_path):
             if key in ("name", "scenario") or isinstance(value, dict):
                 continue
             got = getattr(args, key)
+            if isinstance(value, str) and isinstance(got, dict):
+                value = json.loads(value)  # a JSON table flag (JsonDict) written as a string
             assert got == value or (isinstance(got, tuple) and list(got) == value), key
 
 
