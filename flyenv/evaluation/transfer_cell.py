@@ -1,0 +1,74 @@
+"""MuJoCo transfer of trained agents as a ``flyenv sweep`` cell.
+
+The RL agents train on the batched twin; whether the learned behaviour survives the
+MuJoCo body is the transfer check. A MuJoCo plume episode costs minutes of CPU here, so
+the agents' own runs usually skip it (``mujoco_eval_starts = 0``) and this cell runs it
+afterwards on the models a sweep left behind.
+
+Config keys::
+
+    agent = "runs/sweeps/<sweep>/cells/<config>/seed_{seed}/best_model.zip"
+                       # an SB3 zip (``{seed}`` is replaced by the cell's seed, the
+                       # training seed) or a built-in agent name (flyenv.policies.loading)
+    env = "flyenv/PlumeTracking-v0"     # a MuJoCo env id
+    env_kwargs = {}    # default: the keywords saved in the zip (e.g. observation="orn")
+    starts = 2         # episodes, seeds mujoco_seed, mujoco_seed + 1, ...
+    mujoco_seed = 10_000   # the RL agents' MuJoCo starts begin here
+    time_limit_s = 10.0    # optional episode limit
+
+Every training seed's model runs the same episodes, so the spread over seeds is the
+spread over trained models, not over starts.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+
+from flyenv.rl import evaluation as ev
+
+KNOWN_KEYS = {"name", "agent", "env", "env_kwargs", "starts", "mujoco_seed", "time_limit_s"}
+
+
+def mujoco_cell(config: dict[str, Any], seed: int, run_dir: Path) -> dict[str, Any]:
+    """Success and time to source of one trained agent over ``starts`` MuJoCo episodes."""
+    from flyenv.policies.loading import BUILTIN_AGENTS, checkpoint_env_kwargs, load_policy
+
+    unknown = set(config) - KNOWN_KEYS
+    if unknown:
+        raise ValueError(f"unknown mujoco_cell keys {sorted(unknown)}; known: {sorted(KNOWN_KEYS)}")
+    if "agent" not in config:
+        raise ValueError("mujoco_cell needs 'agent': an SB3 zip path (with {seed}) or a name")
+    agent = str(config["agent"]).replace("{seed}", str(seed))
+    env_id = config.get("env", "flyenv/PlumeTracking-v0")
+    if "kinematic" in env_id:
+        raise ValueError(f"env={env_id!r} is a twin id; give the MuJoCo id (without -kinematic)")
+    if agent not in BUILTIN_AGENTS and not Path(agent).exists():
+        raise ValueError(f"agent {agent!r} is neither a built-in agent nor an existing file")
+    env_kwargs = config.get("env_kwargs")
+    if env_kwargs is None:
+        env_kwargs = checkpoint_env_kwargs(agent) if agent not in BUILTIN_AGENTS else {}
+    env_kwargs = dict(env_kwargs)
+    env_kwargs.pop("time_limit_s", None)
+    if config.get("time_limit_s") is not None:
+        env_kwargs["time_limit_s"] = float(config["time_limit_s"])
+    starts = int(config.get("starts", 2))
+    if starts < 1:
+        raise ValueError(f"starts must be >= 1, got {starts}")
+
+    def make_policy():
+        probe = gym.make(env_id, **env_kwargs)  # load_policy checks the spaces against it
+        try:
+            return load_policy(agent, probe)
+        finally:
+            probe.close()
+
+    result = ev.evaluate_mujoco(
+        make_policy, env_id, env_kwargs, starts, int(config.get("mujoco_seed", 10_000)), False
+    )
+    return {"agent": agent, "env_kwargs": env_kwargs, "mujoco": result.as_dict()}
+
+
+__all__ = ["mujoco_cell"]
