@@ -1,4 +1,6 @@
-"""MuJoCo transfer of trained agents as a ``flyenv sweep`` cell.
+"""Trained agents evaluated where they were not trained, as ``flyenv sweep`` cells:
+``mujoco_cell`` on the MuJoCo body, ``twin_cell`` on other starts of the twin (e.g. the
+plume's wide crosswind starts, where the wind alone no longer finds the source).
 
 The RL agents train on the batched twin; whether the learned behaviour survives the
 MuJoCo body is the transfer check. A MuJoCo plume episode costs minutes of CPU here, so
@@ -71,4 +73,40 @@ def mujoco_cell(config: dict[str, Any], seed: int, run_dir: Path) -> dict[str, A
     return {"agent": agent, "env_kwargs": env_kwargs, "mujoco": result.as_dict()}
 
 
-__all__ = ["mujoco_cell"]
+def twin_cell(config: dict[str, Any], seed: int, run_dir: Path) -> dict[str, Any]:
+    """Success of one trained agent on ``starts`` twin starts of the stream ``start_seed``
+    (default ``TEST_SEED``, the agents' own test starts) with ``env_kwargs`` laid over the
+    keywords saved in the zip, e.g. ``{start_crosswind_mm = [-30, 30]}``. Keys: ``agent``
+    (a zip path with ``{seed}``), ``env`` (a twin id), ``env_kwargs``, ``starts`` (50),
+    ``start_seed``, ``time_limit_s``."""
+    from flyenv.policies import sb3_recurrent
+    from flyenv.policies.loading import _sb3_algorithm, checkpoint_env_kwargs
+    from flyenv.rl.sb3_training import TEST_SEED
+
+    known = {"name", "agent", "env", "env_kwargs", "starts", "start_seed", "time_limit_s"}
+    unknown = set(config) - known
+    if unknown:
+        raise ValueError(f"unknown twin_cell keys {sorted(unknown)}; known: {sorted(known)}")
+    agent = Path(str(config.get("agent", "")).replace("{seed}", str(seed)))
+    if agent.suffix != ".zip" or not agent.exists():
+        raise ValueError(
+            f"twin_cell needs 'agent': an existing SB3 zip (with {{seed}}), got {agent}"
+        )
+    env_id = config.get("env", "flyenv/PlumeTracking-kinematic-v0")
+    if "kinematic" not in env_id:
+        raise ValueError(f"env={env_id!r} is not a twin id (flyenv/<Task>-kinematic-v0)")
+    env_kwargs = {**checkpoint_env_kwargs(agent), **dict(config.get("env_kwargs") or {})}
+    if config.get("time_limit_s") is not None:
+        env_kwargs["time_limit_s"] = float(config["time_limit_s"])
+    model = _sb3_algorithm(agent).load(agent, device="cpu")
+    batch_policy = (
+        sb3_recurrent.recurrent_batch_policy
+        if sb3_recurrent.is_recurrent_model(model)
+        else ev.sb3_batch_policy
+    )
+    n, start_seed = int(config.get("starts", 50)), int(config.get("start_seed", TEST_SEED))
+    result = ev.evaluate_twin(batch_policy(model), env_id, env_kwargs, n, start_seed)
+    return {"agent": str(agent), "env_kwargs": env_kwargs, "twin_50": result.as_dict()}
+
+
+__all__ = ["mujoco_cell", "twin_cell"]

@@ -22,3 +22,26 @@ def test_mujoco_cell_names_bad_input(tmp_path):
         mujoco_cell({"agent": "random", "env": "flyenv/PlumeTracking-kinematic-v0"}, 0, tmp_path)
     with pytest.raises(ValueError, match="unknown mujoco_cell keys"):
         mujoco_cell({"agent": "random", "n_starts": 3}, 0, tmp_path)
+
+
+def test_twin_cell_evaluates_a_saved_model_on_other_starts(tmp_path):
+    import gymnasium as gym
+    from stable_baselines3 import PPO
+
+    from flyenv.evaluation.transfer_cell import twin_cell
+
+    env = gym.make("flyenv/PlumeTracking-kinematic-v0")
+    PPO("MlpPolicy", env, n_steps=8, device="cpu").save(tmp_path / "seed_3" / "model.zip")
+    config = {
+        "agent": str(tmp_path / "seed_{seed}" / "model.zip"),
+        "env_kwargs": {"start_crosswind_mm": [-30.0, 30.0]},
+        "starts": 4,
+        "time_limit_s": 0.1,
+    }
+    out = twin_cell(config, 3, tmp_path)
+    assert out["env_kwargs"]["start_crosswind_mm"] == [-30.0, 30.0]
+    assert out["twin_50"]["starts"] == 4 and out["twin_50"]["success_rate"] == 0.0  # 0.1 s
+    with pytest.raises(ValueError, match="not a twin id"):
+        twin_cell({**config, "env": "flyenv/PlumeTracking-v0"}, 3, tmp_path)
+    with pytest.raises(ValueError, match="existing SB3 zip"):
+        twin_cell(config, 4, tmp_path)
