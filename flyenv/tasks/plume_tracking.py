@@ -60,7 +60,10 @@ float32)``:
 | 2G + 1 | wind across the body (as Num 5 above) | -10 | 10 | wind_obs_scale_mm_s |
 | 2G + 2 .. 2G + 4 | forward speed, leftward speed, yaw rate (as Num 6-8 above) | -10 | 10 | as above |
 
-The spiking olfactory brain reads the first 2G entries (``OlfactoryBrain.orn_rates``).
+The spiking olfactory brain reads the first 2G entries (``OlfactoryBrain.orn_rates``)
+and, with its wind pathway on (``OlfactoryBrainConfig(wind_obs_columns=(110, 111))``,
+antennal mechanosensation -> descending neurons, a model choice), the two wind entries;
+never the self-motion.
 
 ## Rewards
 

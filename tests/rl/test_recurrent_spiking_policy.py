@@ -207,3 +207,36 @@ def test_bad_settings_are_refused():
     model = _model(venv)
     with pytest.raises(ValueError, match="4-tuple"):
         model.predict(venv.reset(), state=(np.zeros((1, 2, 4)), np.zeros((1, 2, 4))))
+
+
+def test_gated_wind_brain_carries_its_odor_memory_on_the_plume():
+    venv = TwinVecEnv(
+        gym.make_vec(
+            "flyenv/PlumeTracking-kinematic-v0",
+            num_envs=4,
+            time_limit_s=0.2,
+            observation="orn",
+            odor_name="ethyl acetate",
+        ),
+        seed=0,
+    )
+    brain_config = {"wind_obs_columns": [110, 111], "wind_odor_gate": True}
+    kwargs = {"brain_config": brain_config, "trainable": "w_wind_dn,readout."}
+    model = _model(venv, policy_kwargs=kwargs)
+    obs = [venv.reset()]
+    for _ in range(6):
+        o, *_ = venv.step(np.full((4, 2), 0.5, np.float32))
+        obs.append(o)
+    obs = np.stack(obs)
+    expected, last = _manual(model.policy.brain, obs)
+    assert last.odor_trace is not None and last.odor_trace.shape == (1, 8)
+    state, starts = None, np.ones(4, dtype=bool)
+    for t, o in enumerate(obs):
+        action, state = model.predict(o, state=state, episode_start=starts, deterministic=True)
+        starts = np.zeros(4, dtype=bool)
+        np.testing.assert_allclose(action, expected[t], rtol=0, atol=1e-6)
+    core = model.policy.lstm_actor
+    packed = RNNStates(
+        *[tuple(torch.as_tensor(s) for s in pair) for pair in (state[:2], state[2:])]
+    )
+    _assert_same_state(core.unpack(packed), last)  # the odor memory travels in the state

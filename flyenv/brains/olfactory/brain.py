@@ -42,9 +42,17 @@ Model choices (documented because the data do not contain them):
   by both sides, kicks in mV per ms like the tonic drive. Initialised as a push-pull
   upwind comparator: "from my side" excites, "from the other side" inhibits
   (``wind_dn_init_mv_per_ms``), so with the crossed readout wind from the left turns
-  the fly left, into the wind; the front/behind channels start at 0. Everything here
-  is a model choice: no JO or wind-pathway neuron is in the connectome subgraph, and
-  the wind enters as an instantaneous, noiseless rate.
+  the fly left, into the wind; the front/behind channels start at 0. Optional odor
+  gate (``wind_odor_gate``): walking flies turn upwind during and shortly after odor
+  and much less in clean air (Alvarez-Salvado et al. 2018, whose upwind drive is a
+  slowly decaying odor filter), so the wind channels can be multiplied by
+  ``g = m / (m + wind_gate_half_rate)``, where ``m`` is an odor memory: the pooled ORN
+  rate (both antennae, all glomeruli) above ``wind_gate_spontaneous`` that rises at
+  once with a hit and decays with ``wind_gate_tau_ms`` after it (``m <- max(odor,
+  exp(-dt / tau) m)`` per agent step, kept in ``BrainState.odor_trace``). Off, the
+  wind always steers. Everything here is a model choice: no JO or wind-pathway neuron
+  is in the connectome subgraph, the wind enters as an instantaneous, noiseless rate
+  and the gate is a non-spiking transform of the ORN rates.
 * Readout: the DN spikes are low-pass filtered (exact exponential, ``readout_tau_ms``,
   learnable) into rates in units of 100 Hz, and ``action = tanh(W r + b)`` with a
   learnable W (2 x 2 n_dn) and b. W starts crossed (left DNs drive the right legs),
@@ -88,6 +96,7 @@ do the steering; each changes only its own tensors or config field, in place:
 * ``"no_odor_to_dn"``: both MBON->DN and PN->DN set to 0: the DNs get no odor signal,
   only their tonic drive (the chance level of walking with the handedness curve).
 * ``"no_wind"``: the wind->DN weights set to 0 (nothing to do without a wind pathway).
+* ``"no_wind_gate"``: ``config.wind_odor_gate = False``: the wind steers in clean air too.
 
 Invented parts (model choices, not data): the antennal-lobe contrast stage, the
 lateral-horn PN->DN shortcut, the DN layer with its ipsi/contra comparator and tonic
@@ -190,6 +199,16 @@ class OlfactoryBrainConfig:
     """Initial scale of the wind->DN weights: "wind from my side" +, "from the other
     side" -, per unit of the wind observation (an upwind-turning comparator); 0 starts
     the pathway silent (learnable from zero)."""
+    wind_odor_gate: bool = False
+    """Gate the wind channels by an odor memory (module docstring): upwind turning
+    during and after odor hits, little in clean air. Needs ``wind_obs_columns``."""
+    wind_gate_tau_ms: float = 300.0
+    """Decay time of the odor memory after a hit (0: no memory, the current step only)."""
+    wind_gate_half_rate: float = 0.1
+    """Odor memory (pooled ORN rate above spontaneous, normalised rate units) at which
+    the gate is one half."""
+    wind_gate_spontaneous: float = 0.05
+    """Pooled ORN rate counted as clean air (the DoOR spontaneous rate is ~0.04)."""
     readout_tau_ms: float = 50.0
     readout_init: float = 0.25
     action_bias_init: float = -0.3
@@ -234,6 +253,19 @@ class OlfactoryBrainConfig:
                     f"PlumeTracking observation='orn' has them at (110, 111)"
                 )
             self.wind_obs_columns = (int(cols[0]), int(cols[1]))
+            if self.plasticity is not None:
+                raise ValueError(
+                    "the wind pathway and MB plasticity cannot be combined (OdorConditioning "
+                    "has no wind); set wind_obs_columns=None or plasticity=None"
+                )
+        if self.wind_odor_gate:
+            if self.wind_obs_columns is None:
+                raise ValueError("wind_odor_gate=True needs the wind pathway: set wind_obs_columns")
+            if self.wind_gate_tau_ms < 0 or not self.wind_gate_half_rate > 0:
+                raise ValueError(
+                    f"wind_gate_tau_ms must be >= 0 and wind_gate_half_rate > 0, got "
+                    f"{self.wind_gate_tau_ms}, {self.wind_gate_half_rate}"
+                )
         for name in ("pn", "kc", "apl", "mbon", "dn"):
             lif: LIFConfig = getattr(self, name)
             if abs(lif.dt_ms - self.dt_ms) > 1e-12:
@@ -255,6 +287,7 @@ class BrainState(NamedTuple):
     dn: LIFState
     apl_spikes: torch.Tensor  # (1, 2B) last step's APL spikes (feedback is delayed)
     rate: torch.Tensor  # (n_dn, 2B) low-pass DN rate, units of 100 Hz
+    odor_trace: torch.Tensor | None = None  # (1, 2B) odor memory of the wind gate, or None
 
 
 class PlasticBrainState(NamedTuple):
@@ -374,10 +407,11 @@ class OlfactoryBrain(nn.Module):
             self.dn.init_state(b2, dev),
             torch.zeros(self.apl.n, b2, device=dev),
             torch.zeros(self.n_dn, b2, device=dev),
+            torch.zeros(1, b2, device=dev) if self.config.wind_odor_gate else None,
         )
         if self.plasticity is None:
             return core
-        return PlasticBrainState(*core, *self.plasticity.init_state(b2, dev))
+        return PlasticBrainState(*core[:7], *self.plasticity.init_state(b2, dev))
 
     def reinforcement(self, obs: torch.Tensor) -> torch.Tensor:
         """(B,) reinforcement: the last column of an observation (B, 2 n_glom + k + 1)."""
@@ -423,6 +457,21 @@ class OlfactoryBrain(nn.Module):
             [along2.clamp(min=0), (-along2).clamp(min=0), from_side.clamp(min=0),
              (-from_side).clamp(min=0)]
         )  # fmt: skip
+
+    def _odor_gate(
+        self, rates: torch.Tensor, trace: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Wind gate (1, 2B) and the new odor memory from the raw ORN rates (n_glom, 2B)
+        (module docstring); the same on both sides of a fly."""
+        cfg = self.config
+        pooled = 0.5 * (rates + self._swap(rates)).mean(dim=0, keepdim=True)
+        odor = (pooled - cfg.wind_gate_spontaneous).clamp(min=0.0)
+        if trace is None:
+            raise ValueError("a brain with wind_odor_gate needs its odor_trace: use init_state")
+        period_ms = cfg.substeps * cfg.dt_ms
+        decay = math.exp(-period_ms / cfg.wind_gate_tau_ms) if cfg.wind_gate_tau_ms > 0 else 0.0
+        trace = torch.maximum(odor, decay * trace)
+        return trace / (trace + cfg.wind_gate_half_rate), trace
 
     def _params(self) -> dict:
         """Everything derived from parameters that is constant over a sequence."""
@@ -617,12 +666,14 @@ class OlfactoryBrain(nn.Module):
             plastic = {"factors": state.kc_mbon_factor}
             state = state.core
         rates = torch.cat([orn[:, 0].t(), orn[:, 1].t()], dim=1)  # (n_glom, 2B)
+        x_wind, trace = None, None  # wind -> DN kicks, constant over the agent step
+        if self.config.wind_obs_columns is not None:
+            channels = self.wind_channels(obs)
+            if self.config.wind_odor_gate:
+                gate, trace = self._odor_gate(rates, state.odor_trace)
+                channels = channels * gate
+            x_wind = self.w_wind_dn @ channels * self.config.dt_ms
         rates = self._antennal_lobe(rates)
-        x_wind = (  # wind -> DN kicks, constant over the agent step
-            None
-            if self.config.wind_obs_columns is None
-            else self.w_wind_dn @ self.wind_channels(obs) * self.config.dt_ms
-        )
         x_pn = self.glom_to_pn @ (p["orn_gain"] * rates) * self.config.dt_ms
         rec = {k: [] for k in POPULATIONS} if record else None
         acc: dict | None = {} if summary else None
@@ -640,7 +691,9 @@ class OlfactoryBrain(nn.Module):
                 dan,
                 self.config.substeps * self.config.dt_ms,
             )
-            state = PlasticBrainState(*state, factors, elig, dan)
+            state = PlasticBrainState(*state[:7], factors, elig, dan)
+        if trace is not None:
+            state = state._replace(odor_trace=trace)
         r = state.rate
         feats = torch.cat([r[:, :batch], r[:, batch:]], dim=0)  # (2 n_dn, B)
         action = torch.tanh(self.readout.weight @ feats + self.readout.bias[:, None]).t()
@@ -689,6 +742,7 @@ ABLATIONS = (
     "no_handedness_bias",
     "no_odor_to_dn",
     "no_wind",
+    "no_wind_gate",
 )
 """Controls ``ablate`` applies (module docstring)."""
 
@@ -713,6 +767,8 @@ def ablate(brain: OlfactoryBrain, name: str) -> OlfactoryBrain:
             brain.w_pn_dn_contra.zero_()
     if name == "no_wind" and brain.config.wind_obs_columns is not None:
         brain.w_wind_dn.zero_()
+    if name == "no_wind_gate":  # the wind steers whatever the odor
+        brain.config.wind_odor_gate = False
     if name == "no_contrast":
         brain.config.bilateral_contrast = 0.0
     elif name == "no_handedness_bias":

@@ -244,3 +244,33 @@ def test_wind_pathway_learns_and_rejects_bad_columns(mb):
     with pytest.raises(ValueError, match="wind_obs_columns"):
         OlfactoryBrain(OlfactoryBrainConfig(wind_obs_columns=(3,)), mb)
     assert not hasattr(OlfactoryBrain(OlfactoryBrainConfig(), mb), "w_wind_dn")
+
+
+def test_odor_gated_wind_steers_during_and_shortly_after_odor_only(mb):
+    g = len(mb.glomeruli)
+    cfg = OlfactoryBrainConfig(wind_obs_columns=(2 * g, 2 * g + 1), wind_odor_gate=True)
+    brain = OlfactoryBrain(cfg, mb)
+    clean = _wind_obs(mb, 0.0, 1.0)  # wind from the right
+    clean[:, : 2 * g] = 0.04  # spontaneous ORN rates: clean air
+    odor = clean.clone()
+    odor[:, : 2 * g] = 0.3  # an odor hit on both antennae
+
+    def turn(sequence):
+        state = brain.init_state(1)
+        with torch.no_grad():
+            for obs in sequence:
+                action, state, _ = brain.step(obs, state)
+        return float(action[0, 0] - action[0, 1]), state
+
+    in_clean_air, _ = turn([clean] * 30)
+    in_odor, state = turn([odor] * 30)
+    assert abs(in_clean_air) < 1e-6  # the gate is shut in clean air
+    assert in_odor > 0.3  # odor opens it: a right turn, into the wind
+    assert float(state.odor_trace.min()) == pytest.approx(0.25, abs=1e-6)  # 0.3 - 0.05
+    soon, _ = turn([odor] * 30 + [clean] * 10)  # 100 ms after the hit
+    late, _ = turn([odor] * 30 + [clean] * 150)  # 1.5 s after it
+    assert soon > 0.5 * in_odor and late < 0.5 * soon  # the memory decays (300 ms)
+    ablate(brain, "no_wind_gate")
+    assert turn([clean] * 30)[0] > 0.3  # ungated, the wind steers in clean air
+    with pytest.raises(ValueError, match="needs the wind pathway"):
+        OlfactoryBrain(OlfactoryBrainConfig(wind_odor_gate=True), mb)

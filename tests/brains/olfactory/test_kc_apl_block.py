@@ -51,9 +51,9 @@ def _run(brain: OlfactoryBrain, obs: torch.Tensor, fused: bool):
 
 
 def _double(x):
-    if isinstance(x, torch.Tensor):
-        return x.double()
-    return type(x)(*(t.double() for t in x))
+    if x is None or isinstance(x, torch.Tensor):
+        return None if x is None else x.double()
+    return type(x)(*(_double(t) for t in x))
 
 
 @pytest.mark.parametrize(
