@@ -19,6 +19,12 @@ starts.
 
 Other keys: ``env_kwargs`` (PlumeTracking keywords, e.g. ``start_crosswind_mm``; the
 intensity observation is what the scripted agents read), ``time_limit_s``.
+
+``brain_cell`` puts the untrained spiking brain on the same start sets: the recurrent
+policy's brain (``RECURRENT_BRAIN_DEFAULTS`` + ``brain_config``, e.g. the wind pathway
+and its odor gate), state carried through each episode, optionally with one part
+ablated (``ablation``), on the ORN observation of the plume's odor (ethyl acetate). Its
+initialisation is deterministic, so it is the innate behaviour of a model choice.
 """
 
 from __future__ import annotations
@@ -116,4 +122,36 @@ def scripted_cell(config: dict[str, Any], seed: int, run_dir: Path) -> dict[str,
     return out
 
 
-__all__ = ["AGENTS", "RandomPolicy", "make_scripted", "scripted_cell"]
+def brain_cell(config: dict[str, Any], seed: int, run_dir: Path) -> dict[str, Any]:
+    """Twin success of the untrained (innate) spiking brain on start set ``seed``
+    (module docstring). Keys: ``brain_config``, ``ablation`` ("intact"), ``env_kwargs``,
+    ``twin_starts`` (50), ``time_limit_s``."""
+    import torch
+
+    from flyenv.brains.olfactory.brain import OlfactoryBrain, OlfactoryBrainConfig, ablate
+    from flyenv.rl.recurrent_spiking_policy import RECURRENT_BRAIN_DEFAULTS
+    from flyenv.rl.sb3_training import PLUME_SPIKING_ENV_KWARGS
+
+    known = {"name", "brain_config", "ablation", "env_kwargs", "twin_starts", "time_limit_s"}
+    unknown = set(config) - known
+    if unknown:
+        raise ValueError(f"unknown brain_cell keys {sorted(unknown)}; known: {sorted(known)}")
+    if seed < 0:
+        raise ValueError(f"the seed is a start-set index and must be >= 0, got {seed}")
+    cfg = {**RECURRENT_BRAIN_DEFAULTS, **dict(config.get("brain_config") or {})}
+    brain = ablate(OlfactoryBrain(OlfactoryBrainConfig(**cfg)), config.get("ablation", "intact"))
+    env_kwargs = {**PLUME_SPIKING_ENV_KWARGS, **dict(config.get("env_kwargs") or {})}
+    if config.get("time_limit_s") is not None:
+        env_kwargs["time_limit_s"] = float(config["time_limit_s"])
+    with torch.no_grad():
+        twin = ev.evaluate_twin(
+            ev.stateful_batch_policy(brain),
+            TWIN_ID,
+            env_kwargs,
+            int(config.get("twin_starts", 50)),
+            TEST_SEED + seed,
+        )
+    return {"brain_config": cfg, "twin_50": twin.as_dict()}
+
+
+__all__ = ["AGENTS", "RandomPolicy", "brain_cell", "make_scripted", "scripted_cell"]
