@@ -29,6 +29,8 @@ CHANGED = {
     "no_contrast": set(),  # a config field, no tensor
     "no_handedness_bias": {"readout.bias"},
     "no_odor_to_dn": {"w_mbon_dn_ipsi", "w_mbon_dn_contra", "w_pn_dn_ipsi", "w_pn_dn_contra"},
+    "no_wind": set(),  # these brains have no wind pathway: nothing to switch off
+    "no_wind_gate": set(),
 }
 
 

@@ -557,7 +557,7 @@ class OlfactoryBrain(nn.Module):
         return fused_supported((self.pn, self.kc, self.apl, self.mbon, self.dn), x)
 
     def _dn_kicks(
-        self, s_pn: torch.Tensor, s_mbon: torch.Tensor, x_dn_ext: torch.Tensor | None
+        self, s_pn: torch.Tensor, s_mbon: torch.Tensor, x_dn_ext: torch.Tensor | None = None
     ) -> torch.Tensor:
         """DN input from MBON (and lateral-horn PN) spikes of both sides, the tonic drive
         and ``x_dn_ext`` (the wind kicks, constant over the agent step; None: none):
