@@ -124,15 +124,24 @@ def scripted_cell(config: dict[str, Any], seed: int, run_dir: Path) -> dict[str,
 
 def brain_cell(config: dict[str, Any], seed: int, run_dir: Path) -> dict[str, Any]:
     """Twin success of the untrained (innate) spiking brain on start set ``seed``
-    (module docstring). Keys: ``brain_config``, ``ablation`` ("intact"), ``env_kwargs``,
-    ``twin_starts`` (50), ``time_limit_s``."""
+    (module docstring), and over ``mujoco_starts`` MuJoCo episodes (default 0; seeds as
+    ``scripted_cell``'s). Keys: ``brain_config``, ``ablation`` ("intact"), ``env_kwargs``,
+    ``twin_starts`` (50), ``mujoco_starts``, ``time_limit_s``."""
     import torch
 
     from flyenv.brains.olfactory.brain import OlfactoryBrain, OlfactoryBrainConfig, ablate
     from flyenv.rl.recurrent_spiking_policy import RECURRENT_BRAIN_DEFAULTS
     from flyenv.rl.sb3_training import PLUME_SPIKING_ENV_KWARGS
 
-    known = {"name", "brain_config", "ablation", "env_kwargs", "twin_starts", "time_limit_s"}
+    known = {
+        "name",
+        "brain_config",
+        "ablation",
+        "env_kwargs",
+        "twin_starts",
+        "mujoco_starts",
+        "time_limit_s",
+    }
     unknown = set(config) - known
     if unknown:
         raise ValueError(f"unknown brain_cell keys {sorted(unknown)}; known: {sorted(known)}")
@@ -151,7 +160,25 @@ def brain_cell(config: dict[str, Any], seed: int, run_dir: Path) -> dict[str, An
             int(config.get("twin_starts", 50)),
             TEST_SEED + seed,
         )
-    return {"brain_config": cfg, "twin_50": twin.as_dict()}
+    out: dict[str, Any] = {"brain_config": cfg, "twin_50": twin.as_dict()}
+    n_mj = int(config.get("mujoco_starts", 0))
+    if n_mj > MUJOCO_SEEDS_PER_SET:
+        raise ValueError(
+            f"mujoco_starts={n_mj} > {MUJOCO_SEEDS_PER_SET} (start sets would overlap)"
+        )
+    if n_mj:  # the same brain, state carried through each MuJoCo episode
+        from flyenv.policies.torch_policy import StatefulTorchPolicy
+
+        mj = ev.evaluate_mujoco(
+            lambda: StatefulTorchPolicy(brain),
+            MUJOCO_ID,
+            env_kwargs,
+            n_mj,
+            MUJOCO_SEED + MUJOCO_SEEDS_PER_SET * seed,
+            progress=False,
+        )
+        out["mujoco"] = mj.as_dict()
+    return out
 
 
 __all__ = ["AGENTS", "RandomPolicy", "brain_cell", "make_scripted", "scripted_cell"]

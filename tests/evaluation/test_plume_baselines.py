@@ -52,3 +52,13 @@ def test_brain_cell_innate_wind_pathway_and_its_ablation(tmp_path):
     assert intact["success_rate"] >= 0.7 and cut["success_rate"] <= intact["success_rate"] - 0.3
     with pytest.raises(ValueError, match="unknown brain_cell keys"):
         brain_cell({"brain": "x"}, 0, tmp_path)
+
+
+def test_brain_cell_runs_the_brain_on_the_mujoco_body(tmp_path):
+    from flyenv.evaluation.plume_baselines import brain_cell
+
+    gated = {"wind_obs_columns": [110, 111], "wind_odor_gate": True}
+    config = {"brain_config": gated, "twin_starts": 2, "mujoco_starts": 1, "time_limit_s": 0.05}
+    out = brain_cell(config, 2, tmp_path)
+    assert out["mujoco"]["seed"] == 10_200 and out["mujoco"]["starts"] == 1
+    assert out["brain_config"]["wind_odor_gate"] is True
