@@ -96,28 +96,30 @@ def scripted_cell(config: dict[str, Any], seed: int, run_dir: Path) -> dict[str,
         env_kwargs["time_limit_s"] = float(config["time_limit_s"])
     period = float(env_kwargs.get("control_period_s", 0.01))
     csc = config.get("cast_and_surge")
-    twin = ev.evaluate_twin(
+    out = _on_start_set(
         lambda n: make_scripted(agent, csc, seed, period),
-        TWIN_ID,
+        lambda: make_scripted(agent, csc, seed, period),
         env_kwargs,
-        int(config.get("twin_starts", 50)),
-        TEST_SEED + seed,
+        config,
+        seed,
     )
-    out: dict[str, Any] = {"agent": agent, "twin_50": twin.as_dict()}
+    return {"agent": agent, **out}
+
+
+def _on_start_set(make_batch, make_single, env_kwargs: dict, config: dict, seed: int) -> dict:
+    """``twin_50`` (``twin_starts`` of the stream ``TEST_SEED + seed``) and, if
+    ``mujoco_starts`` > 0, ``mujoco`` (episodes ``MUJOCO_SEED + 100 seed + i``)."""
     n_mj = int(config.get("mujoco_starts", 0))
     if n_mj > MUJOCO_SEEDS_PER_SET:
         raise ValueError(
             f"mujoco_starts={n_mj} > {MUJOCO_SEEDS_PER_SET} (start sets would overlap)"
         )
+    n_twin = int(config.get("twin_starts", 50))
+    twin = ev.evaluate_twin(make_batch, TWIN_ID, env_kwargs, n_twin, TEST_SEED + seed)
+    out: dict[str, Any] = {"twin_50": twin.as_dict()}
     if n_mj:
-        mj = ev.evaluate_mujoco(
-            lambda: make_scripted(agent, csc, seed, period),
-            MUJOCO_ID,
-            env_kwargs,
-            n_mj,
-            MUJOCO_SEED + MUJOCO_SEEDS_PER_SET * seed,
-            progress=False,
-        )
+        first = MUJOCO_SEED + MUJOCO_SEEDS_PER_SET * seed
+        mj = ev.evaluate_mujoco(make_single, MUJOCO_ID, env_kwargs, n_mj, first, progress=False)
         out["mujoco"] = mj.as_dict()
     return out
 
@@ -152,33 +154,17 @@ def brain_cell(config: dict[str, Any], seed: int, run_dir: Path) -> dict[str, An
     env_kwargs = {**PLUME_SPIKING_ENV_KWARGS, **dict(config.get("env_kwargs") or {})}
     if config.get("time_limit_s") is not None:
         env_kwargs["time_limit_s"] = float(config["time_limit_s"])
-    with torch.no_grad():
-        twin = ev.evaluate_twin(
-            ev.stateful_batch_policy(brain),
-            TWIN_ID,
-            env_kwargs,
-            int(config.get("twin_starts", 50)),
-            TEST_SEED + seed,
-        )
-    out: dict[str, Any] = {"brain_config": cfg, "twin_50": twin.as_dict()}
-    n_mj = int(config.get("mujoco_starts", 0))
-    if n_mj > MUJOCO_SEEDS_PER_SET:
-        raise ValueError(
-            f"mujoco_starts={n_mj} > {MUJOCO_SEEDS_PER_SET} (start sets would overlap)"
-        )
-    if n_mj:  # the same brain, state carried through each MuJoCo episode
-        from flyenv.policies.torch_policy import StatefulTorchPolicy
+    from flyenv.policies.torch_policy import StatefulTorchPolicy
 
-        mj = ev.evaluate_mujoco(
+    with torch.no_grad():  # state carried through each episode, twin and MuJoCo
+        out = _on_start_set(
+            ev.stateful_batch_policy(brain),
             lambda: StatefulTorchPolicy(brain),
-            MUJOCO_ID,
             env_kwargs,
-            n_mj,
-            MUJOCO_SEED + MUJOCO_SEEDS_PER_SET * seed,
-            progress=False,
+            config,
+            seed,
         )
-        out["mujoco"] = mj.as_dict()
-    return out
+    return {"brain_config": cfg, **out}
 
 
 __all__ = ["AGENTS", "RandomPolicy", "brain_cell", "make_scripted", "scripted_cell"]
