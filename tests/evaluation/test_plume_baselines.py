@@ -62,3 +62,25 @@ def test_brain_cell_runs_the_brain_on_the_mujoco_body(tmp_path):
     out = brain_cell(config, 2, tmp_path)
     assert out["mujoco"]["seed"] == 10_200 and out["mujoco"]["starts"] == 1
     assert out["brain_config"]["wind_odor_gate"] is True
+
+
+def test_claim_odor_gated_upwind_turning_finds_the_plume_from_wide_starts(tmp_path):
+    """README claim, on a start set no report uses (7): from wide starts the untrained
+    brain with odor-gated upwind turning finds the source far more often than the same
+    brain ungated (which, like the upwind-only agent, just walks upwind), and about as
+    often as cast and surge."""
+    from flyenv.evaluation.plume_baselines import brain_cell
+
+    wide = {"start_crosswind_mm": [-30.0, 30.0]}
+    wind = {"wind_obs_columns": [110, 111], "wind_dn_init_mv_per_ms": 1.0}
+    rate = lambda out: out["twin_50"]["success_rate"]  # noqa: E731
+    gated = rate(
+        brain_cell(
+            {"brain_config": {**wind, "wind_odor_gate": True}, "env_kwargs": wide}, 7, tmp_path
+        )
+    )
+    ungated = rate(brain_cell({"brain_config": wind, "env_kwargs": wide}, 7, tmp_path))
+    upwind = rate(scripted_cell({"agent": "upwind_only", "env_kwargs": wide}, 7, tmp_path))
+    cast = rate(scripted_cell({"agent": "cast_and_surge", "env_kwargs": wide}, 7, tmp_path))
+    assert gated >= ungated + 0.15 and gated >= upwind + 0.15
+    assert gated >= cast - 0.15
