@@ -143,3 +143,13 @@ def sb3_batch_policy(model) -> Callable[[int], Callable[[np.ndarray], np.ndarray
 def sb3_policy(model) -> Callable[[], Callable[[np.ndarray], np.ndarray]]:
     """A deterministic SB3 model as a MuJoCo policy factory."""
     return lambda: lambda obs: model.predict(obs, deterministic=True)[0]
+
+
+def sb3_policy_factories(model):
+    """(twin batch-policy factory, MuJoCo policy factory) of an SB3 model: deterministic,
+    with the hidden state carried through each episode for recurrent models."""
+    from flyenv.policies import sb3_recurrent
+
+    if sb3_recurrent.is_recurrent_model(model):
+        return sb3_recurrent.recurrent_batch_policy(model), sb3_recurrent.recurrent_policy(model)
+    return sb3_batch_policy(model), sb3_policy(model)

@@ -288,26 +288,19 @@ def final_report(
     eval_kwargs = {k: v for k, v in env_kwargs.items() if k != "time_limit_s"}
     if args.final_time_limit_s is not None:
         eval_kwargs["time_limit_s"] = args.final_time_limit_s
-    from flyenv.policies import sb3_recurrent
-
-    batch_policy, policy = ev.sb3_batch_policy, ev.sb3_policy
-    if sb3_recurrent.is_recurrent_model(best):  # hidden state carried through each episode
-        batch_policy = sb3_recurrent.recurrent_batch_policy
-        policy = sb3_recurrent.recurrent_policy
+    batch_policy, policy = ev.sb3_policy_factories(best)
     if is_twin(args.env):
         n = args.final_starts
-        twin = ev.evaluate_twin(batch_policy(best), args.env, eval_kwargs, n, seed=TEST_SEED)
+        twin = ev.evaluate_twin(batch_policy, args.env, eval_kwargs, n, seed=TEST_SEED)
         result["twin_50"] = twin.as_dict()
         print(f"best model, {n} fresh twin starts: success {twin.success_rate:.0%}")
     ablations = getattr(args, "ablations", None) or []
     if ablations and is_twin(args.env):
         result["ablations"] = evaluate_ablations(
-            best, ablations, batch_policy, args.env, eval_kwargs, args.final_starts
+            best, ablations, args.env, eval_kwargs, args.final_starts
         )
     if args.mujoco_eval_starts > 0:
-        muj = ev.evaluate_mujoco(
-            policy(best), mujoco_id(args.env), eval_kwargs, args.mujoco_eval_starts
-        )
+        muj = ev.evaluate_mujoco(policy, mujoco_id(args.env), eval_kwargs, args.mujoco_eval_starts)
         result["mujoco"] = muj.as_dict()
         print(f"best model in MuJoCo: success {muj.success_rate:.0%} of {muj.starts}")
     atomic_write_json(run_dir / "results.json", result)
@@ -329,7 +322,7 @@ def policy_brain(model):
 
 
 def evaluate_ablations(
-    model, names: list[str], batch_policy, env_id: str, env_kwargs: dict, n: int
+    model, names: list[str], env_id: str, env_kwargs: dict, n: int
 ) -> dict[str, dict]:
     """The trained spiking model with one part of its brain switched off at a time
     (``flyenv.brains.olfactory.brain.ablate`` on a copy), each on the same ``n`` twin
@@ -348,7 +341,8 @@ def evaluate_ablations(
     for name in names:
         ablated = copy.deepcopy(model)
         ablate(policy_brain(ablated), name)
-        row = ev.evaluate_twin(batch_policy(ablated), env_id, env_kwargs, n, seed=TEST_SEED)
+        batch_policy, _ = ev.sb3_policy_factories(ablated)
+        row = ev.evaluate_twin(batch_policy, env_id, env_kwargs, n, seed=TEST_SEED)
         out[name] = row.as_dict()
         print(f"best model, brain ablation {name}: success {row.success_rate:.0%}")
     return out
