@@ -132,17 +132,22 @@ class SpikingBrainCore(nn.Module):
         builder = SpikingActor(observation_size, overrides, 0, trainable, mirror_readout)
         self.brain: OlfactoryBrain = builder.brain
         self.input_size = observation_size
-        rest = self.brain.init_state(1)
-        self._feature_shapes = []
-        for leaf in _leaves(rest):
+        self.state_size = sum(2 * math.prod(f) for f in self._feature_shapes())
+        self.hidden_size = math.ceil(self.state_size / 4)
+
+    def _feature_shapes(self) -> list[tuple[int, ...]]:
+        """Per-side shape of each state tensor, read from the brain's rest state every
+        time: an ablation on a copy (e.g. ``no_wind_gate``) may drop a state field, and
+        the smaller state still fits the hidden tensors sized at construction."""
+        shapes = []
+        for leaf in _leaves(self.brain.init_state(1)):
             if leaf.dim() < 1 or leaf.shape[-1] != 2:
                 raise ValueError(
                     f"a brain state tensor of batch 1 has shape {tuple(leaf.shape)}; the "
                     "packing needs (..., 2 B) tensors (left-side columns first)"
                 )
-            self._feature_shapes.append(tuple(leaf.shape[:-1]))
-        self.state_size = sum(2 * math.prod(f) for f in self._feature_shapes)
-        self.hidden_size = math.ceil(self.state_size / 4)
+            shapes.append(tuple(leaf.shape[:-1]))
+        return shapes
 
     # ------------------------------------------------------------------ state packing
     def rest_state(self, batch: int, device=None) -> BrainState:
@@ -151,7 +156,7 @@ class SpikingBrainCore(nn.Module):
     def _flat(self, state: BrainState) -> torch.Tensor:
         """BrainState of batch B -> (B, S), per env (feature, side) row-major per tensor."""
         out = []
-        for leaf, f in zip(_leaves(state), self._feature_shapes, strict=True):
+        for leaf, f in zip(_leaves(state), self._feature_shapes(), strict=True):
             batch = leaf.shape[-1] // 2
             out.append(leaf.reshape(*f, 2, batch).movedim(-1, 0).reshape(batch, -1))
         return torch.cat(out, dim=1)
@@ -159,7 +164,7 @@ class SpikingBrainCore(nn.Module):
     def _unflat(self, flat: torch.Tensor) -> BrainState:
         batch = flat.shape[0]
         leaves, start = [], 0
-        for f in self._feature_shapes:
+        for f in self._feature_shapes():
             n = 2 * math.prod(f)
             x = flat[:, start : start + n].reshape(batch, *f, 2).movedim(0, -1)
             leaves.append(x.reshape(*f, 2 * batch))
@@ -171,7 +176,7 @@ class SpikingBrainCore(nn.Module):
         batch = state.rate.shape[1] // 2
         rest = self._flat(self.rest_state(1, state.rate.device))
         offset = self._flat(state) - rest
-        pad = 4 * self.hidden_size - self.state_size
+        pad = 4 * self.hidden_size - offset.shape[1]
         chunks = nn.functional.pad(offset, (0, pad)).reshape(batch, 4, self.hidden_size)
         h_pi, c_pi, h_vf, c_vf = (chunks[:, k][None] for k in range(4))
         return RNNStates((h_pi, c_pi), (h_vf, c_vf))
@@ -185,8 +190,8 @@ class SpikingBrainCore(nn.Module):
                     f"hidden state of shape {tuple(p.shape)}; the spiking core packs its "
                     f"state into (1, n_envs, {self.hidden_size}) tensors"
                 )
-        flat = torch.cat([p[0] for p in parts], dim=1)[:, : self.state_size]
-        rest = self._flat(self.rest_state(1, flat.device))
+        rest = self._flat(self.rest_state(1, parts[0].device))
+        flat = torch.cat([p[0] for p in parts], dim=1)[:, : rest.shape[1]]
         return self._unflat(flat + rest)
 
     def reset(self, state: BrainState, episode_start: torch.Tensor) -> BrainState:

@@ -5,6 +5,8 @@ run on the twin changes the configured weights only."""
 
 from __future__ import annotations
 
+import copy
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -13,7 +15,7 @@ from sb3_contrib import RecurrentPPO
 from sb3_contrib.common.recurrent.type_aliases import RNNStates
 
 import flyenv  # noqa: F401
-from flyenv.brains.olfactory.brain import BrainState
+from flyenv.brains.olfactory.brain import BrainState, ablate
 from flyenv.rl.recurrent_spiking_policy import RecurrentSpikingPolicy, SpikingBrainCore, _leaves
 from flyenv.rl.sb3_vec_env import TwinVecEnv
 from flyenv.rl.spiking_policy import trainable_prefixes
@@ -240,3 +242,20 @@ def test_gated_wind_brain_carries_its_odor_memory_on_the_plume():
         *[tuple(torch.as_tensor(s) for s in pair) for pair in (state[:2], state[2:])]
     )
     _assert_same_state(core.unpack(packed), last)  # the odor memory travels in the state
+
+    # the no_wind_gate ablation (on a copy) drops the odor memory from the state; the
+    # smaller state still packs into the hidden tensors sized for the intact brain
+    ablated = copy.deepcopy(model)
+    ablate(ablated.policy.brain, "no_wind_gate")
+    state, starts = None, np.ones(4, dtype=bool)
+    for o in obs:
+        action, state = ablated.predict(o, state=state, episode_start=starts, deterministic=True)
+        starts = np.zeros(4, dtype=bool)
+    assert action.shape == (4, 2) and np.isfinite(action).all()
+    assert state[0].shape == (1, 4, core.hidden_size)
+    assert (
+        ablated.policy.lstm_actor.unpack(
+            RNNStates(*[tuple(torch.as_tensor(s) for s in p) for p in (state[:2], state[2:])])
+        ).odor_trace
+        is None
+    )
