@@ -19,6 +19,12 @@ Config keys (all optional)::
     plasticity = {}             # MBPlasticityConfig fields ("plastic_brain")
     brain_config = {}           # OlfactoryBrainConfig overrides on top of the BPTT agent's
                                 # brain ("plastic_brain", "brain")
+    body = "twin"               # or "mujoco": flyenv/OdorConditioning-v0, one episode at a
+                                # time (episode i has seed 1000 x seed + i), brain state
+                                # and scripted memory reset before each
+
+The same agent, protocol and pairs run on either body; on MuJoCo the KC coding level
+is measured as on the twin and the similarity breakdown is over the episodes run.
 """
 
 from __future__ import annotations
@@ -47,6 +53,7 @@ KNOWN_KEYS = {
     "plasticity",
     "brain_config",
     "threads",
+    "body",
 }
 
 
@@ -61,6 +68,7 @@ def _batch_policy(agent: str, n: int, plasticity: dict, brain_config: dict | Non
             policy.reset(done)
             return policy(obs)
 
+        act.reset = policy.reset
         return act
     from flyenv.brains.olfactory.policy import BPTT_BRAIN_DEFAULTS, OlfactoryBrainPolicy
     from flyenv.policies.loading import build_brain_from_checkpoint
@@ -93,6 +101,10 @@ def _batch_policy(agent: str, n: int, plasticity: dict, brain_config: dict | Non
             act.kc_active_n += int(smelling.sum())
         return action.numpy()
 
+    def reset() -> None:  # every fly back to rest, plastic weights to baseline
+        state[0] = module.init_state(n)
+
+    act.reset = reset
     act.kc_active_sum, act.kc_active_n = 0.0, 0
     return act
 
@@ -136,14 +148,68 @@ def conditioning_cell(config: dict[str, Any], seed: int, run_dir: Path) -> dict[
         "gap_s": float(config.get("gap_s", 0.2)),
         "test_s": float(config.get("test_s", 3.0)),
     }
+    body = config.get("body", "twin")
+    if body not in ("twin", "mujoco"):
+        raise ValueError(f'conditioning_cell: body={body!r}; use "twin" or "mujoco"')
     cfg = make_config(OdorConditioningConfig, env, "conditioning_cell")
-    episodes = WalkingEpisodes.twin(OdorConditioningTask, n, cfg)
     act = _batch_policy(
         config.get("agent", "remembered_odor"),
-        n,
+        1 if body == "mujoco" else n,
         config.get("plasticity", {}),
         config.get("brain_config", {}),
     )
+    if body == "mujoco":
+        outcome, chose_cs_plus, pairs, pair_index = _run_mujoco(act, env, n, seed)
+    else:
+        outcome, chose_cs_plus, pairs, pair_index = _run_twin(act, cfg, n, seed)
+    correct, wrong = float((outcome == 1).mean()), float((outcome == -1).mean())
+    n_plus = sum(c is True for c in chose_cs_plus)
+    n_minus = sum(c is False for c in chose_cs_plus)
+    kc_n = getattr(act, "kc_active_n", 0)
+    by_similarity = similarity_breakdown(pairs, pair_index, outcome)
+    result = {
+        **by_similarity,
+        "kc_coding_level": (act.kc_active_sum / kc_n) if kc_n else float("nan"),
+        "performance_index": correct - wrong,
+        "performance_index_cs_plus": (n_plus - n_minus) / n,
+        "correct": correct,
+        "wrong": wrong,
+        "no_choice": 1.0 - correct - wrong,
+        "n_episodes": n,
+        "config": json.loads(json.dumps(config, default=str)),
+    }
+    atomic_write_json(Path(run_dir) / "conditioning_cell.json", result)
+    return result
+
+
+def _run_mujoco(act, env_kwargs: dict, n: int, seed: int):
+    """n MuJoCo episodes one after the other: (outcome, chose_cs_plus, pairs, pair_index)."""
+    import gymnasium as gym
+
+    env = gym.make("flyenv/OdorConditioning-v0", **env_kwargs)
+    task = env.unwrapped.task
+    outcome = np.zeros(n, dtype=int)
+    chose_cs_plus = np.full(n, None, dtype=object)
+    pair_index = np.zeros(n, dtype=int)
+    for i in range(n):
+        act.reset()
+        obs, _ = env.reset(seed=1000 * seed + i)
+        pair_index[i] = int(task.pair_index[0])
+        while True:
+            action = act(np.asarray(obs, dtype=np.float32)[None], np.zeros(1, bool))[0]
+            obs, _, terminated, truncated, info = env.step(action)
+            if terminated or truncated:
+                break
+        if terminated:
+            outcome[i] = 1 if info["is_success"] else -1
+            chose_cs_plus[i] = bool(info["chose_cs_plus"])
+    env.close()
+    return outcome, chose_cs_plus, task.pairs, pair_index
+
+
+def _run_twin(act, cfg: OdorConditioningConfig, n: int, seed: int):
+    """n twin episodes at once: (outcome, chose_cs_plus, pairs, pair_index)."""
+    episodes = WalkingEpisodes.twin(OdorConditioningTask, n, cfg)
     rng = np.random.default_rng(seed)
     with torch.no_grad():
         obs, _ = episodes.reset(rng)
@@ -162,23 +228,4 @@ def conditioning_cell(config: dict[str, Any], seed: int, run_dir: Path) -> dict[
         ended |= terminated.numpy()
         if ended.all():
             break
-    correct, wrong = float((outcome == 1).mean()), float((outcome == -1).mean())
-    n_plus = sum(c is True for c in chose_cs_plus)
-    n_minus = sum(c is False for c in chose_cs_plus)
-    kc_n = getattr(act, "kc_active_n", 0)
-    by_similarity = similarity_breakdown(
-        episodes.task.pairs, episodes.task.pair_index.cpu().numpy(), outcome
-    )
-    result = {
-        **by_similarity,
-        "kc_coding_level": (act.kc_active_sum / kc_n) if kc_n else float("nan"),
-        "performance_index": correct - wrong,
-        "performance_index_cs_plus": (n_plus - n_minus) / n,
-        "correct": correct,
-        "wrong": wrong,
-        "no_choice": 1.0 - correct - wrong,
-        "n_episodes": n,
-        "config": json.loads(json.dumps(config, default=str)),
-    }
-    atomic_write_json(Path(run_dir) / "conditioning_cell.json", result)
-    return result
+    return outcome, chose_cs_plus, episodes.task.pairs, episodes.task.pair_index.cpu().numpy()

@@ -82,3 +82,17 @@ def test_plastic_mushroom_body_choice_beats_its_controls(tmp_path):
     assert learned["performance_index_cs_plus"] > off["performance_index_cs_plus"] + 0.1
     assert learned["performance_index_cs_plus"] > none["performance_index_cs_plus"] + 0.1
     assert abs(off["performance_index_cs_plus"]) < 0.05
+
+
+def test_the_cell_runs_the_same_protocol_on_the_mujoco_body(tmp_path):
+    """body="mujoco": one MuJoCo episode after the other, the agent's memory reset before
+    each. The scripted memory agent chooses the CS- after shock in both episodes (as it
+    does in 88 % of twin episodes), so PI = +1 and PI CS+ = -1."""
+    cfg = {"agent": "remembered_odor", "body": "mujoco", "n_episodes": 2}
+    out = conditioning_cell({**cfg, "reinforcement": "punishment"}, 3, tmp_path)
+    assert out["performance_index"] == 1.0 and out["performance_index_cs_plus"] == -1.0
+    assert (
+        json.loads((tmp_path / "conditioning_cell.json").read_text())["config"]["body"] == "mujoco"
+    )
+    with pytest.raises(ValueError, match="body='mjc'"):
+        conditioning_cell({**cfg, "body": "mjc"}, 3, tmp_path)
