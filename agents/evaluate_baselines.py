@@ -174,7 +174,7 @@ def untrained_row(args) -> dict:
 
 
 def run_row(run_dir: Path, args) -> dict:
-    from flyenv.policies.loading import _sb3_algorithm
+    from flyenv.policies.loading import sb3_algorithm
 
     res = json.loads((run_dir / "results.json").read_text())
     name = f"{res['algo']} {res['policy']} ({run_dir.name})"
@@ -196,7 +196,7 @@ def run_row(run_dir: Path, args) -> dict:
     if done_twin.get("seed") == TWIN_SEED and done_twin.get("starts") == args.twin_starts:
         row["twin"] = done_twin
     else:
-        model = _sb3_algorithm(run_dir / "best_model.zip").load(run_dir / "best_model.zip")
+        model = sb3_algorithm(run_dir / "best_model.zip").load(run_dir / "best_model.zip")
         row["twin"] = ev.evaluate_twin(
             ev.sb3_batch_policy(model), twin_id, kwargs, args.twin_starts, TWIN_SEED
         ).as_dict()
@@ -204,7 +204,7 @@ def run_row(run_dir: Path, args) -> dict:
         if done_muj.get("seed") == MUJOCO_SEED and done_muj.get("starts") == args.mujoco_starts:
             row["mujoco"] = done_muj
         else:
-            model = model or _sb3_algorithm(run_dir / "best_model.zip").load(
+            model = model or sb3_algorithm(run_dir / "best_model.zip").load(
                 run_dir / "best_model.zip"
             )
             row["mujoco"] = ev.evaluate_mujoco(

@@ -10,8 +10,10 @@ Config keys (all optional)::
 
     agent = "remembered_odor"   # the scripted memory agent (flyenv.policies.remembered_odor),
                                 # "plastic_brain" (untrained plastic mushroom-body brain),
-                                # "brain" (the same brain without plasticity), or a path to
-                                # a checkpoint of agents/bptt_odor_conditioning.py
+                                # "brain" (the same brain without plasticity), a path to
+                                # a checkpoint of agents/bptt_odor_conditioning.py, or an
+                                # SB3 zip (e.g. agents/recurrent_ppo.py's best_model.zip;
+                                # "{seed}" in the path becomes the cell's seed)
     reinforcement = "reward"    # "reward", "punishment" or "none"
     pair_set = "heldout"        # "train", "heldout" or "all"
     n_episodes = 128
@@ -70,6 +72,8 @@ def _batch_policy(agent: str, n: int, plasticity: dict, brain_config: dict | Non
 
         act.reset = policy.reset
         return act
+    if str(agent).endswith(".zip"):  # an SB3 model (e.g. RecurrentPPO with the brain)
+        return _sb3_policy(agent)
     from flyenv.brains.olfactory.policy import BPTT_BRAIN_DEFAULTS, OlfactoryBrainPolicy
     from flyenv.policies.loading import build_brain_from_checkpoint
 
@@ -106,6 +110,25 @@ def _batch_policy(agent: str, n: int, plasticity: dict, brain_config: dict | Non
 
     act.reset = reset
     act.kc_active_sum, act.kc_active_n = 0.0, 0
+    return act
+
+
+def _sb3_policy(path: str):
+    """A saved SB3 model (deterministic; a recurrent one carries its state through the
+    episode, which ``reset()`` clears) as ``act(obs, done)``. The KC coding level is not
+    measured for it."""
+    from flyenv.policies.loading import sb3_algorithm
+    from flyenv.policies.sb3_recurrent import RecurrentSB3Policy
+
+    if not Path(path).exists():
+        raise ValueError(f"agent {path!r}: no such SB3 model zip")
+    model = sb3_algorithm(Path(path)).load(path, device="cpu")
+    policy = RecurrentSB3Policy(model)
+
+    def act(obs: np.ndarray, done: np.ndarray) -> np.ndarray:
+        return policy(obs)
+
+    act.reset = policy.reset
     return act
 
 
@@ -153,7 +176,7 @@ def conditioning_cell(config: dict[str, Any], seed: int, run_dir: Path) -> dict[
         raise ValueError(f'conditioning_cell: body={body!r}; use "twin" or "mujoco"')
     cfg = make_config(OdorConditioningConfig, env, "conditioning_cell")
     act = _batch_policy(
-        config.get("agent", "remembered_odor"),
+        str(config.get("agent", "remembered_odor")).replace("{seed}", str(seed)),
         1 if body == "mujoco" else n,
         config.get("plasticity", {}),
         config.get("brain_config", {}),

@@ -79,7 +79,7 @@ def twin_cell(config: dict[str, Any], seed: int, run_dir: Path) -> dict[str, Any
     keywords saved in the zip, e.g. ``{start_crosswind_mm = [-30, 30]}``. Keys: ``agent``
     (a zip path with ``{seed}``), ``env`` (a twin id), ``env_kwargs``, ``starts`` (50),
     ``start_seed``, ``time_limit_s``."""
-    from flyenv.policies.loading import _sb3_algorithm, checkpoint_env_kwargs
+    from flyenv.policies.loading import checkpoint_env_kwargs, sb3_algorithm
     from flyenv.rl.sb3_training import TEST_SEED
 
     known = {"name", "agent", "env", "env_kwargs", "starts", "start_seed", "time_limit_s"}
@@ -97,7 +97,7 @@ def twin_cell(config: dict[str, Any], seed: int, run_dir: Path) -> dict[str, Any
     env_kwargs = {**checkpoint_env_kwargs(agent), **dict(config.get("env_kwargs") or {})}
     if config.get("time_limit_s") is not None:
         env_kwargs["time_limit_s"] = float(config["time_limit_s"])
-    model = _sb3_algorithm(agent).load(agent, device="cpu")
+    model = sb3_algorithm(agent).load(agent, device="cpu")
     batch_policy, _ = ev.sb3_policy_factories(model)
     n, start_seed = int(config.get("starts", 50)), int(config.get("start_seed", TEST_SEED))
     result = ev.evaluate_twin(batch_policy, env_id, env_kwargs, n, start_seed)

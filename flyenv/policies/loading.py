@@ -45,7 +45,7 @@ def _cast_and_surge(env: gym.Env):
     return CastAndSurgePolicy(CastAndSurgeConfig(control_period_s=config.control_period_s))
 
 
-def _sb3_algorithm(path: Path):
+def sb3_algorithm(path: Path):
     """Tell the algorithm of an SB3 zip from the hyperparameters it saved."""
     import json
 
@@ -97,7 +97,7 @@ def load_policy(agent: str, env: gym.Env, seed: int | None = None) -> Policy:
             "checkpoint file; pass one of those names or the path to a saved model"
         )
     if path.suffix == ".zip":
-        algo = _sb3_algorithm(path)
+        algo = sb3_algorithm(path)
         model = algo.load(path, device="cpu")
         from flyenv.policies.sb3_recurrent import RecurrentSB3Policy, is_recurrent_model
 

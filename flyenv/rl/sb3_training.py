@@ -80,7 +80,7 @@ def is_twin(env_id: str) -> bool:
 
 def env_kwargs_for(env_id: str, policy: str, extra: dict[str, Any] | None = None) -> dict:
     """gym.make keywords: the ORN observation for the spiking brain on odor tasks
-    (OdorTaxis, PlumeTracking)."""
+    (OdorTaxis, PlumeTracking; OdorChoice and OdorConditioning observe nothing else)."""
     kwargs: dict[str, Any] = {}
     if policy in SPIKING_POLICIES:
         task = entry(env_id).task_class()
@@ -89,10 +89,11 @@ def env_kwargs_for(env_id: str, policy: str, extra: dict[str, Any] | None = None
             kwargs.update(PLUME_SPIKING_ENV_KWARGS)
         elif name == "OdorTaxis":
             kwargs.update(SPIKING_ENV_KWARGS)
-        else:
+        elif name not in ("OdorChoice", "OdorConditioning"):  # those observe ORN rates only
             raise SystemExit(
-                f"--policy {policy} needs ORN observations, which the OdorTaxis and "
-                f"PlumeTracking envs give; {env_id} is not one of them: use an MLP policy there"
+                f"--policy {policy} needs ORN observations, which the OdorTaxis, PlumeTracking, "
+                f"OdorChoice and OdorConditioning envs give; {env_id} is not one of them: use "
+                "an MLP policy there"
             )
     kwargs.update(extra or {})
     if "odor_names" in kwargs:
