@@ -20,6 +20,7 @@ _COLORS = {
     "APL": (255, 120, 120),
     "MBON": (140, 255, 140),
     "DN": (255, 140, 255),
+    "DAN": (255, 170, 60),
 }
 
 
@@ -84,15 +85,18 @@ class RasterPanel:
         return img
 
 
-def raster_side_panel(
-    policy, populations: tuple[str, ...] = ("KC", "MBON", "DN"), height: int = 480
-):
+def raster_side_panel(policy, populations: tuple[str, ...] | None = None, height: int = 480):
     """For a ``StatefulTorchPolicy`` around a spiking brain that can report spikes
     (``record_spikes``), switch recording on and return ``side_panel()`` for
-    ``flyenv.recording.record_video``; None for any other policy."""
+    ``flyenv.recording.record_video``; None for any other policy. ``populations`` None:
+    KC, MBON, DN, and the DANs too when the brain's mushroom body is plastic (the
+    reinforcement arriving, then the learned MBON output)."""
     module = getattr(policy, "module", None)
     if module is None or not hasattr(module, "record_spikes"):
         return None
+    if populations is None:
+        plastic = getattr(getattr(module, "brain", None), "plasticity", None) is not None
+        populations = ("KC", "MBON", "DAN", "DN") if plastic else ("KC", "MBON", "DN")
     module.record_spikes = True
     policy.keep_records = True
     raster = RasterPanel(populations=populations, height=height)

@@ -5,7 +5,8 @@ Adapts ``OlfactoryBrain`` to the policy protocol of ``flyenv.training.bptt``
 the loss terms need: the fraction of KCs spiking per brain step (sparsity term) and
 per-neuron rates (activity term), both differentiable through surrogate gradients.
 With ``record_spikes=True`` it also reports each population's spike counts per agent
-step (for raster videos; detached).
+step (for raster videos; detached) and, with plasticity on, the DAN rates as
+``spikes/DAN`` (DANs are rate units: a raster shows where a rate is above zero).
 """
 
 from __future__ import annotations
@@ -82,4 +83,7 @@ class OlfactoryBrainPolicy(torch.nn.Module):
         if self.record_spikes:
             for p in POPULATIONS:
                 aux[f"spikes/{p}"] = out[p].sum(dim=0)  # (B, 2, n) spikes this agent step
+            if self.brain.plasticity is not None:  # DANs are rate units: their rates
+                dan = state.dan.detach()  # (n_dan, 2B), left-side flies first
+                aux["spikes/DAN"] = dan.reshape(dan.shape[0], 2, -1).permute(2, 1, 0)
         return action, state, aux

@@ -310,3 +310,25 @@ def test_avoid_weight_scales_only_the_avoidance_mbons(mb):
     assert torch.all(s1[s0 == 0] == 0)
     with pytest.raises(ValueError, match="avoid_weight"):
         MBPlasticityConfig(avoid_weight=-1.0).validate()
+
+
+def test_videos_show_the_dans_of_a_plastic_brain():
+    """With plasticity on, the policy reports the DAN rates beside the spike counts and
+    the video's raster panel adds a DAN band: during sugar only PAM DANs are on."""
+    from flyenv.brains.olfactory.policy import OlfactoryBrainPolicy
+    from flyenv.policies.torch_policy import StatefulTorchPolicy
+    from flyenv.viz.brain_panel import raster_side_panel
+
+    module = OlfactoryBrainPolicy(plasticity={}, dt_ms=2.0, substeps=5)
+    policy = StatefulTorchPolicy(module)
+    panel = raster_side_panel(policy, height=240)
+    obs = _obs(1, 1.0)[0].numpy()
+    policy(obs)
+    dan = policy.records[-1]["spikes/DAN"]  # (2 sides, n_dan)
+    pam = module.brain.plasticity.is_pam[:, 0].numpy().astype(bool)
+    assert dan.shape == (2, pam.size)
+    assert (dan[:, pam] > 0).all() and (dan[:, ~pam] == 0).all()
+    image = panel()
+    assert image.shape == (240, 320, 3) and image.any()
+    plain = raster_side_panel(StatefulTorchPolicy(OlfactoryBrainPolicy()), height=240)
+    assert plain is not None  # a brain without plasticity: KC, MBON, DN bands as before
