@@ -235,7 +235,13 @@ def run_sweep(
     out_dir = Path(out) if out is not None else DEFAULT_OUT_ROOT / spec.name
     out_dir.mkdir(parents=True, exist_ok=True)
     cells = _select(spec, configs, seeds)
-    rows = list(dict.fromkeys(c.row for c in cells))
+    # the tables cover the run's cells and every finished cell of the sweep's other rows,
+    # so a run of some rows (--configs) does not drop the rest from summary.* and cells.csv
+    chosen = {(c.row, c.seed) for c in cells}
+    report = [
+        c for c in _select(spec, None, seeds) if (c.row, c.seed) in chosen or _is_done(out_dir, c)
+    ]
+    rows = list(dict.fromkeys(c.row for c in report))
     atomic_write_json(
         out_dir / "sweep.json",
         {
@@ -253,17 +259,17 @@ def run_sweep(
             _run_serial(spec, out_dir, pending, progress)
         else:
             _run_ray(spec, out_dir, pending, num_cpus, address, progress)
-    wanted = {(c.row, c.seed) for c in cells}
+    wanted = {(c.row, c.seed) for c in report}
     by_key = {(r["row"], r["seed"]): r for r in load_records(out_dir)}
     records = []
-    for c in cells:
+    for c in report:
         rec = by_key.get((c.row, c.seed))
         records.append(
             rec if rec else {"row": c.row, "seed": c.seed, "status": "not run", "metrics": {}}
         )
     assert all((r["row"], r["seed"]) in wanted for r in records)
     cmd = command or f"flyenv sweep {spec.source or spec.name}"
-    used_seeds = sorted({c.seed for c in cells})
+    used_seeds = sorted({c.seed for c in report})
     return write_reports(
         out_dir, spec.name, records, rows, spec.metrics, spec.curves, used_seeds, cmd
     )

@@ -159,6 +159,14 @@ def test_sweep_runs_on_ray_writes_tables_and_resumes(tmp_path, ray_local):
     run_sweep(path, out=out, progress=False)
     assert (out / "cells" / "low" / "seed_2" / "calls").read_text() == "2"
     assert (out / "cells" / "low" / "seed_1" / "calls").read_text() == "1"
+    # a run of one row (--configs) reruns nothing else and keeps the other row's
+    # finished cells in the tables
+    (out / "cells" / "high" / "seed_0" / "cell.json").unlink()
+    summary = run_sweep(path, out=out, progress=False, configs=["high"])
+    assert {e["row"] for e in summary} == {"low", "high"}
+    assert (out / "cells" / "high" / "seed_0" / "calls").read_text() == "2"
+    assert (out / "cells" / "low" / "seed_0" / "calls").read_text() == "1"
+    assert "| low | 5/5 | 0 |" in (out / "summary.md").read_text()
 
 
 def test_killed_cell_is_retried_once_and_failures_stay_in_the_table(tmp_path, ray_local):
