@@ -104,6 +104,19 @@ def _rebuild(template: Any, leaves) -> Any:
     return template
 
 
+def _feature_shapes(state: BrainState) -> list[tuple[int, ...]]:
+    """Per-side shape of each tensor of a brain state (its last axis is 2 B)."""
+    shapes = []
+    for leaf in _leaves(state):
+        if leaf.dim() < 1 or leaf.shape[-1] % 2:
+            raise ValueError(
+                f"a brain state tensor has shape {tuple(leaf.shape)}; the packing needs "
+                "(..., 2 B) tensors (left-side columns first)"
+            )
+        shapes.append(tuple(leaf.shape[:-1]))
+    return shapes
+
+
 class SpikingBrainCore(nn.Module):
     """The recurrent core: an ``OlfactoryBrain`` plus the packing of its state into
     RecurrentPPO's hidden-state tensors (module docstring). Has the attributes
@@ -132,44 +145,43 @@ class SpikingBrainCore(nn.Module):
         builder = SpikingActor(observation_size, overrides, 0, trainable, mirror_readout)
         self.brain: OlfactoryBrain = builder.brain
         self.input_size = observation_size
-        self.state_size = sum(2 * math.prod(f) for f in self._feature_shapes())
-        self.hidden_size = math.ceil(self.state_size / 4)
-
-    def _feature_shapes(self) -> list[tuple[int, ...]]:
-        """Per-side shape of each state tensor, read from the brain's rest state every
-        time: an ablation on a copy (e.g. ``no_wind_gate``) may drop a state field, and
-        the smaller state still fits the hidden tensors sized at construction."""
-        shapes = []
-        for leaf in _leaves(self.brain.init_state(1)):
+        rest = self.rest_state(1)
+        for leaf in _leaves(rest):
             if leaf.dim() < 1 or leaf.shape[-1] != 2:
                 raise ValueError(
                     f"a brain state tensor of batch 1 has shape {tuple(leaf.shape)}; the "
                     "packing needs (..., 2 B) tensors (left-side columns first)"
                 )
-            shapes.append(tuple(leaf.shape[:-1]))
-        return shapes
+        self.state_size = sum(2 * math.prod(f) for f in _feature_shapes(rest))
+        self.hidden_size = math.ceil(self.state_size / 4)
 
     # ------------------------------------------------------------------ state packing
+    # The layout is read from a rest state each time, not stored: an ablation on a copy
+    # (e.g. ``no_wind_gate``) may drop a state field, and the smaller state still fits
+    # the hidden tensors sized at construction.
     def rest_state(self, batch: int, device=None) -> BrainState:
         return self.brain.init_state(batch, device)
 
-    def _flat(self, state: BrainState) -> torch.Tensor:
+    @staticmethod
+    def _flat(state: BrainState) -> torch.Tensor:
         """BrainState of batch B -> (B, S), per env (feature, side) row-major per tensor."""
         out = []
-        for leaf, f in zip(_leaves(state), self._feature_shapes(), strict=True):
+        for leaf, f in zip(_leaves(state), _feature_shapes(state), strict=True):
             batch = leaf.shape[-1] // 2
             out.append(leaf.reshape(*f, 2, batch).movedim(-1, 0).reshape(batch, -1))
         return torch.cat(out, dim=1)
 
-    def _unflat(self, flat: torch.Tensor) -> BrainState:
+    @staticmethod
+    def _unflat(flat: torch.Tensor, template: BrainState) -> BrainState:
+        """(B, S) -> BrainState of batch B, laid out as ``template`` (a rest state)."""
         batch = flat.shape[0]
         leaves, start = [], 0
-        for f in self._feature_shapes():
+        for f in _feature_shapes(template):
             n = 2 * math.prod(f)
             x = flat[:, start : start + n].reshape(batch, *f, 2).movedim(0, -1)
             leaves.append(x.reshape(*f, 2 * batch))
             start += n
-        return _rebuild(self.rest_state(1), iter(leaves))
+        return _rebuild(template, iter(leaves))
 
     def pack(self, state: BrainState) -> RNNStates:
         """BrainState (batch B) -> ``RNNStates`` of four (1, B, H) tensors (module docstring)."""
@@ -190,9 +202,10 @@ class SpikingBrainCore(nn.Module):
                     f"hidden state of shape {tuple(p.shape)}; the spiking core packs its "
                     f"state into (1, n_envs, {self.hidden_size}) tensors"
                 )
-        rest = self._flat(self.rest_state(1, parts[0].device))
+        template = self.rest_state(1, parts[0].device)
+        rest = self._flat(template)
         flat = torch.cat([p[0] for p in parts], dim=1)[:, : rest.shape[1]]
-        return self._unflat(flat + rest)
+        return self._unflat(flat + rest, template)
 
     def reset(self, state: BrainState, episode_start: torch.Tensor) -> BrainState:
         """Set the envs where ``episode_start`` (B,) is 1 to rest; keep the others."""
