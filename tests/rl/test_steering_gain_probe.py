@@ -1,0 +1,51 @@
+"""The steering-gain probe (flyenv.rl.steering_gain_probe)."""
+
+import pytest
+import torch
+from sb3_contrib import RecurrentPPO
+
+from flyenv.rl import sb3_training as rl
+from flyenv.rl.recurrent_spiking_policy import RecurrentSpikingPolicy
+from flyenv.rl.steering_gain_probe import probe, readout_weight
+
+ENV = "flyenv/OdorTaxis-kinematic-v0"
+
+
+def _model(mirror: bool):
+    kwargs = rl.env_kwargs_for(ENV, "recurrent_spiking", {"time_limit_s": 1.0})
+    venv = rl.make_vec_env(ENV, 2, 0, kwargs)
+    eval_env = rl.make_vec_env(ENV, 4, 1, kwargs, eval_env=True)
+    model = RecurrentPPO(
+        RecurrentSpikingPolicy,
+        venv,
+        n_steps=8,
+        batch_size=16,
+        policy_kwargs={"trainable": "readout.", "mirror_readout": mirror},
+        device="cpu",
+        seed=0,
+    )
+    return model, eval_env
+
+
+def test_probe_scales_only_the_steering_gain_and_restores_it():
+    model, eval_env = _model(mirror=True)
+    weight = readout_weight(model.policy)
+    before = weight.detach().clone()
+    rows = probe(model, eval_env, 4, [0.0, 1.0])
+    assert [(r["scale"], r["deterministic"]) for r in rows] == [
+        (0.0, True),
+        (0.0, False),
+        (1.0, True),
+        (1.0, False),
+    ]
+    assert all(0.0 <= r["success_rate"] <= 1.0 for r in rows)
+    torch.testing.assert_close(weight.detach(), before)
+    # the evaluation twin replays its starts: the same deterministic policy scores the same
+    again = probe(model, eval_env, 4, [1.0])
+    assert again[0]["mean_return"] == pytest.approx(rows[2]["mean_return"])
+
+
+def test_probe_needs_a_mirror_readout():
+    model, _ = _model(mirror=False)
+    with pytest.raises(ValueError, match="mirror_readout"):
+        readout_weight(model.policy)
