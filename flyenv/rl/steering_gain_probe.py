@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -93,6 +94,7 @@ def _load_agent(name: str):
         raise ValueError(f"no agent {name!r} at {path}; use recurrent_ppo or ppo_odor_taxis")
     spec = importlib.util.spec_from_file_location(f"flyenv_agent_{name}", path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up while built
     spec.loader.exec_module(module)
     return module
 

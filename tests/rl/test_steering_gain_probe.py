@@ -12,7 +12,7 @@ ENV = "flyenv/OdorTaxis-kinematic-v0"
 
 
 def _model(mirror: bool):
-    kwargs = rl.env_kwargs_for(ENV, "recurrent_spiking", {"time_limit_s": 1.0})
+    kwargs = rl.env_kwargs_for(ENV, "recurrent_spiking", {"time_limit_s": 0.5})
     venv = rl.make_vec_env(ENV, 2, 0, kwargs)
     eval_env = rl.make_vec_env(ENV, 4, 1, kwargs, eval_env=True)
     model = RecurrentPPO(
@@ -49,3 +49,25 @@ def test_probe_needs_a_mirror_readout():
     model, _ = _model(mirror=False)
     with pytest.raises(ValueError, match="mirror_readout"):
         readout_weight(model.policy)
+
+
+@pytest.mark.slow
+def test_cli_prints_one_row_per_scale(capsys):
+    from flyenv.rl.steering_gain_probe import main
+
+    rows = main(
+        [
+            "--agent",
+            "recurrent_ppo",
+            "--scenario",
+            "scenarios/recurrent_ppo_odor_taxis_weak_contrast.toml",
+            "--eval-starts",
+            "3",
+            "--scales",
+            "1",
+            "2",
+        ]
+    )
+    assert len(rows) == 4
+    table = capsys.readouterr().out
+    assert "| x1 |" in table and "| x2 |" in table
