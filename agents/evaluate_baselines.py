@@ -2,8 +2,9 @@
 
 Rows: the scripted Braitenberg agent, the untrained spiking brain (the SB3 spiking
 policy at step 0: the connectome's wiring alone), the shipped BPTT-trained brain, and
-every SB3 run directory given (``agents/ppo_odor_taxis.py`` / ``agents/sac_odor_taxis.py``
-outputs: their ``best_model.zip`` and ``results.json``). Columns: success over 50
+every SB3 run directory given (``agents/ppo_odor_taxis.py`` / ``agents/sac_odor_taxis.py`` /
+``agents/recurrent_ppo.py`` outputs: their ``best_model.zip`` and ``results.json``; a
+recurrent model carries its state through each episode). Columns: success over 50
 twin starts and over ``--mujoco-starts`` MuJoCo starts (the same seeds for every
 agent), mean time to source of the successful episodes, and, for trained agents, the
 timesteps and wall time to the first evaluation at >= 80% held-out success.
@@ -198,7 +199,7 @@ def run_row(run_dir: Path, args) -> dict:
     else:
         model = sb3_algorithm(run_dir / "best_model.zip").load(run_dir / "best_model.zip")
         row["twin"] = ev.evaluate_twin(
-            ev.sb3_batch_policy(model), twin_id, kwargs, args.twin_starts, TWIN_SEED
+            ev.sb3_policy_factories(model)[0], twin_id, kwargs, args.twin_starts, TWIN_SEED
         ).as_dict()
     if args.mujoco_starts > 0 and row["twin"]["success_rate"] >= args.mujoco_min_twin:
         if done_muj.get("seed") == MUJOCO_SEED and done_muj.get("starts") == args.mujoco_starts:
@@ -208,7 +209,7 @@ def run_row(run_dir: Path, args) -> dict:
                 run_dir / "best_model.zip"
             )
             row["mujoco"] = ev.evaluate_mujoco(
-                ev.sb3_policy(model),
+                ev.sb3_policy_factories(model)[1],
                 mujoco_id(twin_id),
                 kwargs,
                 args.mujoco_starts,
