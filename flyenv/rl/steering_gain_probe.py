@@ -7,7 +7,9 @@ gain (how strongly a left/right DN difference turns the fly). The probe scales `
 an untrained (or trained) policy and evaluates each scaled copy on the same starts, with
 the deterministic action and with the Gaussian samples PPO trains on. If success rises
 with the gain, there is something for the readout to learn; the slope of the mean return
-is the size of the policy-gradient signal RL has to find in its noise.
+is the size of the policy-gradient signal RL has to find in its noise. ``--knob
+mbon_dn`` scales both MBON->DN matrices instead (how much the mushroom-body output side
+can add by its strength alone).
 
     python -m flyenv.rl.steering_gain_probe --agent recurrent_ppo \\
         --scenario scenarios/recurrent_ppo_odor_taxis_weak_contrast.toml --seed 1
@@ -43,23 +45,40 @@ def readout_weight(policy) -> torch.nn.Parameter:
     return param.weight.original
 
 
-def probe(model, eval_env, n_episodes: int, scales: Sequence[float]) -> list[dict]:
-    """Success rate and mean return of ``model`` with its steering gain ``d`` times each
-    scale, deterministic and stochastic, on ``n_episodes`` episodes of ``eval_env``. Use an
+KNOBS = ("steering", "mbon_dn")
+
+
+def _knob_tensors(policy, knob: str) -> list[tuple[torch.Tensor, slice | int]]:
+    """(parameter, index) pairs that ``knob`` scales."""
+    if knob == "steering":
+        return [(readout_weight(policy), 1)]  # row 1 of the mirror coordinates: d
+    if knob == "mbon_dn":
+        brain = policy.brain if hasattr(policy, "brain") else policy.actor.brain
+        return [(brain.w_mbon_dn_ipsi, slice(None)), (brain.w_mbon_dn_contra, slice(None))]
+    raise ValueError(f"knob={knob!r}; use one of {KNOBS}")
+
+
+def probe(
+    model, eval_env, n_episodes: int, scales: Sequence[float], knob: str = "steering"
+) -> list[dict]:
+    """Success rate and mean return of ``model`` with its steering gain ``d`` (``knob
+    "steering"``) or its MBON->DN weights (``"mbon_dn"``) times each scale, deterministic
+    and stochastic, on ``n_episodes`` episodes of ``eval_env``. Use an
     evaluation twin (``sb3_training.make_vec_env(..., eval_env=True)``), which replays the
     same starts at every reset, so every row sees the same starts. The weights are
     restored afterwards."""
     from stable_baselines3.common.evaluation import evaluate_policy
 
-    weight = readout_weight(model.policy)
-    original = weight.detach().clone()
+    tensors = _knob_tensors(model.policy, knob)
+    originals = [t.detach().clone() for t, _ in tensors]
     rows = []
     try:
         for scale in scales:
             with torch.no_grad():
-                scaled = original.clone()
-                scaled[1] *= scale
-                weight.copy_(scaled)
+                for (t, index), original in zip(tensors, originals, strict=True):
+                    scaled = original.clone()
+                    scaled[index] *= scale
+                    t.copy_(scaled)
             for deterministic in (True, False):
                 successes: list[bool] = []
 
@@ -76,6 +95,7 @@ def probe(model, eval_env, n_episodes: int, scales: Sequence[float]) -> list[dic
                 )
                 rows.append(
                     {
+                        "knob": knob,
                         "scale": float(scale),
                         "deterministic": deterministic,
                         "success_rate": float(np.mean(successes)),
@@ -84,7 +104,8 @@ def probe(model, eval_env, n_episodes: int, scales: Sequence[float]) -> list[dic
                 )
     finally:
         with torch.no_grad():
-            weight.copy_(original)
+            for (t, _), original in zip(tensors, originals, strict=True):
+                t.copy_(original)
     return rows
 
 
@@ -108,6 +129,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--eval-starts", type=int, default=200)
     parser.add_argument("--scales", type=float, nargs="+", default=[1.0, 1.5, 2.0, 3.0])
+    parser.add_argument("--knob", default="steering", choices=KNOBS)
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
 
@@ -146,9 +168,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
         seed=args.seed,
         device="cpu",
     )
-    rows = probe(model, eval_env, n_eval, args.scales)
+    rows = probe(model, eval_env, n_eval, args.scales, args.knob)
     print(
-        "| steering gain | deterministic success | stochastic success | deterministic return | stochastic return |"
+        f"| {args.knob} scale | deterministic success | stochastic success | "
+        "deterministic return | stochastic return |"
     )
     print("|---|---|---|---|---|")
     for det, sto in zip(rows[::2], rows[1::2], strict=True):

@@ -32,6 +32,7 @@ def test_probe_scales_only_the_steering_gain_and_restores_it():
     weight = readout_weight(model.policy)
     before = weight.detach().clone()
     rows = probe(model, eval_env, 4, [0.0, 1.0])
+    assert all(r["knob"] == "steering" for r in rows)
     assert [(r["scale"], r["deterministic"]) for r in rows] == [
         (0.0, True),
         (0.0, False),
@@ -71,3 +72,21 @@ def test_cli_prints_one_row_per_scale(capsys):
     assert len(rows) == 4
     table = capsys.readouterr().out
     assert "| x1 |" in table and "| x2 |" in table
+
+
+def test_mbon_dn_knob_scales_both_matrices_and_restores_them():
+    from flyenv.rl.steering_gain_probe import _knob_tensors
+
+    model, eval_env = _model(mirror=True)
+    brain = model.policy.brain
+    ipsi, contra = brain.w_mbon_dn_ipsi.detach().clone(), brain.w_mbon_dn_contra.detach().clone()
+    assert [t for t, _ in _knob_tensors(model.policy, "mbon_dn")] == [
+        brain.w_mbon_dn_ipsi,
+        brain.w_mbon_dn_contra,
+    ]
+    rows = probe(model, eval_env, 2, [0.0], knob="mbon_dn")
+    assert len(rows) == 2 and rows[0]["knob"] == "mbon_dn"
+    torch.testing.assert_close(brain.w_mbon_dn_ipsi.detach(), ipsi)
+    torch.testing.assert_close(brain.w_mbon_dn_contra.detach(), contra)
+    with pytest.raises(ValueError, match="knob"):
+        probe(model, eval_env, 2, [1.0], knob="nonsense")
