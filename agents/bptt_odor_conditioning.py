@@ -150,6 +150,7 @@ def report(policy, args: Args, pair_set: str, n: int, seed: int) -> dict:
         "no_choice": 1.0 - correct - wrong,
         "performance_index": correct - wrong,
         "performance_index_cs_plus": pi_cs_plus,
+        "mean_final_distance_to_goal_mm": metrics.final_distance_to_goal,
     }
 
 
@@ -188,9 +189,10 @@ def main(argv: list[str] | None = None) -> dict:
     trainer = BPTTTrainer(
         policy, config, run_dir, env_kwargs=env_kwargs(args), policy_spec=spec, task=TASK
     )
+    # the untrained brain's report comes before a resume loads the trained weights
+    untrained = report(policy, args, "heldout", args.report_starts, args.seed + REPORT_SEED_OFFSET)
     if trainer.resume():
         print(f"resumed {run_dir} at episode {trainer.episode}")
-    untrained = report(policy, args, "heldout", args.report_starts, args.seed + REPORT_SEED_OFFSET)
     from torch.utils.tensorboard import SummaryWriter
 
     writer = SummaryWriter(str(run_dir / "tb"))

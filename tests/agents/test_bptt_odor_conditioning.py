@@ -36,6 +36,11 @@ def test_trains_the_plastic_side_only_and_resumes(tmp_path):
     again = agent.main([*TINY, "--run-dir", str(run)])  # resumes: nothing left to train
     assert torch.load(run / "checkpoint_latest.pt", weights_only=False)["episode"] == 2
     assert again["best_episode"] == out["best_episode"]
+    # "before training" is the untrained brain on a resume too, not the resumed weights
+    assert again["heldout_at_start"] == out["heldout_at_start"]
+    assert out["heldout"]["mean_final_distance_to_goal_mm"] != (
+        out["heldout_at_start"]["mean_final_distance_to_goal_mm"]
+    )
 
 
 def test_plasticity_off_is_a_valid_control(tmp_path):
