@@ -38,8 +38,9 @@ def test_trains_the_plastic_side_only_and_resumes(tmp_path):
     assert again["best_episode"] == out["best_episode"]
     # "before training" is the untrained brain on a resume too, not the resumed weights
     assert again["heldout_at_start"] == out["heldout_at_start"]
-    assert out["heldout"]["mean_final_distance_to_goal_mm"] != (
-        out["heldout_at_start"]["mean_final_distance_to_goal_mm"]
+    assert (
+        out["heldout"]["mean_final_distance_to_goal_mm"]
+        != (out["heldout_at_start"]["mean_final_distance_to_goal_mm"])
     )
 
 
