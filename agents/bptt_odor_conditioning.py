@@ -131,15 +131,27 @@ def build(args: Args):
     return policy, spec
 
 
+REPORT_CHUNK = 128
+"""Episodes per batched rollout in ``report``: the plastic KC->MBON weights are per fly
+(2 x 2,597 x 48 floats each), so 512 flies at once need several GB."""
+
+
 def report(policy, args: Args, pair_set: str, n: int, seed: int) -> dict:
     """Performance index on ``n`` episodes of ``pair_set`` pairs: correct - wrong choices
-    over n, and the same relative to the CS+ (sign flips with the reinforcement)."""
+    over n, and the same relative to the CS+ (sign flips with the reinforcement). Run in
+    batches of at most ``REPORT_CHUNK`` flies drawing their starts one after the other
+    from one stream, so the same ``seed`` gives the same episodes for every policy."""
     cfg = make_config(OdorConditioningConfig, env_kwargs(args, pair_set), "report")
-    batch = WalkingEpisodes.twin(OdorConditioningTask, n, cfg)
     rng = np.random.default_rng(seed)
-    with torch.no_grad():
-        _, _, metrics, _ = rollout(policy, batch, rng, cfg.max_episode_steps, LossWeights())
-    correct, wrong = metrics.success_rate, metrics.failure_rate
+    correct = wrong = distance = 0.0
+    for start in range(0, n, REPORT_CHUNK):
+        size = min(REPORT_CHUNK, n - start)
+        batch = WalkingEpisodes.twin(OdorConditioningTask, size, cfg)
+        with torch.no_grad():
+            _, _, m, _ = rollout(policy, batch, rng, cfg.max_episode_steps, LossWeights())
+        correct += m.success_rate * size / n
+        wrong += m.failure_rate * size / n
+        distance += m.final_distance_to_goal * size / n
     cs_plus_is_correct = args.reinforcement != "punishment"
     pi_cs_plus = (correct - wrong) if cs_plus_is_correct else (wrong - correct)
     return {
@@ -150,7 +162,7 @@ def report(policy, args: Args, pair_set: str, n: int, seed: int) -> dict:
         "no_choice": 1.0 - correct - wrong,
         "performance_index": correct - wrong,
         "performance_index_cs_plus": pi_cs_plus,
-        "mean_final_distance_to_goal_mm": metrics.final_distance_to_goal,
+        "mean_final_distance_to_goal_mm": distance,
     }
 
 

@@ -47,3 +47,17 @@ def test_trains_the_plastic_side_only_and_resumes(tmp_path):
 def test_plasticity_off_is_a_valid_control(tmp_path):
     out = agent.main([*TINY, "--plasticity", "off", "--run-dir", str(tmp_path / "off")])
     assert out["plasticity"] == "off"
+
+
+def test_report_in_chunks_is_deterministic_and_weighted_by_chunk_size(monkeypatch):
+    args = agent.parse_args(TINY)
+    policy = agent.build(args)[0]
+    monkeypatch.setattr(agent, "REPORT_CHUNK", 4)  # 6 episodes: chunks of 4 and 2
+    a = agent.report(policy, args, "heldout", 6, 123)
+    b = agent.report(policy, args, "heldout", 6, 123)
+    assert a == b
+    assert a["episodes"] == 6
+    assert abs(a["correct"] + a["wrong"] + a["no_choice"] - 1.0) < 1e-9
+    # every count is a whole number of episodes out of 6
+    for k in ("correct", "wrong"):
+        assert abs(a[k] * 6 - round(a[k] * 6)) < 1e-6
