@@ -1,28 +1,5 @@
-"""Load an ``agents/*.py`` program as a module (agents are scripts, not a package)."""
+"""Load an ``agents/*.py`` program as a module (``flyenv.agent_scripts``)."""
 
-from __future__ import annotations
+from flyenv.agent_scripts import AGENTS, load_agent
 
-import importlib.util
-import sys
-from pathlib import Path
-from types import ModuleType
-
-AGENTS = Path(__file__).resolve().parents[1] / "agents"
-
-
-def load_agent(name: str) -> ModuleType:
-    """``load_agent("ppo_odor_taxis")`` -> the module of ``agents/ppo_odor_taxis.py``.
-
-    Loaded once per test session: a second copy would define its dataclasses again, and
-    tyro then sees a default (an instance of the first copy's class) that is not of the
-    annotated type (the second copy's), which turns nested configs into subcommands.
-    """
-    path = AGENTS / f"{name}.py"
-    loaded = sys.modules.get(name)
-    if loaded is not None and Path(getattr(loaded, "__file__", "")) == path:
-        return loaded
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses and tyro resolve the Args annotations there
-    spec.loader.exec_module(module)
-    return module
+__all__ = ["AGENTS", "load_agent"]

@@ -483,17 +483,9 @@ def baselines_cell(config: dict, seed: int, run_dir: pathlib.Path) -> dict:
 
 
 def _load_agent():
-    import importlib.util
-    import sys
+    from flyenv.agent_scripts import load_agent
 
-    root = pathlib.Path(__file__).resolve().parents[2]
-    spec = importlib.util.spec_from_file_location(
-        "wb_agent", root / "agents/whole_brain_fitting.py"
-    )
-    agent = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = agent  # its Args dataclass resolves annotations there
-    spec.loader.exec_module(agent)
-    return agent
+    return load_agent("whole_brain_fitting")
 
 
 def _student_metrics(

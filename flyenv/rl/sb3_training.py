@@ -213,8 +213,11 @@ class TqdmCallback(BaseCallback):
         self.bar.close()
 
 
-def evaluate_success(model, eval_env: VecEnv, n: int) -> tuple[float, float]:
-    """Mean return and success rate of the deterministic policy over n episodes."""
+def evaluate_success(
+    model, eval_env: VecEnv, n: int, deterministic: bool = True
+) -> tuple[float, float]:
+    """Mean return and success rate of the policy (deterministic, or sampling its actions)
+    over n episodes."""
     from stable_baselines3.common.evaluation import evaluate_policy
 
     successes: list[bool] = []
@@ -223,7 +226,9 @@ def evaluate_success(model, eval_env: VecEnv, n: int) -> tuple[float, float]:
         if local["done"]:
             successes.append(bool(local["info"].get("is_success", False)))
 
-    rets, _ = evaluate_policy(model, eval_env, n_eval_episodes=n, callback=on_step)
+    rets, _ = evaluate_policy(
+        model, eval_env, n_eval_episodes=n, deterministic=deterministic, callback=on_step
+    )
     return float(rets), float(np.mean(successes)) if successes else float("nan")
 
 

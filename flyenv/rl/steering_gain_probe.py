@@ -23,19 +23,18 @@ never its reporting starts.
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import sys
 from collections.abc import Sequence
-from pathlib import Path
 
-import numpy as np
 import torch
 
+from flyenv.agent_scripts import load_agent
+from flyenv.rl.sb3_training import evaluate_success, policy_brain
 
-def readout_weight(policy) -> torch.nn.Parameter:
+
+def readout_weight(model) -> torch.nn.Parameter:
     """The stored (2, n_dn) mirror-readout coordinates (row 0: c, row 1: d) of an SB3
-    spiking policy (stateless or recurrent)."""
-    brain = policy.brain if hasattr(policy, "brain") else policy.actor.brain
+    spiking model (stateless or recurrent policy)."""
+    brain = policy_brain(model)
     param = getattr(brain.readout, "parametrizations", None)
     if param is None or "weight" not in param:
         raise ValueError(
@@ -48,12 +47,12 @@ def readout_weight(policy) -> torch.nn.Parameter:
 KNOBS = ("steering", "mbon_dn")
 
 
-def _knob_tensors(policy, knob: str) -> list[tuple[torch.Tensor, slice | int]]:
+def _knob_tensors(model, knob: str) -> list[tuple[torch.Tensor, slice | int]]:
     """(parameter, index) pairs that ``knob`` scales."""
     if knob == "steering":
-        return [(readout_weight(policy), 1)]  # row 1 of the mirror coordinates: d
+        return [(readout_weight(model), 1)]  # row 1 of the mirror coordinates: d
     if knob == "mbon_dn":
-        brain = policy.brain if hasattr(policy, "brain") else policy.actor.brain
+        brain = policy_brain(model)
         return [(brain.w_mbon_dn_ipsi, slice(None)), (brain.w_mbon_dn_contra, slice(None))]
     raise ValueError(f"knob={knob!r}; use one of {KNOBS}")
 
@@ -67,9 +66,7 @@ def probe(
     evaluation twin (``sb3_training.make_vec_env(..., eval_env=True)``), which replays the
     same starts at every reset, so every row sees the same starts. The weights are
     restored afterwards."""
-    from stable_baselines3.common.evaluation import evaluate_policy
-
-    tensors = _knob_tensors(model.policy, knob)
+    tensors = _knob_tensors(model, knob)
     originals = [t.detach().clone() for t, _ in tensors]
     rows = []
     try:
@@ -80,26 +77,16 @@ def probe(
                     scaled[index] *= scale
                     t.copy_(scaled)
             for deterministic in (True, False):
-                successes: list[bool] = []
-
-                def on_step(local, _, out=successes):
-                    if local["done"]:
-                        out.append(bool(local["info"].get("is_success", False)))
-
-                mean_return, _ = evaluate_policy(
-                    model,
-                    eval_env,
-                    n_eval_episodes=n_episodes,
-                    deterministic=deterministic,
-                    callback=on_step,
+                mean_return, success = evaluate_success(
+                    model, eval_env, n_episodes, deterministic=deterministic
                 )
                 rows.append(
                     {
                         "knob": knob,
                         "scale": float(scale),
                         "deterministic": deterministic,
-                        "success_rate": float(np.mean(successes)),
-                        "mean_return": float(mean_return),
+                        "success_rate": success,
+                        "mean_return": mean_return,
                     }
                 )
     finally:
@@ -107,17 +94,6 @@ def probe(
             for (t, _), original in zip(tensors, originals, strict=True):
                 t.copy_(original)
     return rows
-
-
-def _load_agent(name: str):
-    path = Path(__file__).resolve().parents[2] / "agents" / f"{name}.py"
-    if not path.exists():
-        raise ValueError(f"no agent {name!r} at {path}; use recurrent_ppo or ppo_odor_taxis")
-    spec = importlib.util.spec_from_file_location(f"flyenv_agent_{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up while built
-    spec.loader.exec_module(module)
-    return module
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
@@ -135,7 +111,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
 
     from flyenv.rl import sb3_training as rl
 
-    agent = _load_agent(args.agent)
+    agent = load_agent(args.agent)
     agent_args = agent.parse_args(
         [
             "--scenario",

@@ -29,7 +29,7 @@ def _model(mirror: bool):
 
 def test_probe_scales_only_the_steering_gain_and_restores_it():
     model, eval_env = _model(mirror=True)
-    weight = readout_weight(model.policy)
+    weight = readout_weight(model)
     before = weight.detach().clone()
     rows = probe(model, eval_env, 4, [0.0, 1.0])
     assert all(r["knob"] == "steering" for r in rows)
@@ -49,7 +49,7 @@ def test_probe_scales_only_the_steering_gain_and_restores_it():
 def test_probe_needs_a_mirror_readout():
     model, _ = _model(mirror=False)
     with pytest.raises(ValueError, match="mirror_readout"):
-        readout_weight(model.policy)
+        readout_weight(model)
 
 
 @pytest.mark.slow
@@ -80,7 +80,7 @@ def test_mbon_dn_knob_scales_both_matrices_and_restores_them():
     model, eval_env = _model(mirror=True)
     brain = model.policy.brain
     ipsi, contra = brain.w_mbon_dn_ipsi.detach().clone(), brain.w_mbon_dn_contra.detach().clone()
-    assert [t for t, _ in _knob_tensors(model.policy, "mbon_dn")] == [
+    assert [t for t, _ in _knob_tensors(model, "mbon_dn")] == [
         brain.w_mbon_dn_ipsi,
         brain.w_mbon_dn_contra,
     ]
