@@ -16,7 +16,11 @@ Stage 2 also trains the closed loop (``--rollout_frames 30``, an addition to the
 after each teacher-forced sub-sequence the decoder runs 30 frames on its own predictions,
 with the spiking net replaced by its linear fit (simulating the net inside every stage-2
 step would cost a frame simulation per step). Without it (``--rollout_frames 0``, the
-original's stage 2) the decoder drifts in closed loop (exposure bias).
+original's stage 2) the decoder drifts in closed loop (exposure bias). What the linear
+surrogate costs is measured by fine-tuning: ``--finetune_round2 N --finetune_rollout
+spiking`` adds N epochs whose rollouts run through the stateful spiking net itself
+(``flyenv.training.whole_brain_fitting.SpikingNetRollout``), ``--finetune_rollout linear``
+the same N epochs through the surrogate (the control with the same budget).
 
 Stateful (``--stateful``, the default; issue 16): the spiking net carries V, I,
 refractoriness and the spikes in flight from one frame into the next in training (parallel
@@ -106,6 +110,7 @@ from flyenv.training.whole_brain_fitting import (
     STAGE2_INPUTS,
     LinearAR,
     RateDecoder,
+    SpikingNetRollout,
     closed_loop,
     control_input,
     fit_spiking_surrogate,
@@ -208,6 +213,14 @@ class Args:
     rollout_frames: int = 30
     """Stage 2: frames of closed loop after each sub-sequence (through a linear surrogate
     of the spiking net)."""
+    finetune_round2: int = 0
+    """Stage 2: epochs after the --epoch_round2 ones whose closed-loop rollouts run through
+    --finetune_rollout (at the learning rate reached by then; the checkpoint is chosen
+    among these epochs only). 0: none."""
+    finetune_rollout: Literal["linear", "spiking"] = "spiking"
+    """Rollouts of the fine-tuning epochs: 'spiking', the stateful spiking net itself (one
+    frame simulation of batch_size copies per rollout step, no gradient through the net),
+    or 'linear', the same linear surrogate as before (the control with the same budget)."""
     stage2_input: str = "spiking"
     """Control: feed the stage-2 decoder zeros or the spiking output shuffled in time
     instead of the spiking net's output (training and evaluation; own decoder files)."""
@@ -336,9 +349,16 @@ def build_model(args: Args, data) -> WholeBrainLIF:
     return WholeBrainLIF(signed, data.readout_counts, cfg).to(args.device)
 
 
-def decoder_name(args, kind: str) -> str:
+def stage2_suffix(args) -> str:
+    """File-name tag of a stage-2 variant (control input, fine-tuning); '' for the default."""
     control = "" if args.stage2_input == "spiking" else f"-{args.stage2_input}-input"
-    return f"second-round-rnn-{kind}-{args.input_style}{control}.pt"
+    if args.finetune_round2 > 0:
+        control += f"-ft{args.finetune_round2}-{args.finetune_rollout}"
+    return control
+
+
+def decoder_name(args, kind: str) -> str:
+    return f"second-round-rnn-{kind}-{args.input_style}{stage2_suffix(args)}.pt"
 
 
 def stage2_replacement(args, sim: np.ndarray) -> np.ndarray | None:
@@ -427,7 +447,7 @@ def eval1(args, run: Path, data, model: WholeBrainLIF) -> np.ndarray:
     return sim
 
 
-def train2(args, run: Path, data) -> None:
+def train2(args, run: Path, data, model: WholeBrainLIF | None = None) -> None:
     sim = np.load(run / "simulated_neuropil_fr.npy")
     replacement = stage2_replacement(args, sim)
     if replacement is not None:
@@ -439,8 +459,7 @@ def train2(args, run: Path, data) -> None:
         opt, step_size=max(1, args.epoch_round2 // 4), gamma=0.5
     )
     state_path = run / decoder_name(args, "state")
-    control = "" if args.stage2_input == "spiking" else f"-{args.stage2_input}-input"
-    losses_path = run / f"second-round-losses{control}.txt"
+    losses_path = run / f"second-round-losses{stage2_suffix(args)}.txt"
     start, best = 0, float("inf")
     if state_path.exists():
         st = load_checkpoint(state_path)
@@ -454,13 +473,27 @@ def train2(args, run: Path, data) -> None:
     surrogate = fit_spiking_surrogate(sim, data.rates_hz, train_frames)
     bins = torch.as_tensor(rate_bins(data.rates_hz.max(), args.bin_size, args.max_firing_rate),
                            dtype=torch.float32)  # fmt: skip
-    for epoch in tqdm(range(start, args.epoch_round2), desc="round 2", disable=not args.progress):
+    n_epochs = args.epoch_round2 + args.finetune_round2
+    net_rollout = None
+    if args.finetune_round2 > 0 and args.finetune_rollout == "spiking" and start < n_epochs:
+        if not args.stateful or model is None:
+            raise ValueError("--finetune_rollout spiking needs the stateful spiking net")
+        load_round1(run, model)
+        net_rollout = SpikingNetRollout(
+            model, data.rates_hz, int(train_frames[-1]), args.seed + 13, args.max_firing_rate
+        )
+    for epoch in tqdm(range(start, n_epochs), desc="round 2", disable=not args.progress):
+        finetune = epoch >= args.epoch_round2
+        if finetune and epoch == args.epoch_round2:
+            best = float("inf")  # the checkpoint comes from the fine-tuning epochs
         loss = train_round2_epoch(
             decoder, opt, sim, data.rates_hz, train_frames, bins, args.batch_size, args.seq_len,
             args.noise_sigma * 10.0, args.grad_clip, seed=args.seed * 1000 + epoch,
             rollout=args.rollout_frames, surrogate=surrogate,
+            net_rollout=net_rollout if finetune else None,
         )  # fmt: skip
-        sched.step()
+        if not finetune:
+            sched.step()
         log(losses_path, f"epoch = {epoch}, bin-interval loss = {loss:.5f}, "
                          f"lr = {sched.get_last_lr()[0]:.6f}")  # fmt: skip
         if loss < best:
@@ -560,7 +593,7 @@ def evaluate(args, run: Path, data, model: WholeBrainLIF) -> dict:
         with open(tmp, "wb") as fh:
             np.save(fh, main)
 
-    suffix = "" if rep is None else f"-{args.stage2_input}-input"
+    suffix = stage2_suffix(args)
     atomic_write(run / f"neuropil_fr_predictions{suffix}.npy", write)
     lines = [f"# closed loop after {w} teacher-forced frames; frames {frames[0]}..{frames[-1]}"]
     sections = ("closed_loop", "teacher_forced_one_step", "teacher_recovery_closed_loop",
@@ -592,6 +625,13 @@ def main(argv: list[str] | None = None) -> dict | None:
     run = Path(args.filepath) if args.filepath else None
     if run is not None:
         load_settings(args, run)
+    if args.finetune_round2 < 0:
+        raise ValueError(f"--finetune_round2 must be >= 0, got {args.finetune_round2}")
+    if args.finetune_round2 > 0 and args.finetune_rollout == "spiking" and not args.stateful:
+        raise ValueError(
+            "--finetune_rollout spiking runs the stateful spiking net; drop --no-stateful "
+            "or use --finetune_rollout linear"
+        )
     t0 = time.perf_counter()
     data = prepare_data(args)
     if run is None:
@@ -607,7 +647,7 @@ def main(argv: list[str] | None = None) -> dict | None:
     if args.mode in ("all", "eval1"):
         eval1(args, run, data, model)
     if args.mode in ("all", "train2"):
-        train2(args, run, data)
+        train2(args, run, data, model)
     if args.mode in ("all", "evaluate"):
         stats = evaluate(args, run, data, model)
     print(f"done in {time.perf_counter() - t0:.1f} s; outputs in {run}")

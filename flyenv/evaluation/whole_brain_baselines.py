@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import pathlib
+import shutil
 from dataclasses import asdict, dataclass, replace
 from typing import Protocol
 
@@ -496,28 +497,69 @@ def _student_metrics(
     warmup: int,
     split: float,
 ) -> dict:
-    """The stateful spiking student alone (stage 1 of ``agents/whole_brain_fitting.py``,
-    no GRU) on the ``connectome`` of the config (true | shuffled | lowrank_only), scored
-    by the agent, with the recovery of the teacher's drive weights and low-rank term."""
+    """The stateful spiking student (stage 1 of ``agents/whole_brain_fitting.py``) on the
+    ``connectome`` of the config (true | shuffled | lowrank_only), scored by the agent,
+    with the recovery of the teacher's drive weights and low-rank term.
+
+    ``epoch_round2`` (default 0: the spiking net alone) > 0 adds the stage-2 GRU decoder,
+    ``finetune_round2`` / ``finetune_rollout`` its fine-tuning epochs (the agent's flags).
+    ``stage1_from`` (a folder, ``{seed}`` filled in): copy stage 1 (checkpoint, losses
+    with the settings line, state, teacher-forced simulation) from an earlier run of the
+    same settings instead of training it again; the rows ``spiking_alone.*`` then repeat
+    that run's spiking-net-alone score."""
     agent = _load_agent()
     e1 = int(config.get("epoch_round1", 20))
+    e2 = int(config.get("epoch_round2", 0))
     kind = str(config.get("connectome", "true"))
+    fit = run_dir / "fit"
     argv = [
         "--data-dir", str(data_dir), "--neural_activity_id", "synthetic",
-        "--epoch_round1", str(e1), "--epoch_round2", "0", "--connectome", kind,
+        "--epoch_round1", str(e1), "--epoch_round2", str(e2), "--connectome", kind,
         "--warmup_frames", str(warmup), "--split", str(split), "--seed", str(seed),
-        "--filepath", str(run_dir / "fit"), "--no-progress",
+        "--filepath", str(fit), "--no-progress",
+        "--finetune_round2", str(int(config.get("finetune_round2", 0))),
+        "--finetune_rollout", str(config.get("finetune_rollout", "spiking")),
     ]  # fmt: skip
-    stats = agent.main(["--mode", "all", *argv])
+    source = config.get("stage1_from")
+    if source is not None:
+        src = pathlib.Path(str(source).replace("{seed}", str(seed)))
+        fit.mkdir(parents=True, exist_ok=True)
+        for name in STAGE1_FILES:
+            if not (src / name).is_file():
+                raise FileNotFoundError(
+                    f"stage1_from: {src / name} is missing; run the sweep that trains stage 1 "
+                    "first (scenarios/sweeps/whole_brain_connectome.toml)"
+                )
+            if not (fit / name).is_file():
+                shutil.copyfile(src / name, fit / name)
+        agent.main(["--mode", "train2", *argv])
+        stats = agent.main(["--mode", "evaluate", *argv])
+    else:
+        stats = agent.main(["--mode", "all", *argv])
     (run_dir / "evaluation_stats.json").write_text(json.dumps(stats, indent=2))
     key = stats["main_predictor"]
-    return {
+    out = {
         "one_step": stats["teacher_forced_one_step"][key],
         "closed_loop": stats["closed_loop"][key],
         "recovery": stats.get("recovery", {}),
         "recovery_untrained": stats.get("recovery_untrained", {}),
         "epoch_round1": e1,
     }
+    if e2 > 0:
+        out["spiking_alone"] = {
+            "closed_loop": stats["closed_loop"]["spiking net alone"],
+            "one_step": stats["teacher_forced_one_step"]["spiking net alone"],
+        }
+    return out
+
+
+# what stage 1 leaves in a run folder (copied by ``stage1_from``)
+STAGE1_FILES = (
+    "first-round-checkpoint.pt",
+    "first-round-losses.txt",
+    "first-round-state.pt",
+    "simulated_neuropil_fr.npy",
+)
 
 
 def _model_metrics(

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from flyenv.brains.whole_brain.network import WholeBrainLIF
+from flyenv.brains.whole_brain.network import FrameState, WholeBrainLIF
 
 LOSSES = ("mse", "mae", "huber", "cosine_distance", "log_cosh")
 
@@ -262,6 +262,7 @@ def train_round2_epoch(
     seed: int,
     rollout: int = 0,
     surrogate: LinearAR | None = None,
+    net_rollout: SpikingNetRollout | None = None,
 ) -> float:
     """One epoch over random train sub-sequences; inputs get Gaussian noise (``noise_hz``)
     so the decoder tolerates its own closed-loop errors.
@@ -269,13 +270,16 @@ def train_round2_epoch(
     ``rollout`` > 0 trains the closed loop too: after ``seq_len`` teacher-forced frames
     the decoder runs ``rollout`` more frames on its own predictions, with the spiking net
     replaced by ``surrogate`` (its linear fit, :func:`fit_spiking_surrogate`; simulating
-    the net inside every stage-2 step would cost a frame simulation per step)."""
+    the net inside every stage-2 step would cost a frame simulation per step). With
+    ``net_rollout`` (:class:`SpikingNetRollout`) the closed loop runs through the stateful
+    spiking net itself instead, from its teacher-forced state at the rollout's start; no
+    gradient flows through the net (it is fixed in stage 2), only through the decoder."""
     rng = np.random.default_rng(seed)
     gen = torch.Generator().manual_seed(seed)  # noise drawn on the CPU, then moved
     dev = next(decoder.parameters()).device
     bins = bins.to(dev)
-    if rollout > 0 and surrogate is None:
-        raise ValueError("rollout > 0 needs the spiking net's linear surrogate")
+    if rollout > 0 and surrogate is None and net_rollout is None:
+        raise ValueError("rollout > 0 needs the spiking net's linear surrogate or net_rollout")
     t0, t1 = int(train_frames[0]), int(train_frames[-1]) + 1
     total = min(seq_len + rollout, t1 - t0)
     warm = max(1, total - rollout)
@@ -297,8 +301,13 @@ def train_round2_epoch(
         pred, h = decoder(decoder.features(sim, cur))
         preds = [pred]
         x = pred[:, -1]
-        for _ in range(total - warm):  # closed loop through the surrogate
-            sim_hat = torch.relu(x @ sa.T + sb)
+        if net_rollout is not None and total > warm:  # state after the last true frame
+            net_state = net_rollout.start(idx[:, warm - 1])
+        for _ in range(total - warm):  # closed loop through the surrogate or the net
+            if net_rollout is not None:
+                sim_hat, net_state = net_rollout.step(x, net_state)
+            else:
+                sim_hat = torch.relu(x @ sa.T + sb)
             y, h = decoder(decoder.features(sim_hat, x)[:, None, :], h)
             x = y[:, 0]
             preds.append(y)
@@ -310,6 +319,68 @@ def train_round2_epoch(
         opt.step()
         losses.append(loss.item())
     return float(np.mean(losses))
+
+
+class SpikingNetRollout:
+    """Stage-2 closed loop through the stateful spiking net itself (not its linear fit).
+
+    The net is run once teacher-forced from rest at frame 0 (one copy, seeded) and its
+    :class:`FrameState` after every frame is kept: ``states[t]`` is the state after it was
+    fed the true frame t. A rollout that starts after frame t continues from
+    ``states[t]`` (:meth:`start`), and each :meth:`step` feeds the decoder's last
+    prediction (detached, clamped to [0, ``max_firing_rate_hz``]) for one frame: (B, P)
+    rates, no gradient. Costs one frame simulation of B copies per rollout step.
+    """
+
+    def __init__(
+        self,
+        model: WholeBrainLIF,
+        rates_hz: np.ndarray,
+        last_frame: int,
+        seed: int,
+        max_firing_rate_hz: float = 100.0,
+    ) -> None:
+        if not 0 <= last_frame < len(rates_hz):
+            raise ValueError(
+                f"last_frame {last_frame} outside the recording (0..{len(rates_hz) - 1})"
+            )
+        self.model = model
+        self.max_rate = float(max_firing_rate_hz)
+        dev = model.readout.device
+        self.gen = torch.Generator(device=dev).manual_seed(seed)
+        keep: list[FrameState] = []
+        state = None
+        with torch.no_grad():
+            for t in range(last_frame + 1):
+                x = torch.as_tensor(rates_hz[t : t + 1], device=dev)
+                _, state = model.step_frame(x, state, self.gen)
+                keep.append(state)
+        self.v = torch.stack([st.v[:, 0] for st in keep])  # (T, N)
+        self.i = torch.stack([st.i[:, 0] for st in keep])
+        self.ref = torch.stack([st.ref[:, 0] for st in keep])
+        # the ring of spikes in flight, rolled so that every frame's next slot is 0 (the
+        # net reads slot (phase + step) % delay): states of different frames then batch
+        self.ring = torch.stack(
+            [torch.roll(st.ring[:, :, 0], -int(st.phase), dims=0) for st in keep]
+        )  # (T, delay, N)
+
+    def start(self, frames: np.ndarray) -> FrameState:
+        """Batched state (B columns) after the true frames ``frames`` (B,)."""
+        f = torch.as_tensor(np.asarray(frames, dtype=np.int64))
+        if int(f.max()) >= len(self.v) or int(f.min()) < 0:
+            raise ValueError(f"frames {int(f.min())}..{int(f.max())} outside 0..{len(self.v) - 1}")
+        return FrameState(
+            self.v[f].T.contiguous(),
+            self.i[f].T.contiguous(),
+            self.ref[f].T.contiguous(),
+            self.ring[f].permute(1, 2, 0).contiguous(),
+            0,
+        )
+
+    @torch.no_grad()
+    def step(self, x: torch.Tensor, state: FrameState) -> tuple[torch.Tensor, FrameState]:
+        out, state = self.model.step_frame(x.detach().clamp(0.0, self.max_rate), state, self.gen)
+        return out, state
 
 
 def fit_spiking_surrogate(

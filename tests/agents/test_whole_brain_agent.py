@@ -124,6 +124,36 @@ def test_stage2_controls_reuse_stage1_and_write_their_own_files(data_dir, tmp_pa
     assert control_input(sim, "spiking", 0) is None
 
 
+def test_stage2_finetuning_through_the_spiking_net_and_its_linear_control(data_dir, tmp_path):
+    """--finetune_round2 N adds N stage-2 epochs whose rollouts run through the stateful
+    spiking net (or, the control, through the linear surrogate); each arm writes its own
+    decoder and evaluation files, and the two arms' decoders differ."""
+    agent = _agent()
+    run = tmp_path / "run"
+    base = ["--data-dir", data_dir, "--neural_activity_id", "synthetic", "--filepath", str(run),
+            "--epoch_round1", "1", "--epoch_round2", "1", "--rollout_frames", "4",
+            "--seq_len", "6", "--chunk_frames", "5", "--burn_in_frames", "2", *FAST]  # fmt: skip
+    agent.main(["--mode", "all", *base])
+    decoders = {}
+    for net in ("spiking", "linear"):
+        arm = ["--finetune_round2", "2", "--finetune_rollout", net]
+        agent.main(["--mode", "train2", *base, *arm])
+        stats = agent.main(["--mode", "evaluate", *base, *arm])
+        assert stats["main_predictor"] == "model (spiking + GRU)"
+        assert (run / f"evaluation_stats-ft2-{net}.json").is_file()
+        losses = (run / f"second-round-losses-ft2-{net}.txt").read_text().splitlines()
+        assert len(losses) == 3  # 1 epoch + 2 fine-tuning epochs
+        ckpt = torch.load(run / f"second-round-rnn-checkpoint-v1-ft2-{net}.pt", weights_only=False)
+        assert ckpt["epoch"] >= 1  # chosen among the fine-tuning epochs
+        decoders[net] = ckpt["decoder"]
+    plain = torch.load(run / "second-round-rnn-checkpoint-v1.pt", weights_only=False)["decoder"]
+    for k in plain:  # the first epoch is shared, the fine-tuning differs
+        assert not torch.equal(decoders["spiking"][k], decoders["linear"][k]) or "norm" in k
+    with pytest.raises(ValueError, match="stateful"):
+        agent.main(["--mode", "train2", *base, "--no-stateful", "--filepath", str(tmp_path / "b"),
+                    "--finetune_round2", "1", "--finetune_rollout", "spiking"])  # fmt: skip
+
+
 def test_filepath_reloads_settings_and_resumes_at_the_next_epoch(data_dir, tmp_path):
     agent = _agent()
     run = tmp_path / "run"

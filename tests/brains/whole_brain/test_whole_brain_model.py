@@ -328,3 +328,40 @@ def test_stateful_epoch_trains_in_chunks_from_rest(monkeypatch):
     ]
     assert all(n >= 3 and carried for n, carried in calls)  # >= 3 chunks, state passed
     assert losses[-1] < losses[0]
+
+
+def test_spiking_net_rollout_batches_the_teacher_forced_states():
+    """SpikingNetRollout keeps the net's state after every true frame (the same states as
+    stepping it by hand with the same seed) and batches any of them into one start state;
+    frames whose ring phase differs (10-step frames, delay 9) batch too, and continuing
+    from a batched state gives what continuing from each frame's own state gives."""
+    from flyenv.training.whole_brain_fitting import SpikingNetRollout
+
+    model = _model(frame_ms=2.0)  # 10 steps per frame, delay 9: the phase moves
+    rates = np.abs(np.random.default_rng(1).normal(5.0, 2.0, (12, 4))).astype(np.float32)
+    roll = SpikingNetRollout(model, rates, 9, seed=4)
+    gen, state, by_hand = torch.Generator().manual_seed(4), None, []
+    with torch.no_grad():
+        for t in range(10):
+            _, state = model.step_frame(torch.as_tensor(rates[t : t + 1]), state, gen)
+            by_hand.append(state)
+    assert len({st.phase for st in by_hand}) > 1  # the ring phase differs between frames
+    frames = np.array([3, 7, 3])
+    batched = roll.start(frames)
+    assert batched.v.shape == (60, 3) and batched.phase == 0
+    for col, f in enumerate(frames):
+        torch.testing.assert_close(batched.v[:, col], by_hand[f].v[:, 0], rtol=0, atol=0)
+        ring = torch.roll(by_hand[f].ring[:, :, 0], -by_hand[f].phase, dims=0)
+        torch.testing.assert_close(batched.ring[:, :, col], ring, rtol=0, atol=0)
+    # continuing: the batched start state and each frame's own state give the same spikes
+    x = torch.full((1, 4), 6.0)
+    w = model.poisson_weights(x).detach()
+    for f in frames[:2]:
+        own, _ = model._run_from(w, torch.Generator().manual_seed(9), 10, 0, by_hand[f], fast=True)
+        one = roll.start(np.array([f]))
+        mine, _ = model._run_from(w, torch.Generator().manual_seed(9), 10, 0, one, fast=True)
+        torch.testing.assert_close(mine, own, rtol=0, atol=0)
+    out, nxt = roll.step(torch.full((3, 4), 6.0, requires_grad=True), batched)
+    assert out.shape == (3, 4) and not out.requires_grad and nxt.v.shape == (60, 3)
+    with pytest.raises(ValueError, match="outside"):
+        roll.start(np.array([10]))
