@@ -19,8 +19,14 @@ stored state at each sequence start, step by step, resetting where an episode st
 with gradients (surrogate spikes) through the whole sequence.
 
 The critic is an MLP over the observation (``net_arch``, default [64, 64]; optionally
-on ORN contrast features, ``critic_contrast_gain``), not recurrent: it never reads the
-stored states.
+on ORN contrast features, ``critic_contrast_gain``). By default it is not recurrent and
+never reads the stored states. With ``critic_reads_state`` it also reads the DN readout
+rates of the brain state before each step (detached: the value loss does not train the
+brain), as sb3-contrib's own LSTM policies give the critic a recurrent state: the value
+of a moment depends on what the brain has integrated, not only on the observation. The
+rates are the last tensor of ``BrainState``, so they lie in ``vf.c``, which is all that
+RecurrentPPO passes to ``predict_values`` (a plastic brain puts its mushroom-body state
+after them and is refused).
 
 Hidden-state layout. RecurrentPPO stores, per env and step, ``RNNStates(pi=(h, c),
 vf=(h, c))``, four tensors of shape (n_layers, n_envs, hidden) with the same
@@ -207,6 +213,33 @@ class SpikingBrainCore(nn.Module):
         flat = torch.cat([p[0] for p in parts], dim=1)[:, : rest.shape[1]]
         return self._unflat(flat + rest, template)
 
+    def rate_offset(self) -> tuple[int, int]:
+        """[start, stop) of the DN readout rate (``BrainState.rate``) in the flat packed
+        state of one env; the state-reading critic needs it inside ``vf.h``/``vf.c``."""
+        rest = self.rest_state(1)
+        start = 0
+        for name, leaf in zip(rest._fields, rest, strict=True):
+            n = sum(2 * math.prod(f) for f in _feature_shapes(leaf)) if leaf is not None else 0
+            if name == "rate":
+                return start, start + n
+            start += n
+        raise ValueError("the brain state has no 'rate' field")
+
+    def rate_from_vf(self, vf: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        """The DN rates (B, 2 n_dn) of a state from its ``vf`` pair alone (what RecurrentPPO
+        passes to ``predict_values``): (feature, side) order, as ``_flat``."""
+        start, stop = self.rate_offset()
+        lo = 2 * self.hidden_size
+        if start < lo:
+            raise ValueError(
+                "the DN rate is not in the vf half of the packed state (a plastic brain "
+                "puts its mushroom-body state after it); critic_reads_state needs a brain "
+                "whose state ends with the rate"
+            )
+        flat = torch.cat([vf[0][0], vf[1][0]], dim=1)[:, start - lo : stop - lo]
+        rest = self._flat(self.rest_state(1, flat.device))[:, start:stop]
+        return flat + rest
+
     def reset(self, state: BrainState, episode_start: torch.Tensor) -> BrainState:
         """Set the envs where ``episode_start`` (B,) is 1 to rest; keep the others."""
         batch = episode_start.shape[0]
@@ -231,17 +264,31 @@ class SpikingBrainCore(nn.Module):
         """Sequences, as ``_process_sequence``: obs (n_seq x T, D) in sequence-major order,
         states from ``pack`` (n_seq columns), episode_starts (n_seq x T,) -> action means
         (n_seq x T, 2) and the packed state after the last step."""
+        means, _, state = self.replay(obs, states, episode_starts)
+        return means, state
+
+    def replay(
+        self, obs: torch.Tensor, states: RNNStates, episode_starts: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, RNNStates]:
+        """``forward`` that also returns each step's DN rates before the step (after the
+        episode-start reset), detached, (n_seq x T, 2 n_dn): the state-reading critic's input."""
         n_seq = states.pi[0].shape[1]
         obs_seq = obs.reshape(n_seq, -1, obs.shape[-1]).swapaxes(0, 1)  # (T, n_seq, D)
         starts = episode_starts.reshape(n_seq, -1).swapaxes(0, 1)  # (T, n_seq)
         state = self.unpack(states)
         params = self.brain._params()
-        means = []
+        means, rates = [], []
         for x, start in zip(obs_seq, starts, strict=True):
-            mean, state = self.step(x, state, start, params)
+            state = self.reset(state, start)
+            n_dn = state.rate.shape[0]
+            rates.append(
+                state.rate.detach().reshape(n_dn, 2, n_seq).movedim(-1, 0).reshape(n_seq, -1)
+            )
+            mean, state, _ = self.brain.step(x, state, params=params)
             means.append(mean)
         out = torch.stack(means).swapaxes(0, 1).reshape(-1, 2)  # sequence-major again
-        return out, self.pack(state)
+        rate = torch.stack(rates).swapaxes(0, 1).reshape(out.shape[0], -1)
+        return out, rate, self.pack(state)
 
 
 class RecurrentSpikingPolicy(RecurrentActorCriticPolicy):
@@ -264,9 +311,11 @@ class RecurrentSpikingPolicy(RecurrentActorCriticPolicy):
         net_arch: list[int] | dict[str, list[int]] | None = None,
         log_std_init: float = -1.0,
         critic_contrast_gain: float | None = None,
+        critic_reads_state: bool = False,
         **kwargs: Any,
     ) -> None:
         check_spiking_policy_options(action_space, critic_contrast_gain, kwargs)
+        self.critic_reads_state = bool(critic_reads_state)
         lstm_keys = [k for k in kwargs if "lstm" in k]
         if lstm_keys:
             raise ValueError(f"{lstm_keys}: the recurrent core is the spiking brain, not an LSTM")
@@ -294,19 +343,24 @@ class RecurrentSpikingPolicy(RecurrentActorCriticPolicy):
         self.lstm_output_dim = 2
 
     def _build_mlp_extractor(self) -> None:
+        extra = 0
+        if self.critic_reads_state:  # the DN rates of the brain state (module docstring)
+            extra = 2 * self.lstm_actor.brain.n_dn
+            core = self.lstm_actor  # fails early where the rate is not in vf
+            core.rate_from_vf(core.pack(core.rest_state(1)).vf)
         self.mlp_extractor = MlpExtractor(
-            self.features_dim,
+            self.features_dim + extra,
             net_arch=self.net_arch,
             activation_fn=self.activation_fn,
             device=self.device,
         )
 
     def _build(self, lr_schedule) -> None:
-        self._build_mlp_extractor()  # the critic's MLP (pi branch is empty)
         obs_size = int(spaces.flatdim(self.observation_space))
         self.lstm_actor = SpikingBrainCore(
             obs_size, self.brain_config, self.trainable, self.mirror_readout
         )
+        self._build_mlp_extractor()  # the critic's MLP (pi branch is empty)
         self.action_dist = DiagGaussianDistribution(2)
         self.log_std = nn.Parameter(torch.full((2,), float(self.log_std_init)))
         self.action_net = nn.Identity()
@@ -328,6 +382,7 @@ class RecurrentSpikingPolicy(RecurrentActorCriticPolicy):
             trainable=self.trainable,
             mirror_readout=self.mirror_readout,
             critic_contrast_gain=self.critic_contrast_gain,
+            critic_reads_state=self.critic_reads_state,
             net_arch=self.net_arch["vf"],
         )
         return data
@@ -337,10 +392,19 @@ class RecurrentSpikingPolicy(RecurrentActorCriticPolicy):
         features = self.extract_features(obs)
         return features[0] if isinstance(features, tuple) else features
 
-    def _values(self, features: torch.Tensor) -> torch.Tensor:
+    def _values(self, features: torch.Tensor, rate: torch.Tensor | None = None) -> torch.Tensor:
         if self.critic_contrast_gain is not None:
             features = orn_contrast_features(features, self.brain.n_glom, self.critic_contrast_gain)
+        if self.critic_reads_state:
+            features = torch.cat([features, rate.detach()], dim=-1)
         return self.value_net(self.mlp_extractor.forward_critic(features))
+
+    def _state_rate(self, vf, episode_starts: torch.Tensor) -> torch.Tensor | None:
+        """The critic's DN rates of the state before a step (rest where an episode starts)."""
+        if not self.critic_reads_state:
+            return None
+        rate = self.lstm_actor.rate_from_vf(vf)
+        return rate * (1.0 - episode_starts.reshape(-1, 1).to(rate.dtype))
 
     def _dist(self, mean: torch.Tensor) -> DiagGaussianDistribution:
         return self.action_dist.proba_distribution(mean, self.log_std)
@@ -354,12 +418,13 @@ class RecurrentSpikingPolicy(RecurrentActorCriticPolicy):
         deterministic: bool = False,
     ):
         features = self._features(obs)
+        rate = self._state_rate(lstm_states.vf, episode_starts)
         mean, states = self.lstm_actor(features, lstm_states, episode_starts)
         dist = self._dist(mean)
         actions = dist.get_actions(deterministic=deterministic)
         log_prob = dist.log_prob(actions)
         actions = actions.reshape((-1, *self.action_space.shape))
-        return actions, self._values(features), log_prob, states
+        return actions, self._values(features, rate), log_prob, states
 
     def get_distribution(
         self, obs: torch.Tensor, lstm_states: RNNStates, episode_starts: torch.Tensor
@@ -370,8 +435,14 @@ class RecurrentSpikingPolicy(RecurrentActorCriticPolicy):
         return self._dist(mean), states
 
     def predict_values(self, obs: torch.Tensor, lstm_states=None, episode_starts=None):
-        """The MLP critic's value; the states are not read (the critic is not recurrent)."""
-        return self._values(self._features(obs))
+        """The MLP critic's value. ``lstm_states``: the ``vf`` pair RecurrentPPO passes; read
+        only with ``critic_reads_state`` (the DN rates of the state)."""
+        rate = None
+        if self.critic_reads_state:
+            if episode_starts is None:
+                episode_starts = torch.zeros(obs.shape[0], device=obs.device)
+            rate = self._state_rate(lstm_states, episode_starts)
+        return self._values(self._features(obs), rate)
 
     def evaluate_actions(
         self,
@@ -381,9 +452,9 @@ class RecurrentSpikingPolicy(RecurrentActorCriticPolicy):
         episode_starts: torch.Tensor,
     ):
         features = self._features(obs)
-        mean, _ = self.lstm_actor(features, lstm_states, episode_starts)
+        mean, rate, _ = self.lstm_actor.replay(features, lstm_states, episode_starts)
         dist = self._dist(mean)
-        return self._values(features), dist.log_prob(actions), dist.entropy()
+        return self._values(features, rate), dist.log_prob(actions), dist.entropy()
 
     def _predict(self, observation, lstm_states, episode_starts, deterministic=False):
         dist, states = self.get_distribution(observation, lstm_states, episode_starts)

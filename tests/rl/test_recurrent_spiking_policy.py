@@ -169,6 +169,52 @@ def test_minibatch_log_probs_reproduce_the_rollout():
     assert n_checked == 32 * N_ENVS
 
 
+def test_state_reading_critic_sees_the_dn_rates_and_replays_its_values():
+    """critic_reads_state: the critic's extra input is the DN rate of the state before
+    each step, read from the vf half alone (what predict_values gets), rest at episode
+    starts; the replayed mini-batches give back the rollout's values; a plastic brain,
+    whose state does not end with the rate, is refused."""
+    model = _model(_twin(time_limit_s=0.15), policy_kwargs={"critic_reads_state": True})
+    pol = model.policy
+    assert pol.mlp_extractor.value_net[0].in_features == pol.features_dim + 2 * pol.brain.n_dn
+    venv = _twin()
+    obs = np.stack(
+        [venv.reset()] + [venv.step(np.full((N_ENVS, 2), 0.3, np.float32))[0] for _ in range(3)]
+    )
+    _, last = _manual(pol.brain, obs)
+    packed = pol.lstm_actor.pack(last)
+    rate = pol.lstm_actor.rate_from_vf(packed.vf)
+    want = last.rate.reshape(pol.brain.n_dn, 2, N_ENVS).movedim(-1, 0).reshape(N_ENVS, -1)
+    torch.testing.assert_close(rate, want, rtol=0, atol=1e-6)
+    assert want.abs().sum() > 0
+    starts = torch.ones(N_ENVS)
+    assert not pol._state_rate(packed.vf, starts).any()  # episode start: rest
+    # values of the rollout come back from the sequence replay
+    model.learn(0)
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    class Nop(BaseCallback):
+        def _on_step(self) -> bool:
+            return True
+
+    cb = Nop()
+    cb.init_callback(model)
+    model.collect_rollouts(model.env, cb, model.rollout_buffer, n_rollout_steps=32)
+    assert model.rollout_buffer.episode_starts[1:].any()
+    with torch.no_grad():
+        for batch in model.rollout_buffer.get(64):
+            values, _, _ = pol.evaluate_actions(
+                batch.observations, batch.actions, batch.lstm_states, batch.episode_starts
+            )
+            mask = batch.mask > 0
+            torch.testing.assert_close(
+                values.flatten()[mask], batch.old_values[mask], rtol=0, atol=1e-5
+            )
+    plastic = {"plasticity": {"eligibility_tau_ms": 20.0}}
+    with pytest.raises(ValueError, match="vf half"):
+        _model(_twin(2), policy_kwargs={"critic_reads_state": True, "brain_config": plastic})
+
+
 def test_save_load_gives_identical_actions(model_and_obs, tmp_path):
     model, obs = model_and_obs
     state = None
