@@ -142,20 +142,25 @@ def test_sequence_replay_resets_mid_sequence_like_process_sequence(model_and_obs
     np.testing.assert_allclose(means, np.concatenate([expected, tail]), rtol=0, atol=1e-6)
 
 
-def test_minibatch_log_probs_reproduce_the_rollout():
-    """RecurrentPPO's padded sequence mini-batches (episodes end inside the 32-step
-    rollout) give back, before any update, the log-probabilities of the rollout."""
-    model = _model(_twin(time_limit_s=0.15))
-    model.learn(0)  # sets up the env and the first observation
+def _collect_one_rollout(model: RecurrentPPO) -> None:
+    """One 32-step rollout into the model's buffer, no update."""
     from stable_baselines3.common.callbacks import BaseCallback
 
     class Nop(BaseCallback):
         def _on_step(self) -> bool:
             return True
 
+    model.learn(0)  # sets up the env and the first observation
     cb = Nop()
     cb.init_callback(model)
     model.collect_rollouts(model.env, cb, model.rollout_buffer, n_rollout_steps=32)
+
+
+def test_minibatch_log_probs_reproduce_the_rollout():
+    """RecurrentPPO's padded sequence mini-batches (episodes end inside the 32-step
+    rollout) give back, before any update, the log-probabilities of the rollout."""
+    model = _model(_twin(time_limit_s=0.15))
+    _collect_one_rollout(model)
     assert model.rollout_buffer.episode_starts[1:].any()  # resets inside the rollout
     n_checked = 0
     with torch.no_grad():
@@ -190,16 +195,7 @@ def test_state_reading_critic_sees_the_dn_rates_and_replays_its_values():
     starts = torch.ones(N_ENVS)
     assert not pol._state_rate(packed.vf, starts).any()  # episode start: rest
     # values of the rollout come back from the sequence replay
-    model.learn(0)
-    from stable_baselines3.common.callbacks import BaseCallback
-
-    class Nop(BaseCallback):
-        def _on_step(self) -> bool:
-            return True
-
-    cb = Nop()
-    cb.init_callback(model)
-    model.collect_rollouts(model.env, cb, model.rollout_buffer, n_rollout_steps=32)
+    _collect_one_rollout(model)
     assert model.rollout_buffer.episode_starts[1:].any()
     with torch.no_grad():
         for batch in model.rollout_buffer.get(64):
