@@ -15,6 +15,7 @@ training pairs; the report is the performance index on held-out pairs.
 
     python agents/bptt_odor_conditioning.py --num-episodes 30
     python agents/bptt_odor_conditioning.py --reinforcement punishment --seed 1
+    python agents/bptt_odor_conditioning.py --reinforcement mixed  # sugar or shock per fly
     python agents/bptt_odor_conditioning.py --trainable all      # every brain tensor
 
 Memory: BPTT keeps every step's plastic state (7,485 KC->MBON factors per fly and side)
@@ -70,8 +71,10 @@ class Args:
     """Adam step size."""
     batch_size: int = 16
     """Flies per episode."""
-    reinforcement: Literal["reward", "punishment", "none"] = "reward"
-    """What the CS+ is paired with ("none": the control without reinforcement)."""
+    reinforcement: Literal["reward", "punishment", "none", "mixed"] = "reward"
+    """What the CS+ is paired with ("none": the control without reinforcement; "mixed":
+    sugar or shock drawn per fly, so one brain learns to learn both; its report gives
+    each held-out reinforcement separately)."""
     cs_duration_s: float = 0.5
     """Each odor presentation (s)."""
     gap_s: float = 0.2
@@ -108,9 +111,9 @@ class Args:
     """Hide the progress bar."""
 
 
-def env_kwargs(args: Args, pair_set: str = "train") -> dict:
+def env_kwargs(args: Args, pair_set: str = "train", reinforcement: str | None = None) -> dict:
     return {
-        "reinforcement": args.reinforcement,
+        "reinforcement": reinforcement or args.reinforcement,
         "cs_duration_s": args.cs_duration_s,
         "gap_s": args.gap_s,
         "test_s": args.test_s,
@@ -136,12 +139,51 @@ REPORT_CHUNK = 128
 (2 x 2,597 x 48 floats each), so 512 flies at once need several GB."""
 
 
-def report(policy, args: Args, pair_set: str, n: int, seed: int) -> dict:
+def report_reinforcements(args: Args) -> list[str]:
+    """What the held-out report runs: each of sugar and shock after mixed training."""
+    return ["reward", "punishment"] if args.reinforcement == "mixed" else [args.reinforcement]
+
+
+def heldout_reports(policy, args: Args, prefix: str) -> dict:
+    """``{prefix}`` (one reinforcement) or ``{prefix}_reward`` and ``{prefix}_punishment``
+    plus ``{prefix}`` with the sign-flip summary min(PI CS+ sugar, -PI CS+ shock)."""
+    seed = args.seed + REPORT_SEED_OFFSET
+    kinds = report_reinforcements(args)
+    if len(kinds) == 1:
+        return {prefix: report(policy, args, "heldout", args.report_starts, seed)}
+    out = {
+        f"{prefix}_{k}": report(policy, args, "heldout", args.report_starts, seed, k) for k in kinds
+    }
+    sugar = out[f"{prefix}_reward"]["performance_index_cs_plus"]
+    shock = out[f"{prefix}_punishment"]["performance_index_cs_plus"]
+    out[prefix] = {
+        "performance_index": (
+            out[f"{prefix}_reward"]["performance_index"]
+            + out[f"{prefix}_punishment"]["performance_index"]
+        )
+        / 2,
+        "sign_flip": min(sugar, -shock),
+        "no_choice": (
+            out[f"{prefix}_reward"]["no_choice"] + out[f"{prefix}_punishment"]["no_choice"]
+        )
+        / 2,
+    }
+    return out
+
+
+def report(
+    policy, args: Args, pair_set: str, n: int, seed: int, reinforcement: str | None = None
+) -> dict:
     """Performance index on ``n`` episodes of ``pair_set`` pairs: correct - wrong choices
     over n, and the same relative to the CS+ (sign flips with the reinforcement). Run in
     batches of at most ``REPORT_CHUNK`` flies drawing their starts one after the other
-    from one stream, so the same ``seed`` gives the same episodes for every policy."""
-    cfg = make_config(OdorConditioningConfig, env_kwargs(args, pair_set), "report")
+    from one stream, so the same ``seed`` gives the same episodes for every policy.
+    ``reinforcement`` overrides ``args.reinforcement`` (a mixed-trained brain is reported
+    under each)."""
+    reinforcement = reinforcement or args.reinforcement
+    if reinforcement == "mixed":
+        raise ValueError("report one reinforcement at a time; see heldout_reports")
+    cfg = make_config(OdorConditioningConfig, env_kwargs(args, pair_set, reinforcement), "report")
     rng = np.random.default_rng(seed)
     correct = wrong = distance = 0.0
     for start in range(0, n, REPORT_CHUNK):
@@ -152,7 +194,7 @@ def report(policy, args: Args, pair_set: str, n: int, seed: int) -> dict:
         correct += m.success_rate * size / n
         wrong += m.failure_rate * size / n
         distance += m.final_distance_to_goal * size / n
-    cs_plus_is_correct = args.reinforcement != "punishment"
+    cs_plus_is_correct = reinforcement != "punishment"
     pi_cs_plus = (correct - wrong) if cs_plus_is_correct else (wrong - correct)
     return {
         "pair_set": pair_set,
@@ -202,7 +244,7 @@ def main(argv: list[str] | None = None) -> dict:
         policy, config, run_dir, env_kwargs=env_kwargs(args), policy_spec=spec, task=TASK
     )
     # the untrained brain's report comes before a resume loads the trained weights
-    untrained = report(policy, args, "heldout", args.report_starts, args.seed + REPORT_SEED_OFFSET)
+    untrained = heldout_reports(policy, args, "heldout_at_start")
     if trainer.resume():
         print(f"resumed {run_dir} at episode {trainer.episode}")
     from torch.utils.tensorboard import SummaryWriter
@@ -221,17 +263,18 @@ def main(argv: list[str] | None = None) -> dict:
         "best_episode": best["episode"],
         "train_wall_s": time.time() - t0,
         "validation": dataclasses.asdict(trainer.evaluate()),
-        "heldout": report(
-            policy, args, "heldout", args.report_starts, args.seed + REPORT_SEED_OFFSET
-        ),
-        "heldout_at_start": untrained,
+        **heldout_reports(policy, args, "heldout"),
+        **untrained,
     }
     atomic_write_json(run_dir / "evaluation.json", result)
-    h = result["heldout"]
-    print(
-        f"held-out pairs: PI {h['performance_index']:+.2f} (CS+ {h['performance_index_cs_plus']:+.2f}), "
-        f"before training {untrained['performance_index']:+.2f}"
-    )
+    for kind in report_reinforcements(args):
+        key = "heldout" if len(report_reinforcements(args)) == 1 else f"heldout_{kind}"
+        h, h0 = result[key], result[key.replace("heldout", "heldout_at_start")]
+        print(
+            f"held-out pairs, {kind}: PI {h['performance_index']:+.2f} "
+            f"(CS+ {h['performance_index_cs_plus']:+.2f}), before training "
+            f"{h0['performance_index']:+.2f} (CS+ {h0['performance_index_cs_plus']:+.2f})"
+        )
     if (args.video or "").lower() != "none":
         record(policy, args, Path(args.video), seed=10_000 + args.seed)
     return result

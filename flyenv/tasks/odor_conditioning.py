@@ -24,12 +24,14 @@ The classic differential conditioning protocol of fly olfactory learning (Tully 
 
 The reinforcement arrives as the last observation column, ``reinforcement`` in
 [-1, 1]: +1 (sugar) with the CS+ when ``reinforcement="reward"``, -1 (shock) when
-``"punishment"``, always 0 when ``"none"`` (the no-reinforcement control). It is 0
-outside the CS+ presentation and in the whole test phase: the association must live
-in the brain's state, not in the observation.
+``"punishment"``, always 0 when ``"none"`` (the no-reinforcement control), and +1 or
+-1 drawn 50/50 per episode when ``"mixed"`` (a population trained with both; the sign
+is only seen while the CS+ is presented). It is 0 outside the CS+ presentation and in
+the whole test phase: the association must live in the brain's state, not in the
+observation.
 
 The correct choice (``chose_rewarded``, the success) is the CS+ after reward and the
-CS- after punishment; after ``"none"`` it is the CS+ by convention (a control that
+CS- after punishment (per episode under ``"mixed"``); after ``"none"`` it is the CS+ by convention (a control that
 should score PI ~ 0). ``info["chose_cs_plus"]`` and ``cs_plus_source`` let analyses
 compute the T-maze performance index relative to the CS+ (``performance_index_cs_plus``),
 whose sign flips between reward and punishment in a fly that learned.
@@ -67,6 +69,8 @@ The fly at the origin, heading uniform in ``start_heading_range_deg``; pair, CS+
 pair's odor drawn 50/50 unless ``rewarded_odors`` names it), presentation order,
 source distance and axis drawn at reset. ``reset(options=...)`` takes ``pair``,
 ``rewarded_source`` (the CS+ source, 0 or 1), ``start_heading_rad``, ``init_phases``.
+Under ``"mixed"`` the sign is drawn at reset too (after the other draws, so the other
+settings' episodes are unchanged).
 
 ## Episode End
 
@@ -76,7 +80,8 @@ In the test phase: terminated on reaching a source (``"chose_rewarded"`` /
 ## Info
 
 That of ``OdorChoice`` plus ``phase`` (0 training, 1 test), ``cs_plus_source``,
-``chose_cs_plus`` and ``reinforcement``.
+``chose_cs_plus``, ``reinforcement`` (the signal now) and ``reinforcement_sign``
+(the episode's: +1 sugar, -1 shock, 0 none).
 
 ## Arguments
 
@@ -98,6 +103,8 @@ from flyenv.connectome.door import OrnFrontEnd
 from flyenv.tasks.odor_choice import ChoiceStarts, OdorChoiceConfig, OdorChoiceTask
 
 REINFORCEMENTS = {"reward": 1.0, "punishment": -1.0, "none": 0.0}
+MIXED = "mixed"
+"""Reinforcement drawn per episode: sugar or shock, 50/50."""
 
 
 @dataclass
@@ -107,7 +114,8 @@ class OdorConditioningConfig(OdorChoiceConfig):
     time_limit_s: float | None = None
     """None: training_s + test_s. Set by the protocol; giving another value is an error."""
     reinforcement: str = "reward"
-    """"reward" (+1 with the CS+), "punishment" (-1) or "none" (control)."""
+    """"reward" (+1 with the CS+), "punishment" (-1), "none" (control) or "mixed" (+1 or
+    -1 drawn per episode)."""
     cs_duration_s: float = 1.0
     gap_s: float = 0.5
     """Odor-free time after each presentation."""
@@ -127,9 +135,10 @@ class OdorConditioningConfig(OdorChoiceConfig):
             self.time_limit_s = self.training_s + self.test_s
 
     def validate(self) -> None:
-        if self.reinforcement not in REINFORCEMENTS:
+        if self.reinforcement not in (*REINFORCEMENTS, MIXED):
             raise ValueError(
-                f"reinforcement={self.reinforcement!r}; use one of {sorted(REINFORCEMENTS)}"
+                f"reinforcement={self.reinforcement!r}; use one of "
+                f"{sorted([*REINFORCEMENTS, MIXED])}"
             )
         if self.cs_duration_s <= 0 or self.gap_s < 0 or self.test_s <= 0:
             raise ValueError("cs_duration_s and test_s must be > 0 and gap_s >= 0")
@@ -146,6 +155,7 @@ class OdorConditioningConfig(OdorChoiceConfig):
 @dataclass
 class ConditioningStarts(ChoiceStarts):
     cs_plus_first: np.ndarray  # (n,) bool
+    reinforcement_sign: np.ndarray  # (n,) +1 sugar, -1 shock, 0 none
 
 
 def performance_index_cs_plus(chose_cs_plus: Sequence[bool | None]) -> float:
@@ -173,6 +183,7 @@ class OdorConditioningTask(OdorChoiceTask):
         self.offsets = torch.zeros(B, 2, 2, device=self.device, dtype=dtype)
         self.cs_plus = torch.zeros(B, dtype=torch.long, device=self.device)
         self.cs_plus_first = torch.ones(B, dtype=torch.bool, device=self.device)
+        self.sign = torch.zeros(B, device=self.device, dtype=dtype)
         self.in_test = torch.zeros(B, dtype=torch.bool, device=self.device)
         self.sources.fill_(1e4)  # far away until the test phase
 
@@ -188,7 +199,11 @@ class OdorConditioningTask(OdorChoiceTask):
         first = rng.random(n) < 0.5
         if self.config.cs_plus_first is not None:
             first = np.full(n, bool(self.config.cs_plus_first))
-        return ConditioningStarts(**vars(s), cs_plus_first=first)
+        if self.config.reinforcement == MIXED:  # drawn last: other settings' draws unchanged
+            sign = np.where(rng.random(n) < 0.5, 1.0, -1.0)
+        else:
+            sign = np.full(n, REINFORCEMENTS[self.config.reinforcement])
+        return ConditioningStarts(**vars(s), cs_plus_first=first, reinforcement_sign=sign)
 
     def initialize_episode(self, starts: ConditioningStarts, rows: torch.Tensor) -> None:
         super().initialize_episode(starts, rows)  # sources at the offsets from the origin
@@ -199,8 +214,11 @@ class OdorConditioningTask(OdorChoiceTask):
         cs_plus = torch.as_tensor(starts.rewarded_source, device=self.device)
         self.cs_plus = self.cs_plus.clone()
         self.cs_plus[rows] = cs_plus
+        sign = torch.as_tensor(starts.reinforcement_sign, device=self.device, dtype=self.dtype)
+        self.sign = self.sign.clone()
+        self.sign[rows] = sign
         # the correct choice: the CS+ after reward (and "none"), the CS- after punishment
-        correct = 1 - cs_plus if self.config.reinforcement == "punishment" else cs_plus
+        correct = torch.where(sign < 0, 1 - cs_plus, cs_plus)
         self.rewarded = self.rewarded.clone()
         self.rewarded[rows] = correct
         self.cs_plus_first = self.cs_plus_first.clone()
@@ -223,9 +241,8 @@ class OdorConditioningTask(OdorChoiceTask):
 
     def reinforcement_signal(self, time_s: torch.Tensor) -> torch.Tensor:
         """(B,) the reinforcement observation: +-1 while the CS+ is presented, else 0."""
-        value = REINFORCEMENTS[self.config.reinforcement]
         on = self.presented(time_s) == self.cs_plus
-        return on.to(self.dtype) * value
+        return on.to(self.dtype) * self.sign
 
     def after_step(self, body: Body, time_s: torch.Tensor) -> torch.Tensor | None:
         starting = (time_s.to(self.device) >= self.config.training_s - 1e-9) & ~self.in_test
@@ -272,6 +289,7 @@ class OdorConditioningTask(OdorChoiceTask):
             cs_plus_source=self.cs_plus,
             chose_cs_plus=reached.gather(1, self.cs_plus[:, None]).squeeze(1) & self.in_test,
             reinforcement=self.reinforcement_signal(time_s),
+            reinforcement_sign=self.sign,
         )
         return info
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 from agent_scripts import load_agent
 
@@ -61,3 +62,19 @@ def test_report_in_chunks_is_deterministic_and_weighted_by_chunk_size(monkeypatc
     # every count is a whole number of episodes out of 6
     for k in ("correct", "wrong"):
         assert abs(a[k] * 6 - round(a[k] * 6)) < 1e-6
+
+
+def test_mixed_training_reports_sugar_and_shock_separately(tmp_path):
+    args = agent.parse_args([*TINY, "--reinforcement", "mixed"])
+    policy = agent.build(args)[0]
+    out = agent.heldout_reports(policy, args, "heldout")
+    sugar, shock = out["heldout_reward"], out["heldout_punishment"]
+    # the same episodes (starts) under each reinforcement: CS+ PI = correct - wrong after
+    # sugar and wrong - correct after shock
+    assert sugar["performance_index_cs_plus"] == sugar["correct"] - sugar["wrong"]
+    assert shock["performance_index_cs_plus"] == shock["wrong"] - shock["correct"]
+    assert out["heldout"]["sign_flip"] == min(
+        sugar["performance_index_cs_plus"], -shock["performance_index_cs_plus"]
+    )
+    with pytest.raises(ValueError, match="one reinforcement"):
+        agent.report(policy, args, "heldout", 2, 0)

@@ -82,6 +82,28 @@ def test_none_never_reinforces_and_bad_settings_fail():
     assert performance_index_cs_plus([True, True, False, None]) == 0.25
 
 
+def test_mixed_draws_the_sign_per_episode_and_the_correct_choice_follows_it():
+    n = 64
+    env = gym.make_vec(TWIN, num_envs=n, reinforcement="mixed", cs_plus_first=True, **SHORT)
+    env.reset(seed=3)
+    task = env.unwrapped.task
+    sign = task.sign.numpy()
+    assert set(np.unique(sign)) == {-1.0, 1.0} and 16 < (sign > 0).sum() < 48
+    _, _, _, _, info = env.step(np.zeros((n, 2), np.float32))
+    np.testing.assert_array_equal(info["reinforcement"], sign)  # CS+ first: signal = sign
+    np.testing.assert_array_equal(info["reinforcement_sign"], sign)
+    cs_plus = info["cs_plus_source"]
+    np.testing.assert_array_equal(info["rewarded_source"], np.where(sign < 0, 1 - cs_plus, cs_plus))
+    env.reset(seed=3)
+    np.testing.assert_array_equal(task.sign.numpy(), sign)  # seeded
+    # the other settings' episodes are not changed by the extra draw
+    fixed = gym.make_vec(TWIN, num_envs=n, reinforcement="reward", cs_plus_first=True, **SHORT)
+    fixed.reset(seed=3)
+    fixed_task = fixed.unwrapped.task
+    np.testing.assert_array_equal(fixed_task.cs_plus.numpy(), cs_plus)
+    np.testing.assert_array_equal(fixed_task.pair_index.numpy(), task.pair_index.numpy())
+
+
 def _pi(reinforcement: str, n: int, seed: int) -> tuple[float, float]:
     env = gym.make_vec(TWIN, num_envs=n, reinforcement=reinforcement, pair_set="heldout")
     policy = BatchRememberedOdorPolicy(n)
