@@ -21,6 +21,9 @@ Config keys (all optional)::
     plasticity = {}             # MBPlasticityConfig fields ("plastic_brain")
     brain_config = {}           # OlfactoryBrainConfig overrides on top of the BPTT agent's
                                 # brain ("plastic_brain", "brain")
+    ablation = []               # brain agents: names of flyenv.brains.olfactory.brain.ABLATIONS
+                                # applied after loading (e.g. ["no_plasticity"] on a trained
+                                # checkpoint: its within-episode learning off)
     body = "twin"               # or "mujoco": flyenv/OdorConditioning-v0, one episode at a
                                 # time (episode i has seed 1000 x seed + i), brain state
                                 # and scripted memory reset before each
@@ -56,11 +59,20 @@ KNOWN_KEYS = {
     "brain_config",
     "threads",
     "body",
+    "ablation",
 }
 
 
-def _batch_policy(agent: str, n: int, plasticity: dict, brain_config: dict | None = None):
+def _batch_policy(
+    agent: str,
+    n: int,
+    plasticity: dict,
+    brain_config: dict | None = None,
+    ablation: list[str] | tuple[str, ...] = (),
+):
     """(act(obs, done) -> actions) for n flies; ``done`` marks flies whose episode ended."""
+    if ablation and (agent == "remembered_odor" or str(agent).endswith(".zip")):
+        raise ValueError(f"ablation {list(ablation)}: only the brain agents can be ablated")
     if agent == "remembered_odor":
         from flyenv.policies.remembered_odor import BatchRememberedOdorPolicy
 
@@ -85,8 +97,15 @@ def _batch_policy(agent: str, n: int, plasticity: dict, brain_config: dict | Non
     else:
         module = build_brain_from_checkpoint(agent)
     module.eval()
-    state = [module.init_state(n)]
     brain = getattr(module, "brain", None)
+    if ablation:
+        from flyenv.brains.olfactory.brain import ablate
+
+        if brain is None:
+            raise ValueError(f"ablation {list(ablation)}: agent {agent!r} has no olfactory brain")
+        for name in ablation:
+            ablate(brain, name)
+    state = [module.init_state(n)]
     n_orn = 2 * brain.n_glom if brain is not None else 0
 
     @torch.no_grad()
@@ -180,6 +199,9 @@ def conditioning_cell(config: dict[str, Any], seed: int, run_dir: Path) -> dict[
         1 if body == "mujoco" else n,
         config.get("plasticity", {}),
         config.get("brain_config", {}),
+        [config["ablation"]]
+        if isinstance(config.get("ablation"), str)
+        else config.get("ablation", []),
     )
     if body == "mujoco":
         outcome, chose_cs_plus, pairs, pair_index = _run_mujoco(act, env, n, seed)

@@ -153,3 +153,24 @@ def test_an_untrained_recurrent_ppo_zip_chooses_as_the_plastic_brain_it_wraps(tm
     for key in ("correct", "wrong", "performance_index_cs_plus"):
         assert zipped[key] == brain[key]
     assert brain["correct"] > 0  # some flies chose within 1.5 s: the comparison is not vacuous
+
+
+def test_no_plasticity_ablation_makes_the_reinforcement_irrelevant(tmp_path):
+    """``ablation = ["no_plasticity"]`` sets the KC->MBON depression rate to 0: the DANs
+    then change nothing, so sugar and no reinforcement give the same episodes; without the
+    ablation they differ. Scripted agents cannot be ablated."""
+    cfg = {**SHORT_TRACE, "agent": "plastic_brain", "n_episodes": 16, "pair_set": "train"}
+    keys = ("correct", "wrong", "kc_coding_level", "performance_index_cs_plus")
+    runs = {}
+    for ablation in ([], ["no_plasticity"]):
+        for reinforcement in ("reward", "none"):
+            out = conditioning_cell(
+                {**cfg, "reinforcement": reinforcement, "ablation": ablation},
+                1,
+                tmp_path / f"{reinforcement}{len(ablation)}",
+            )
+            runs[len(ablation), reinforcement] = tuple(out[k] for k in keys)
+    assert runs[1, "reward"] == runs[1, "none"]
+    assert runs[0, "reward"] != runs[0, "none"]
+    with pytest.raises(ValueError, match="only the brain agents"):
+        conditioning_cell({"agent": "remembered_odor", "ablation": "no_plasticity"}, 0, tmp_path)

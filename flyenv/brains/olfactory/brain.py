@@ -97,6 +97,8 @@ do the steering; each changes only its own tensors or config field, in place:
   only their tonic drive (the chance level of walking with the handedness curve).
 * ``"no_wind"``: the wind->DN weights set to 0 (nothing to do without a wind pathway).
 * ``"no_wind_gate"``: ``config.wind_odor_gate = False``: the wind steers in clean air too.
+* ``"no_plasticity"``: the KC->MBON depression rate set to 0 (plastic brains only): the
+  dopamine-gated learning within an episode is off, everything trained stays.
 
 Invented parts (model choices, not data): the antennal-lobe contrast stage, the
 lateral-horn PN->DN shortcut, the DN layer with its ipsi/contra comparator and tonic
@@ -743,6 +745,7 @@ ABLATIONS = (
     "no_odor_to_dn",
     "no_wind",
     "no_wind_gate",
+    "no_plasticity",
 )
 """Controls ``ablate`` applies (module docstring)."""
 
@@ -769,6 +772,10 @@ def ablate(brain: OlfactoryBrain, name: str) -> OlfactoryBrain:
         brain.w_wind_dn.zero_()
     if name == "no_wind_gate":  # the wind steers whatever the odor
         brain.config.wind_odor_gate = False
+    if name == "no_plasticity":
+        if brain.plasticity is None:
+            raise ValueError("no_plasticity: this brain has no plasticity to switch off")
+        brain.plasticity.log_depression_rate.fill_(-math.inf)  # rate exp(-inf) = 0
     if name == "no_contrast":
         brain.config.bilateral_contrast = 0.0
     elif name == "no_handedness_bias":
