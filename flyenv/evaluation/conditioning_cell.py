@@ -204,9 +204,10 @@ def conditioning_cell(config: dict[str, Any], seed: int, run_dir: Path) -> dict[
         else config.get("ablation", []),
     )
     if body == "mujoco":
-        outcome, chose_cs_plus, pairs, pair_index = _run_mujoco(act, env, n, seed)
+        outcome, chose_cs_plus, pairs, pair_index, failures = _run_mujoco(act, env, n, seed)
     else:
         outcome, chose_cs_plus, pairs, pair_index = _run_twin(act, cfg, n, seed)
+        failures = 0  # the twin cannot flip
     correct, wrong = float((outcome == 1).mean()), float((outcome == -1).mean())
     n_plus = sum(c is True for c in chose_cs_plus)
     n_minus = sum(c is False for c in chose_cs_plus)
@@ -221,14 +222,30 @@ def conditioning_cell(config: dict[str, Any], seed: int, run_dir: Path) -> dict[
         "wrong": wrong,
         "no_choice": 1.0 - correct - wrong,
         "n_episodes": n,
+        "body_failures": failures / n,
         "config": json.loads(json.dumps(config, default=str)),
     }
     atomic_write_json(Path(run_dir) / "conditioning_cell.json", result)
     return result
 
 
+CHOICES = ("chose_rewarded", "chose_unrewarded")
+
+
+def episode_outcome(info: dict) -> tuple[int, bool | None]:
+    """(outcome +1 correct / -1 wrong / 0 no choice, chose the CS+ or None) of a
+    terminated episode. Only reaching a source is a choice: a MuJoCo body that flipped
+    or whose physics diverged made none (the env reports it as a failure, but counting
+    it as the wrong source would also count it as a CS- choice in PI CS+)."""
+    reason = info.get("termination_reason")
+    if reason not in CHOICES:
+        return 0, None
+    return (1 if reason == "chose_rewarded" else -1), bool(info["chose_cs_plus"])
+
+
 def _run_mujoco(act, env_kwargs: dict, n: int, seed: int):
-    """n MuJoCo episodes one after the other: (outcome, chose_cs_plus, pairs, pair_index)."""
+    """n MuJoCo episodes one after the other: (outcome, chose_cs_plus, pairs, pair_index,
+    number of episodes ended by the body: flipped or diverging physics, no choice)."""
     import gymnasium as gym
 
     env = gym.make("flyenv/OdorConditioning-v0", **env_kwargs)
@@ -236,6 +253,7 @@ def _run_mujoco(act, env_kwargs: dict, n: int, seed: int):
     outcome = np.zeros(n, dtype=int)
     chose_cs_plus = np.full(n, None, dtype=object)
     pair_index = np.zeros(n, dtype=int)
+    failures = 0
     for i in range(n):
         act.reset()
         obs, _ = env.reset(seed=1000 * seed + i)
@@ -246,10 +264,10 @@ def _run_mujoco(act, env_kwargs: dict, n: int, seed: int):
             if terminated or truncated:
                 break
         if terminated:
-            outcome[i] = 1 if info["is_success"] else -1
-            chose_cs_plus[i] = bool(info["chose_cs_plus"])
+            outcome[i], chose_cs_plus[i] = episode_outcome(info)
+            failures += chose_cs_plus[i] is None
     env.close()
-    return outcome, chose_cs_plus, task.pairs, pair_index
+    return outcome, chose_cs_plus, task.pairs, pair_index, failures
 
 
 def _run_twin(act, cfg: OdorConditioningConfig, n: int, seed: int):

@@ -174,3 +174,19 @@ def test_no_plasticity_ablation_makes_the_reinforcement_irrelevant(tmp_path):
     assert runs[0, "reward"] != runs[0, "none"]
     with pytest.raises(ValueError, match="only the brain agents"):
         conditioning_cell({"agent": "remembered_odor", "ablation": "no_plasticity"}, 0, tmp_path)
+
+
+def test_only_reaching_a_source_counts_as_a_choice():
+    """A MuJoCo body that flips made no choice: not the wrong source, and not the CS-."""
+    from flyenv.evaluation.conditioning_cell import episode_outcome
+
+    assert episode_outcome({"termination_reason": "chose_rewarded", "chose_cs_plus": True}) == (
+        1,
+        True,
+    )
+    assert episode_outcome({"termination_reason": "chose_unrewarded", "chose_cs_plus": True}) == (
+        -1,
+        True,
+    )
+    assert episode_outcome({"termination_reason": "flipped", "chose_cs_plus": False}) == (0, None)
+    assert episode_outcome({"termination_reason": "physics_unstable"}) == (0, None)
