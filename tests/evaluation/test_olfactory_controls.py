@@ -31,6 +31,7 @@ CHANGED = {
     "no_odor_to_dn": {"w_mbon_dn_ipsi", "w_mbon_dn_contra", "w_pn_dn_ipsi", "w_pn_dn_contra"},
     "no_wind": set(),  # these brains have no wind pathway: nothing to switch off
     "no_wind_gate": set(),
+    "no_plasticity": None,  # these brains have no plasticity: refused (test below)
 }
 
 
@@ -60,6 +61,10 @@ def _config_diff(a: OlfactoryBrain, b: OlfactoryBrain) -> set[str]:
 @pytest.mark.parametrize("name", ABLATIONS)
 def test_each_ablation_changes_only_its_tensors(name, which, request):
     ref = request.getfixturevalue(which)
+    if CHANGED[name] is None:
+        with pytest.raises(ValueError, match="no plasticity"):
+            ablate(copy.deepcopy(ref), name)
+        return
     brain = ablate(copy.deepcopy(ref), name)
     assert _diff(ref, brain) == CHANGED[name]
     assert _config_diff(ref, brain) == ({"bilateral_contrast"} if name == "no_contrast" else set())
@@ -77,6 +82,15 @@ def test_each_ablation_changes_only_its_tensors(name, which, request):
         b, b0 = brain.readout.bias.detach(), ref.readout.bias.detach()
         assert b[0] == b[1] and torch.allclose(b.mean(), b0.mean())
         assert (b0[0] - b0[1]).abs() > 0.1  # there was a handedness to remove
+
+
+def test_no_plasticity_zeroes_only_the_depression_rate_of_a_plastic_brain():
+    from flyenv.brains.olfactory.policy import BPTT_BRAIN_DEFAULTS, OlfactoryBrainPolicy
+
+    ref = OlfactoryBrainPolicy(**BPTT_BRAIN_DEFAULTS, plasticity={}).brain
+    brain = ablate(copy.deepcopy(ref), "no_plasticity")
+    assert _diff(ref, brain) == {"plasticity.log_depression_rate"}
+    assert not brain.plasticity.log_depression_rate.exp().any()
 
 
 def test_ablated_paths_are_really_off(untrained):
