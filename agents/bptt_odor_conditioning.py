@@ -154,19 +154,11 @@ def heldout_reports(policy, args: Args, prefix: str) -> dict:
     out = {
         f"{prefix}_{k}": report(policy, args, "heldout", args.report_starts, seed, k) for k in kinds
     }
-    sugar = out[f"{prefix}_reward"]["performance_index_cs_plus"]
-    shock = out[f"{prefix}_punishment"]["performance_index_cs_plus"]
+    sugar, shock = out[f"{prefix}_reward"], out[f"{prefix}_punishment"]
     out[prefix] = {
-        "performance_index": (
-            out[f"{prefix}_reward"]["performance_index"]
-            + out[f"{prefix}_punishment"]["performance_index"]
-        )
-        / 2,
-        "sign_flip": min(sugar, -shock),
-        "no_choice": (
-            out[f"{prefix}_reward"]["no_choice"] + out[f"{prefix}_punishment"]["no_choice"]
-        )
-        / 2,
+        "performance_index": (sugar["performance_index"] + shock["performance_index"]) / 2,
+        "sign_flip": min(sugar["performance_index_cs_plus"], -shock["performance_index_cs_plus"]),
+        "no_choice": (sugar["no_choice"] + shock["no_choice"]) / 2,
     }
     return out
 
@@ -267,8 +259,9 @@ def main(argv: list[str] | None = None) -> dict:
         **untrained,
     }
     atomic_write_json(run_dir / "evaluation.json", result)
-    for kind in report_reinforcements(args):
-        key = "heldout" if len(report_reinforcements(args)) == 1 else f"heldout_{kind}"
+    kinds = report_reinforcements(args)
+    for kind in kinds:
+        key = "heldout" if len(kinds) == 1 else f"heldout_{kind}"
         h, h0 = result[key], result[key.replace("heldout", "heldout_at_start")]
         print(
             f"held-out pairs, {kind}: PI {h['performance_index']:+.2f} "
