@@ -131,7 +131,7 @@ SETTINGS = (
     "max_firing_rate", "scale_factor", "n_rank", "dt", "sim_ms_per_frame",
     "sim_before_train", "seed", "split", "loss_fn", "etrace_decay", "tbptt_window",
     "input_style", "n_hidden", "warmup_frames", "noise_sigma", "seq_len", "rollout_frames",
-    "stateful", "connectome", "chunk_frames", "burn_in_frames", "eval_replicas",
+    "stateful", "connectome", "chunk_frames", "burn_in_frames", "eval_replicas", "encoder",
 )  # fmt: skip
 
 
@@ -181,7 +181,11 @@ class Args:
     scale_factor: float = 0.000825
     """mV per synapse."""
     n_rank: int = 20
-    """Rank of the low-rank weight correction."""
+    """Rank of the low-rank weight correction (0: none)."""
+    encoder: Literal["free", "home_tied"] = "free"
+    """Input weights: a row per neuron (the original's) or one row shared by the neurons of
+    each home neuropil (a model choice with P x P weights the neuropil data can constrain;
+    flyenv.brains.whole_brain.network)."""
     n_hidden: int = 256
     """GRU hidden units of the stage-2 decoder."""
     sim_before_train: float = 0.1
@@ -342,6 +346,7 @@ def build_model(args: Args, data) -> WholeBrainLIF:
         dt_ms=args.dt,
         scale_factor_mv=args.scale_factor,
         n_rank=args.n_rank,
+        encoder=args.encoder,
         frame_ms=args.sim_ms_per_frame,
         warmup_fraction=args.sim_before_train,
     )

@@ -501,7 +501,9 @@ def _student_metrics(
     ``connectome`` of the config (true | shuffled | lowrank_only), scored by the agent,
     with the recovery of the teacher's drive weights and low-rank term.
 
-    ``epoch_round2`` (default 0: the spiking net alone) > 0 adds the stage-2 GRU decoder,
+    ``encoder`` (free | home_tied) and ``n_rank`` (default: the agent's 20) set the
+    student's input weights and low-rank term. ``epoch_round2`` (default 0: the spiking
+    net alone) > 0 adds the stage-2 GRU decoder,
     ``finetune_round2`` / ``finetune_rollout`` its fine-tuning epochs (the agent's flags).
     ``stage1_from`` (a folder, ``{seed}`` filled in): copy stage 1 (checkpoint, losses
     with the settings line, state, teacher-forced simulation) from an earlier run of the
@@ -519,7 +521,10 @@ def _student_metrics(
         "--filepath", str(fit), "--no-progress",
         "--finetune_round2", str(int(config.get("finetune_round2", 0))),
         "--finetune_rollout", str(config.get("finetune_rollout", "spiking")),
+        "--encoder", str(config.get("encoder", "free")),
     ]  # fmt: skip
+    if "n_rank" in config:
+        argv += ["--n_rank", str(int(config["n_rank"]))]
     source = config.get("stage1_from")
     if source is not None:
         src = pathlib.Path(str(source).replace("{seed}", str(seed)))

@@ -99,6 +99,31 @@ def test_stateful_student_controls_score_recovery_and_adopt_the_teacher_class(da
     assert 0.85 * n_edges["true"] <= n_edges["shuffled"] <= n_edges["true"]
 
 
+def test_home_tied_student_without_lowrank_term_trains_and_reloads(data_dir, tmp_path):
+    """--encoder home_tied --n_rank 0: the student learns only P x P shared input weights
+    and P biases; the settings line keeps them, so --filepath reloads the same model."""
+    agent = _agent()
+    run = tmp_path / "tied"
+    argv = ["--mode", "all", "--epoch_round1", "1", "--epoch_round2", "0",
+            "--encoder", "home_tied", "--n_rank", "0", "--data-dir", data_dir,
+            "--neural_activity_id", "synthetic", "--filepath", str(run), "--chunk_frames", "5",
+            "--burn_in_frames", "2", *FAST]  # fmt: skip
+    stats = agent.main(argv)
+    state = torch.load(run / "first-round-checkpoint.pt", weights_only=False)["model"]
+    p = TINY.n_neuropils
+    assert state["encoder.coupling"].shape[1] == p and state["encoder.bias_home"].numel() <= p
+    assert not any(k.startswith("conn.lora") for k in state)
+    assert set(stats["recovery"]) == {"drive_weights_r", "drive_bias_r"}  # no low-rank term
+    settings = json.loads(
+        (run / "first-round-losses.txt").read_text().splitlines()[0][len("# settings = ") :]
+    )
+    assert settings["encoder"] == "home_tied" and settings["n_rank"] == 0
+    again = agent.main(["--mode", "evaluate", "--epoch_round2", "0", "--filepath", str(run),
+                        "--data-dir", data_dir,
+                        "--neural_activity_id", "synthetic", *FAST])  # fmt: skip
+    assert again["recovery"] == stats["recovery"]
+
+
 def test_stage2_controls_reuse_stage1_and_write_their_own_files(data_dir, tmp_path):
     agent = _agent()
     run = tmp_path / "run"

@@ -203,3 +203,35 @@ def test_teacher_oracle_rebuilds_the_teacher_and_controls_change_it(tmp_path):
     assert not np.allclose(
         shuffled.predict(clean, 36, 60, None), oracle.predict(clean, 36, 60, None)
     )
+
+
+def test_student_cell_passes_the_encoder_and_rank_to_the_agent(monkeypatch, tmp_path):
+    """The sweep keys ``encoder`` and ``n_rank`` reach the agent's flags; without them the
+    agent's defaults (free encoder, rank 20) apply."""
+    import flyenv.evaluation.whole_brain_baselines as wb
+
+    calls: list[list[str]] = []
+
+    class FakeAgent:
+        @staticmethod
+        def main(argv):
+            calls.append(list(argv))
+            scores = {"mse": 1.0}
+            return {
+                "main_predictor": "spiking net alone",
+                "teacher_forced_one_step": {"spiking net alone": scores},
+                "closed_loop": {"spiking net alone": scores},
+                "recovery": {"drive_weights_r": 0.5},
+            }
+
+    monkeypatch.setattr(wb, "_load_agent", lambda: FakeAgent)
+    config = {"encoder": "home_tied", "n_rank": 0, "connectome": "shuffled"}
+    out = wb._student_metrics(config, 3, tmp_path, tmp_path / "data", 10, 0.6)
+    argv = calls[-1]
+    assert argv[argv.index("--encoder") + 1] == "home_tied"
+    assert argv[argv.index("--n_rank") + 1] == "0"
+    assert argv[argv.index("--connectome") + 1] == "shuffled"
+    assert out["recovery"] == {"drive_weights_r": 0.5}
+    wb._student_metrics({}, 3, tmp_path, tmp_path / "data", 10, 0.6)
+    assert "--n_rank" not in calls[-1]
+    assert calls[-1][calls[-1].index("--encoder") + 1] == "free"

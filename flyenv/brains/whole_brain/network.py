@@ -21,6 +21,14 @@ Gradient-free frames (:meth:`simulate_frame`) run on a numba kernel on the CPU
 (:mod:`flyenv.brains.whole_brain.kernels`) or on the in-place LIF step elsewhere; all
 paths draw the same Poisson kicks and give the same spikes as the autograd path.
 
+Input weights (``encoder``, a model choice for the student; issue 16): ``"free"`` (the
+original's) gives every neuron its own row of the Linear (N x P weights, N biases).
+``"home_tied"`` (:class:`HomeTiedEncoder`) shares one row and one bias among all neurons
+with the same home neuropil (the neuropil where a neuron makes most of its synapses,
+read from the connectome's per-neuropil synapse counts): P x P weights and P biases. With
+neuropil-level data the free encoder (and the LoRA term) can absorb whatever the wiring
+contributes; the tied one leaves the per-neuron differences to the connectome.
+
 One data frame: simulate ``frame_ms`` with the input fixed at the frame's rates, discard
 the first ``warmup_fraction`` (unrecorded warm-up, the original's ``sim_before_train``), and
 read neuropil rates r_P = sum_i r_i c_iP / sum_i c_iP with c_iP the synapses neuron i
@@ -89,6 +97,9 @@ class WholeBrainConfig:
     warmup_fraction: float = 0.1
     input_scale_hz: float = 10.0
     """Rates are divided by this before the input Linear (keeps its init scale sensible)."""
+    encoder: str = "free"
+    """Input weights: "free" (a row per neuron) or "home_tied" (a row per home neuropil;
+    module docstring)."""
     backend: str = "auto"
     """Gradient-free frames: "numba" (compiled kernel, CPU), "torch" (in-place tensor
     ops, any device) or "auto" (numba on the CPU when installed). Training always runs
@@ -104,6 +115,8 @@ class WholeBrainConfig:
             raise ValueError(f"warmup_fraction must be in [0, 1), got {self.warmup_fraction}")
         if self.n_rank < 0:
             raise ValueError(f"n_rank must be >= 0, got {self.n_rank}")
+        if self.encoder not in ENCODERS:
+            raise ValueError(f"encoder must be one of {ENCODERS}, got {self.encoder!r}")
         if self.backend not in ("auto", "numba", "torch"):
             raise ValueError(f"backend must be 'auto', 'numba' or 'torch', got {self.backend!r}")
         if self.n_steps - self.n_warmup_steps < 1:
@@ -120,6 +133,41 @@ class WholeBrainConfig:
     @property
     def delay_steps(self) -> int:
         return max(1, int(round(self.delay_ms / self.dt_ms)))
+
+
+ENCODERS = ("free", "home_tied")
+
+
+def home_neuropils(readout_counts: np.ndarray) -> np.ndarray:
+    """(N,) index of the neuropil where each neuron makes most of its synapses (ties: the
+    first; a neuron without synapses: neuropil 0)."""
+    return np.asarray(np.argmax(np.asarray(readout_counts), axis=0), dtype=np.int64)
+
+
+class HomeTiedEncoder(nn.Module):
+    """Input Linear (P -> N) whose rows and biases are shared by the neurons of one home
+    neuropil: ``weight = coupling[home]``, ``bias = bias_home[home]``. ``weight`` and
+    ``bias`` read like an ``nn.Linear``'s, so recovery scoring sees per-neuron weights."""
+
+    def __init__(self, home: np.ndarray, n_inputs: int) -> None:
+        super().__init__()
+        home_t = torch.as_tensor(home, dtype=torch.long)
+        n_home = int(home_t.max()) + 1 if home_t.numel() else 1
+        self.register_buffer("home", home_t)
+        ref = nn.Linear(n_inputs, n_home)  # nn.Linear's initialisation, one row per home
+        self.coupling = nn.Parameter(ref.weight.detach().clone())
+        self.bias_home = nn.Parameter(ref.bias.detach().clone())
+
+    @property
+    def weight(self) -> torch.Tensor:
+        return self.coupling[self.home]
+
+    @property
+    def bias(self) -> torch.Tensor:
+        return self.bias_home[self.home]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x @ self.coupling.t() + self.bias_home)[..., self.home]
 
 
 def readout_matrix(readout_counts: np.ndarray) -> torch.Tensor:
@@ -171,7 +219,11 @@ class WholeBrainLIF(nn.Module):
             per_neuron_threshold=False,
         )
         self.lif = LIFPopulation(n, lif_cfg, feature_major=True)
-        self.encoder = nn.Linear(self.n_neuropils, n)
+        self.encoder = (
+            nn.Linear(self.n_neuropils, n)
+            if cfg.encoder == "free"
+            else HomeTiedEncoder(home_neuropils(readout_counts), self.n_neuropils)
+        )
         self.register_buffer("readout", readout_matrix(readout_counts))
 
     # ------------------------------------------------------------------ pieces
@@ -428,7 +480,7 @@ class WholeBrainLIF(nn.Module):
         c = self.config
         return (
             f"n_neurons={self.n_neurons}, n_neuropils={self.n_neuropils}, dt_ms={c.dt_ms}, "
-            f"frame_ms={c.frame_ms:.1f}, n_rank={c.n_rank}"
+            f"frame_ms={c.frame_ms:.1f}, n_rank={c.n_rank}, encoder={c.encoder}"
         )
 
 

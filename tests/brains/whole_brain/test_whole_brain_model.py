@@ -9,9 +9,12 @@ import scipy.sparse as sp
 import torch
 
 from flyenv.brains.core.connectome_layer import ConnectomeLinear
+from flyenv.brains.whole_brain.controls import recovery_scores
 from flyenv.brains.whole_brain.network import (
+    HomeTiedEncoder,
     WholeBrainConfig,
     WholeBrainLIF,
+    home_neuropils,
     window_from_etrace_decay,
 )
 from flyenv.training.whole_brain_fitting import rate_loss
@@ -101,6 +104,61 @@ def test_short_windows_reach_every_learnable_tensor():
     assert set(learnable) == {"conn.lora_a", "conn.lora_b", "encoder.weight", "encoder.bias"}
     for name, p in learnable.items():
         assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+def test_home_tied_encoder_shares_one_row_per_home_neuropil():
+    readout = np.array([[5, 0, 1, 0, 2], [1, 3, 0, 0, 2], [0, 1, 4, 0, 1]], float)
+    home = home_neuropils(readout)
+    assert home.tolist() == [0, 1, 2, 0, 0]  # argmax per neuron; no synapses -> 0, tie -> first
+    enc = HomeTiedEncoder(home, n_inputs=3)
+    with torch.no_grad():
+        enc.coupling.copy_(torch.arange(9.0).reshape(3, 3))
+        enc.bias_home.copy_(torch.tensor([10.0, 20.0, 30.0]))
+    np.testing.assert_array_equal(enc.weight[1].detach().numpy(), [3.0, 4.0, 5.0])
+    assert enc.bias.tolist() == [10.0, 20.0, 30.0, 10.0, 10.0]
+    x = torch.tensor([[1.0, 2.0, 3.0], [0.5, 0.0, -1.0]])
+    torch.testing.assert_close(enc(x), x @ enc.weight.t() + enc.bias)
+    assert sum(p.numel() for p in enc.parameters()) == 3 * 3 + 3
+
+
+def test_home_tied_student_learns_only_its_shared_rows():
+    rng = np.random.default_rng(0)
+    n, p = 60, 4
+    m = sp.random(n, n, density=0.15, random_state=0, format="csr")
+    m.data = np.round(m.data * 20 + 5)
+    readout = rng.integers(0, 5, (p, n)).astype(float) + 0.1
+    cfg = WholeBrainConfig(frame_ms=6.0, n_rank=0, scale_factor_mv=0.05, poisson_rate_hz=400)
+    model = WholeBrainLIF(m, readout, replace_encoder(cfg, "home_tied"))
+    with torch.no_grad():
+        model.encoder.bias_home.fill_(1.5)
+    x, y = torch.full((2, p), 4.0), torch.full((2, p), 30.0)
+    loss, _ = model.train_frame(x, lambda r: rate_loss(r, y), window_steps=5, seed=0)
+    learnable = {k: v for k, v in model.named_parameters() if v.requires_grad}
+    assert set(learnable) == {"encoder.coupling", "encoder.bias_home"}
+    for name, v in learnable.items():
+        assert v.grad is not None and v.grad.abs().sum() > 0, name
+    with pytest.raises(ValueError, match="encoder must be one of"):
+        replace_encoder(cfg, "per_synapse").validate()
+
+
+def replace_encoder(cfg: WholeBrainConfig, encoder: str) -> WholeBrainConfig:
+    from dataclasses import replace
+
+    return replace(cfg, encoder=encoder)
+
+
+def test_recovery_scores_read_a_tied_students_per_neuron_weights(tmp_path):
+    readout = np.array([[5, 0, 1, 0], [1, 3, 0, 0]], float)
+    cfg = WholeBrainConfig(frame_ms=2.0, n_rank=0, encoder="home_tied")
+    student = WholeBrainLIF(sp.csr_matrix((4, 4)), readout, cfg)
+    teacher_w = student.encoder.weight.detach().numpy() * 2.0 + 1.0  # a linear map of it
+    np.savez(
+        tmp_path / "t.npz",
+        drive_weights=teacher_w,
+        drive_bias=student.encoder.bias.detach().numpy(),
+    )
+    r = recovery_scores(student, tmp_path / "t.npz")
+    assert r["drive_weights_r"] == pytest.approx(1.0) and r["drive_bias_r"] == pytest.approx(1.0)
 
 
 def test_etrace_decay_window_mapping():
