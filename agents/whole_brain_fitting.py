@@ -132,6 +132,7 @@ SETTINGS = (
     "sim_before_train", "seed", "split", "loss_fn", "etrace_decay", "tbptt_window",
     "input_style", "n_hidden", "warmup_frames", "noise_sigma", "seq_len", "rollout_frames",
     "stateful", "connectome", "chunk_frames", "burn_in_frames", "eval_replicas", "encoder",
+    "recording",
 )  # fmt: skip
 
 
@@ -182,6 +183,10 @@ class Args:
     """mV per synapse."""
     n_rank: int = 20
     """Rank of the low-rank weight correction (0: none)."""
+    recording: Literal["observed", "clean"] = "observed"
+    """Synthetic brain only: fit and score the preprocessed fluorescence ("observed") or
+    the hidden teacher's clean rates ("clean": a diagnostic with a perfect observation
+    model)."""
     encoder: Literal["free", "home_tied"] = "free"
     """Input weights: a row per neuron (the original's) or one row shared by the neurons of
     each home neuropil (a model choice with P x P weights the neuropil data can constrain;
@@ -323,6 +328,13 @@ def prepare_data(args: Args):
     data = load_whole_brain_data(
         args.data_dir, args.flywire_version, args.neural_activity_id, args.max_firing_rate
     )
+    if args.recording == "clean":
+        if data.teacher_rates_hz is None:
+            raise SystemExit(
+                "error: --recording clean needs a synthetic brain's teacher_synthetic.npz "
+                f"in {args.data_dir}; real recordings have only --recording observed"
+            )
+        data = replace(data, rates_hz=np.clip(data.teacher_rates_hz, 0.0, args.max_firing_rate))
     if args.sim_ms_per_frame is None:
         args.sim_ms_per_frame = float(data.meta.get("frame_ms", 1000.0 / data.fps))
     if "generator_version" in data.meta:
@@ -573,6 +585,8 @@ def evaluate(args, run: Path, data, model: WholeBrainLIF) -> dict:
         "stateful": st,
         "eval_replicas": k,
         "connectome": args.connectome,
+        "encoder": args.encoder,
+        "recording": args.recording,
         "ridge_ar": {"order": ridge_ar.order, "ridge": ridge_ar.ridge},
         "closed_loop": {k: all_metrics(v, truth, bins) for k, v in preds.items()},
         "teacher_forced_one_step": {k: all_metrics(v, one_truth, bins) for k, v in one_step.items()},

@@ -465,8 +465,6 @@ def baselines_cell(config: dict, seed: int, run_dir: pathlib.Path) -> dict:
     if name == "model":
         return _model_metrics(config, seed, run_dir, data_dir, warmup, split)
     if name == "student":
-        if source != "observed":
-            raise ValueError("the student cell runs the agent on the observed recording only")
         return _student_metrics(config, seed, run_dir, data_dir, warmup, split)
     if name == "teacher_oracle":
         kind = str(config.get("connectome", "true"))
@@ -501,7 +499,8 @@ def _student_metrics(
     ``connectome`` of the config (true | shuffled | lowrank_only), scored by the agent,
     with the recovery of the teacher's drive weights and low-rank term.
 
-    ``encoder`` (free | home_tied) and ``n_rank`` (default: the agent's 20) set the
+    ``data`` (observed | clean) is the agent's ``--recording``. ``encoder`` (free |
+    home_tied) and ``n_rank`` (default: the agent's 20) set the
     student's input weights and low-rank term. ``epoch_round2`` (default 0: the spiking
     net alone) > 0 adds the stage-2 GRU decoder,
     ``finetune_round2`` / ``finetune_rollout`` its fine-tuning epochs (the agent's flags).
@@ -522,6 +521,7 @@ def _student_metrics(
         "--finetune_round2", str(int(config.get("finetune_round2", 0))),
         "--finetune_rollout", str(config.get("finetune_rollout", "spiking")),
         "--encoder", str(config.get("encoder", "free")),
+        "--recording", str(config.get("data", "observed")),
     ]  # fmt: skip
     if "n_rank" in config:
         argv += ["--n_rank", str(int(config["n_rank"]))]

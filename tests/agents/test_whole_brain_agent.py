@@ -122,6 +122,26 @@ def test_home_tied_student_without_lowrank_term_trains_and_reloads(data_dir, tmp
                         "--data-dir", data_dir,
                         "--neural_activity_id", "synthetic", *FAST])  # fmt: skip
     assert again["recovery"] == stats["recovery"]
+    assert stats["encoder"] == "home_tied" and stats["recording"] == "observed"
+
+
+def test_clean_recording_fits_the_teachers_own_rates(data_dir, tmp_path):
+    """--recording clean (synthetic brains): the net is fitted and scored on the teacher's
+    clean rates, so persistence scores against the clean frames."""
+    agent = _agent()
+    run = tmp_path / "clean"
+    argv = ["--mode", "all", "--epoch_round1", "1", "--epoch_round2", "0",
+            "--recording", "clean", "--data-dir", data_dir, "--neural_activity_id",
+            "synthetic", "--filepath", str(run), "--chunk_frames", "5",
+            "--burn_in_frames", "2", *FAST]  # fmt: skip
+    stats = agent.main(argv)
+    assert stats["recording"] == "clean"
+    clean = np.load(f"{data_dir}/teacher_synthetic.npz")["rates"]
+    n_train = int(round(0.6 * TINY.n_frames))
+    start = n_train + 3  # closed-loop window after the 3-frame warm-up
+    persistence = np.repeat(np.clip(clean[start - 1 : start], 0, 100), TINY.n_frames - start, 0)
+    expected = float(np.mean((persistence - np.clip(clean[start:], 0, 100)) ** 2))
+    assert stats["closed_loop"]["persistence"]["mse"] == pytest.approx(expected, rel=1e-4)
 
 
 def test_stage2_controls_reuse_stage1_and_write_their_own_files(data_dir, tmp_path):
