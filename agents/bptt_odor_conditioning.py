@@ -54,13 +54,6 @@ FACTORY = "flyenv.brains.olfactory.policy:OlfactoryBrainPolicy"
 BRAIN_DEFAULTS = BPTT_BRAIN_DEFAULTS  # the OdorTaxis agent's brain; plasticity on top
 TRAINABLE = {
     "plastic": ("brain.plasticity.", "brain.w_mbon_dn", "brain.readout."),
-    # plus each KC's spike threshold: learning to learn may also reshape the KC code
-    "plastic_kc": (
-        "brain.plasticity.",
-        "brain.w_mbon_dn",
-        "brain.readout.",
-        "brain.kc.log_threshold",
-    ),
     "descending": ("brain.w_mbon_dn", "brain.w_pn_dn", "brain.dn_tonic", "brain.readout."),
     "all": ("",),
 }
@@ -93,9 +86,9 @@ class Args:
     trains the same brain without plasticity (the control)."""
     brain_config: str = "{}"
     """JSON overrides of the brain config on top of BRAIN_DEFAULTS."""
-    trainable: Literal["plastic", "plastic_kc", "descending", "all"] = "plastic"
-    """Which tensors learn: plasticity rates + valence + MBON->DN + readout, the same
-    plus every KC's spike threshold, the descending layer only, or everything."""
+    trainable: Literal["plastic", "descending", "all"] = "plastic"
+    """Which tensors learn: plasticity rates + valence + MBON->DN + readout, the
+    descending layer only, or everything."""
     nav_weight: float = 1.0
     energy_weight: float = 0.02
     sparsity_weight: float = 0.01
