@@ -79,7 +79,7 @@ from flyenv.rl.features import orn_contrast_features
 from flyenv.rl.spiking_policy import (
     SPIKING_BRAIN_DEFAULTS,
     SpikingActor,
-    _critic_init,
+    build_brain_heads,
     check_spiking_policy_options,
 )
 
@@ -361,15 +361,7 @@ class RecurrentSpikingPolicy(RecurrentActorCriticPolicy):
             obs_size, self.brain_config, self.trainable, self.mirror_readout
         )
         self._build_mlp_extractor()  # the critic's MLP (pi branch is empty)
-        self.action_dist = DiagGaussianDistribution(2)
-        self.log_std = nn.Parameter(torch.full((2,), float(self.log_std_init)))
-        self.action_net = nn.Identity()
-        self.value_net = nn.Linear(self.mlp_extractor.latent_dim_vf, 1)
-        if self.ortho_init:  # the critic only: the brain keeps its connectome init
-            _critic_init(self.mlp_extractor, 2**0.5)
-            _critic_init(self.value_net, 1.0)
-        params = [p for p in self.parameters() if p.requires_grad]
-        self.optimizer = self.optimizer_class(params, lr=lr_schedule(1), **self.optimizer_kwargs)
+        build_brain_heads(self, lr_schedule)
 
     @property
     def brain(self) -> OlfactoryBrain:

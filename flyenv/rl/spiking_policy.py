@@ -195,6 +195,22 @@ def _critic_init(module: nn.Module, gain: float) -> None:
             nn.init.zeros_(m.bias)
 
 
+def build_brain_heads(policy: ActorCriticPolicy, lr_schedule) -> None:
+    """The parts an on-policy spiking policy shares once its brain is built: a 2-D Gaussian
+    whose mean is the brain's own action (no action net), the critic's value head
+    (orthogonal init on the critic only: the brain keeps its connectome init) and the
+    optimiser over every trainable tensor. Call after ``_build_mlp_extractor``."""
+    policy.action_dist = DiagGaussianDistribution(2)
+    policy.log_std = nn.Parameter(torch.full((2,), float(policy.log_std_init)))
+    policy.action_net = nn.Identity()  # the brain is the action head
+    policy.value_net = nn.Linear(policy.mlp_extractor.latent_dim_vf, 1)
+    if policy.ortho_init:
+        _critic_init(policy.mlp_extractor, 2**0.5)
+        _critic_init(policy.value_net, 1.0)
+    params = [p for p in policy.parameters() if p.requires_grad]
+    policy.optimizer = policy.optimizer_class(params, lr=lr_schedule(1), **policy.optimizer_kwargs)
+
+
 def check_spiking_policy_options(action_space, critic_contrast_gain, kwargs: dict) -> None:
     """The options every spiking SB3 policy refuses, each with its fix."""
     if critic_contrast_gain is not None and not critic_contrast_gain > 0:
@@ -260,15 +276,7 @@ class SpikingActorCriticPolicy(ActorCriticPolicy):
         self.actor = SpikingActor(
             obs_size, self.brain_config, self.settle_steps, self.trainable, self.mirror_readout
         )
-        self.action_dist = DiagGaussianDistribution(2)
-        self.log_std = nn.Parameter(torch.full((2,), float(self.log_std_init)))
-        self.action_net = nn.Identity()  # the brain is the action head
-        self.value_net = nn.Linear(self.mlp_extractor.latent_dim_vf, 1)
-        if self.ortho_init:  # the critic only: the brain keeps its connectome init
-            _critic_init(self.mlp_extractor, 2**0.5)
-            _critic_init(self.value_net, 1.0)
-        params = [p for p in self.parameters() if p.requires_grad]
-        self.optimizer = self.optimizer_class(params, lr=lr_schedule(1), **self.optimizer_kwargs)
+        build_brain_heads(self, lr_schedule)
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()
