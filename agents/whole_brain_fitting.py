@@ -29,7 +29,10 @@ frame's start), in eval1 (the whole recording, state carried from frame 0) and i
 evaluation (from rest at the test window's start; prediction = mean of
 ``--eval_replicas`` copies). ``--no-stateful`` is the original's memoryless frame map.
 ``--connectome shuffled|lowrank_only`` (controls): the student on a degree-preserving
-shuffle of the connectome or on its learnable low-rank term alone. ``--epoch_round2 0``
+shuffle of the connectome or on its learnable low-rank term alone. ``--encoder home_tied``
+(with ``--n_rank 0``: a student that cannot absorb the wiring) shares the input weights
+among the neurons of each home neuropil; ``--recording clean`` fits a synthetic
+teacher's clean rates instead of its fluorescence (diagnostics; docs/results/whole_brain.md). ``--epoch_round2 0``
 skips stage 2 and scores the spiking net alone. On a synthetic brain the student adopts
 the teacher's dt and mV per synapse, and ``evaluation_stats.json`` reports ``recovery``
 (Pearson r of drive weights, bias and low-rank term with the teacher's).
