@@ -32,7 +32,8 @@ evaluation (from rest at the test window's start; prediction = mean of
 shuffle of the connectome or on its learnable low-rank term alone. ``--encoder home_tied``
 (with ``--n_rank 0``: a student that cannot absorb the wiring) shares the input weights
 among the neurons of each home neuropil; ``--recording clean`` fits a synthetic
-teacher's clean rates instead of its fluorescence (diagnostics; docs/results/whole_brain.md). ``--epoch_round2 0``
+teacher's clean rates instead of its fluorescence; ``--init teacher`` starts the student
+at the teacher's parameters (diagnostics; docs/results/whole_brain.md). ``--epoch_round2 0``
 skips stage 2 and scores the spiking net alone. On a synthetic brain the student adopts
 the teacher's dt and mV per synapse, and ``evaluation_stats.json`` reports ``recovery``
 (Pearson r of drive weights, bias and low-rank term with the teacher's).
@@ -82,7 +83,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from flyenv.brains.whole_brain.controls import CONNECTOMES, connectome_control, recovery_scores
+from flyenv.brains.whole_brain.controls import (
+    CONNECTOMES,
+    connectome_control,
+    load_teacher_parameters,
+    recovery_scores,
+)
 from flyenv.brains.whole_brain.network import (
     WholeBrainConfig,
     WholeBrainLIF,
@@ -135,7 +141,7 @@ SETTINGS = (
     "sim_before_train", "seed", "split", "loss_fn", "etrace_decay", "tbptt_window",
     "input_style", "n_hidden", "warmup_frames", "noise_sigma", "seq_len", "rollout_frames",
     "stateful", "connectome", "chunk_frames", "burn_in_frames", "eval_replicas", "encoder",
-    "recording",
+    "recording", "init",
 )  # fmt: skip
 
 
@@ -190,6 +196,10 @@ class Args:
     """Synthetic brain only: fit and score the preprocessed fluorescence ("observed") or
     the hidden teacher's clean rates ("clean": a diagnostic with a perfect observation
     model)."""
+    init: Literal["default", "teacher"] = "default"
+    """Student's starting point: PyTorch's initialisation, or (synthetic brains only) the
+    hidden teacher's drive weights, bias and low-rank factors (a diagnostic: does the fit
+    stay at the teacher, and does the teacher's wiring then beat a shuffle?)."""
     encoder: Literal["free", "home_tied"] = "free"
     """Input weights: a row per neuron (the original's) or one row shared by the neurons of
     each home neuropil (a model choice with P x P weights the neuropil data can constrain;
@@ -366,7 +376,13 @@ def build_model(args: Args, data) -> WholeBrainLIF:
         warmup_fraction=args.sim_before_train,
     )
     signed = connectome_control(data.signed_counts, args.connectome, args.seed + 13)
-    return WholeBrainLIF(signed, data.readout_counts, cfg).to(args.device)
+    model = WholeBrainLIF(signed, data.readout_counts, cfg)
+    if args.init == "teacher":
+        teacher = Path(args.data_dir) / "teacher_synthetic.npz"
+        if not teacher.is_file():
+            raise SystemExit(f"error: --init teacher needs {teacher} (a synthetic brain)")
+        load_teacher_parameters(model, teacher)
+    return model.to(args.device)
 
 
 def stage2_suffix(args) -> str:
@@ -590,6 +606,7 @@ def evaluate(args, run: Path, data, model: WholeBrainLIF) -> dict:
         "connectome": args.connectome,
         "encoder": args.encoder,
         "recording": args.recording,
+        "init": args.init,
         "ridge_ar": {"order": ridge_ar.order, "ridge": ridge_ar.ridge},
         "closed_loop": {k: all_metrics(v, truth, bins) for k, v in preds.items()},
         "teacher_forced_one_step": {k: all_metrics(v, one_truth, bins) for k, v in one_step.items()},

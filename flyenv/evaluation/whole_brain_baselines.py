@@ -345,9 +345,7 @@ class TeacherOracle:
     ):
         import dataclasses
 
-        import torch
-
-        from flyenv.brains.whole_brain.controls import connectome_control
+        from flyenv.brains.whole_brain.controls import connectome_control, load_teacher_parameters
         from flyenv.brains.whole_brain.network import WholeBrainLIF
         from flyenv.connectome.synthetic_whole_brain import SyntheticBrainConfig, teacher_config
 
@@ -355,13 +353,7 @@ class TeacherOracle:
         cfg = SyntheticBrainConfig(**{k: v for k, v in data.meta.items() if k in names})
         signed = connectome_control(data.signed_counts, connectome, seed + 13)
         model = WholeBrainLIF(signed, data.readout_counts, teacher_config(cfg))
-        t = np.load(pathlib.Path(data_dir) / "teacher_synthetic.npz")
-        with torch.no_grad():
-            model.encoder.weight.copy_(torch.as_tensor(t["drive_weights"]))
-            model.encoder.bias.copy_(torch.as_tensor(t["drive_bias"]))
-            if model.conn.lora_rank > 0:
-                model.conn.lora_a.copy_(torch.as_tensor(t["lora_a"]))
-                model.conn.lora_b.copy_(torch.as_tensor(t["lora_b"]))
+        load_teacher_parameters(model, pathlib.Path(data_dir) / "teacher_synthetic.npz")
         return cls(model, seed, max_rate_hz, replicas)
 
     def predict(self, rates_hz: np.ndarray, start: int, end: int, warmup: int | None) -> np.ndarray:
@@ -499,7 +491,8 @@ def _student_metrics(
     ``connectome`` of the config (true | shuffled | lowrank_only), scored by the agent,
     with the recovery of the teacher's drive weights and low-rank term.
 
-    ``data`` (observed | clean) is the agent's ``--recording``. ``encoder`` (free |
+    ``data`` (observed | clean) is the agent's ``--recording``, ``init`` (default |
+    teacher) its ``--init``. ``encoder`` (free |
     home_tied) and ``n_rank`` (default: the agent's 20) set the
     student's input weights and low-rank term. ``epoch_round2`` (default 0: the spiking
     net alone) > 0 adds the stage-2 GRU decoder,
@@ -522,6 +515,7 @@ def _student_metrics(
         "--finetune_rollout", str(config.get("finetune_rollout", "spiking")),
         "--encoder", str(config.get("encoder", "free")),
         "--recording", str(config.get("data", "observed")),
+        "--init", str(config.get("init", "default")),
     ]  # fmt: skip
     if "n_rank" in config:
         argv += ["--n_rank", str(int(config["n_rank"]))]

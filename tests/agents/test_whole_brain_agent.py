@@ -235,3 +235,22 @@ def test_fitting_beats_the_untrained_net_on_the_tiny_brain(data_dir, tmp_path):
     assert one["spiking net alone"]["mse"] < one["untrained spiking net"]["mse"]
     rec = stats["teacher_recovery_one_step"]
     assert rec["spiking net alone"]["pearson"] > rec["untrained spiking net"]["pearson"]
+
+
+def test_init_teacher_starts_the_student_at_the_teachers_parameters(data_dir, tmp_path):
+    """--init teacher (synthetic brains): before training the student's drive weights, bias
+    and low-rank term are the teacher's (recovery r = 1); a tied encoder cannot hold them."""
+    agent = _agent()
+    run = tmp_path / "teacher_init"
+    argv = ["--mode", "all", "--epoch_round1", "1", "--epoch_round2", "0", "--init", "teacher",
+            "--recording", "clean", "--data-dir", data_dir, "--neural_activity_id", "synthetic",
+            "--filepath", str(run), "--chunk_frames", "5", "--burn_in_frames", "2", *FAST]  # fmt: skip
+    stats = agent.main(argv)
+    assert stats["init"] == "teacher"
+    for key, r in stats["recovery_untrained"].items():
+        assert r == pytest.approx(1.0, abs=1e-6), key
+    bad = ["--mode", "train1", "--epoch_round1", "1", "--init", "teacher", "--encoder",
+           "home_tied", "--data-dir", data_dir, "--neural_activity_id", "synthetic",
+           "--filepath", str(tmp_path / "bad"), *FAST]  # fmt: skip
+    with pytest.raises(ValueError, match="free encoder"):
+        agent.main(bad)

@@ -6,6 +6,9 @@
   permuted among all edges, so every neuron keeps its out-degree and its in-degree; the few
   self-loops this makes are dropped and duplicate edges merged) or ``"lowrank_only"`` (no
   sparse connectome: the student's recurrence is its learnable low-rank term alone).
+- :func:`load_teacher_parameters`: put a synthetic teacher's drive weights, bias and
+  low-rank factors into a model of its class (the oracle; a student started at the
+  teacher).
 - :func:`recovery_scores`: Pearson correlation between a fitted student's drive weights
   (input Linear), drive bias and effective low-rank weight ``lora_a @ lora_b / rank`` and
   the synthetic teacher's (``teacher_synthetic.npz``,
@@ -52,6 +55,31 @@ def lowrank_weight(lora_a: np.ndarray, lora_b: np.ndarray) -> np.ndarray:
     """Effective (pre x post) low-rank weight in mV per spike."""
     rank = lora_a.shape[1]
     return (lora_a @ lora_b) / max(rank, 1)
+
+
+def load_teacher_parameters(model: torch.nn.Module, teacher_path: str | Path) -> None:
+    """Copy the teacher's drive weights, bias and (when both have one) low-rank factors from
+    ``teacher_synthetic.npz`` into ``model`` (a :class:`WholeBrainLIF` with a free encoder
+    and the teacher's rank)."""
+    t = np.load(teacher_path)
+    w = torch.as_tensor(t["drive_weights"])
+    if not isinstance(model.encoder, torch.nn.Linear) or model.encoder.weight.shape != w.shape:
+        raise ValueError(
+            f"{teacher_path}: the teacher's drive weights {tuple(w.shape)} need a model with "
+            "a free encoder of that shape (--encoder free on the teacher's brain)"
+        )
+    conn = model.conn
+    if "lora_a" in t.files and conn.lora_rank not in (0, t["lora_a"].shape[1]):
+        raise ValueError(
+            f"{teacher_path}: the teacher's low-rank term has rank {t['lora_a'].shape[1]}, "
+            f"the model {conn.lora_rank}; pass --n_rank {t['lora_a'].shape[1]}"
+        )
+    with torch.no_grad():
+        model.encoder.weight.copy_(w)
+        model.encoder.bias.copy_(torch.as_tensor(t["drive_bias"]))
+        if conn.lora_rank > 0 and "lora_a" in t.files:
+            conn.lora_a.copy_(torch.as_tensor(t["lora_a"]))
+            conn.lora_b.copy_(torch.as_tensor(t["lora_b"]))
 
 
 def recovery_scores(model: torch.nn.Module, teacher_path: str | Path) -> dict[str, float]:
