@@ -141,7 +141,7 @@ SETTINGS = (
     "sim_before_train", "seed", "split", "loss_fn", "etrace_decay", "tbptt_window",
     "input_style", "n_hidden", "warmup_frames", "noise_sigma", "seq_len", "rollout_frames",
     "stateful", "connectome", "chunk_frames", "burn_in_frames", "eval_replicas", "encoder",
-    "recording", "init",
+    "recording", "init", "train_replicas",
 )  # fmt: skip
 
 
@@ -256,6 +256,10 @@ class Args:
     burn_in_frames: int = 5
     """Stateful stage 1: teacher-forced frames without gradient that set each training
     sequence's state before it is scored."""
+    train_replicas: int = 1
+    """Stateful stage 1: copies of each training chunk run side by side whose mean rates
+    are scored (1: one noisy sample, whose own spiking variance the loss then also
+    penalises; K copies divide that term by K at K times the cost)."""
     eval_replicas: int = 8
     """Stateful simulation and evaluation: copies of the net run side by side (own Poisson
     kicks and state) whose mean rates are the prediction (1: one noisy sample)."""
@@ -433,6 +437,7 @@ def train1(args, run: Path, data, model: WholeBrainLIF) -> None:
                 model, opt, data.rates_hz, int(train_frames[-1]) + 2, args.chunk_frames,
                 args.burn_in_frames, args.loss_fn, args.tbptt_window, args.grad_clip,
                 seed=args.seed * 1000 + epoch, progress=args.progress,
+                replicas=args.train_replicas,
             )  # fmt: skip
         else:
             loss, sim, tgt = train_round1_epoch(
@@ -607,6 +612,7 @@ def evaluate(args, run: Path, data, model: WholeBrainLIF) -> dict:
         "encoder": args.encoder,
         "recording": args.recording,
         "init": args.init,
+        "train_replicas": args.train_replicas,
         "ridge_ar": {"order": ridge_ar.order, "ridge": ridge_ar.ridge},
         "closed_loop": {k: all_metrics(v, truth, bins) for k, v in preds.items()},
         "teacher_forced_one_step": {k: all_metrics(v, one_truth, bins) for k, v in one_step.items()},

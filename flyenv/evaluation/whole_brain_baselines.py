@@ -492,7 +492,7 @@ def _student_metrics(
     with the recovery of the teacher's drive weights and low-rank term.
 
     ``data`` (observed | clean) is the agent's ``--recording``, ``init`` (default |
-    teacher) its ``--init``. ``encoder`` (free |
+    teacher) its ``--init``, ``train_replicas`` its ``--train_replicas``. ``encoder`` (free |
     home_tied) and ``n_rank`` (default: the agent's 20) set the
     student's input weights and low-rank term. ``epoch_round2`` (default 0: the spiking
     net alone) > 0 adds the stage-2 GRU decoder,
@@ -516,6 +516,7 @@ def _student_metrics(
         "--encoder", str(config.get("encoder", "free")),
         "--recording", str(config.get("data", "observed")),
         "--init", str(config.get("init", "default")),
+        "--train_replicas", str(int(config.get("train_replicas", 1))),
     ]  # fmt: skip
     if "n_rank" in config:
         argv += ["--n_rank", str(int(config["n_rank"]))]

@@ -117,6 +117,7 @@ def train_round1_stateful_epoch(
     grad_clip: float,
     seed: int,
     progress: bool = True,
+    replicas: int = 1,
 ) -> tuple[float, np.ndarray, np.ndarray]:
     """One stateful epoch over frames 0 .. ``n_train`` - 1: the training frames cut into
     parallel chunks (:func:`stateful_chunks`, one batch element each); every chunk starts
@@ -125,29 +126,44 @@ def train_round1_stateful_epoch(
     frame t+1 are scored against the truth (one optimiser step per frame). The state is
     carried across frames and the gradient truncated at each frame's start
     (:meth:`WholeBrainLIF.train_frame` with ``state``): memory does not grow with the
-    sequence length. Returns (mean loss, last frame's simulated rates, its targets)."""
+    sequence length. Returns (mean loss, last frame's simulated rates, its targets).
+
+    ``replicas`` K > 1 runs K copies of every chunk side by side (own Poisson kicks and
+    state) and scores the mean of their rates: with one copy the expected loss is
+    bias^2 + the net's own spiking variance, so the fit is also pushed to make the net
+    quieter rather than right; the K-copy mean divides that variance term by K (the
+    evaluation scores the mean of ``eval_replicas`` copies in the same way)."""
+    if replicas < 1:
+        raise ValueError(f"replicas must be >= 1, got {replicas}")
     rng = np.random.default_rng(seed)
     dev = model.readout.device
     starts = stateful_chunks(n_train, chunk_frames, burn_in, rng)
+    n_chunks = len(starts)
+
+    def frame(t: np.ndarray) -> torch.Tensor:  # (K * chunks, P): copy k of chunk b at k*B + b
+        return torch.as_tensor(rates_hz[t], device=dev).repeat(replicas, 1)
+
+    def copy_mean(r: torch.Tensor) -> torch.Tensor:
+        return r.reshape(replicas, n_chunks, -1).mean(0)
+
     length = min(chunk_frames, n_train - 1 - int(starts.max()))
     gen = torch.Generator(device=dev).manual_seed(int(rng.integers(2**31)))
     state = None
     with torch.no_grad():
         for k in range(-min(burn_in, int(starts.min())), 0):
-            x = torch.as_tensor(rates_hz[starts + k], device=dev)
-            _, state = model.step_frame(x, state, gen)
+            _, state = model.step_frame(frame(starts + k), state, gen)
     if state is None:
-        state = model.init_frame_state(len(starts))
+        state = model.init_frame_state(n_chunks * replicas)
     params = [p for p in model.parameters() if p.requires_grad]
     losses = []
     sim = tgt = None
     for k in tqdm(range(length), desc="round 1 frames", leave=False, disable=not progress):
-        x = torch.as_tensor(rates_hz[starts + k], device=dev)
+        x = frame(starts + k)
         y = torch.as_tensor(rates_hz[starts + k + 1], device=dev)
         opt.zero_grad(set_to_none=True)
         loss, sim, state = model.train_frame(
             x,
-            lambda r, y=y: rate_loss(r, y, loss_fn),
+            lambda r, y=y: rate_loss(copy_mean(r), y, loss_fn),
             window_steps,
             seed=int(rng.integers(2**31)),
             state=state,
@@ -157,7 +173,7 @@ def train_round1_stateful_epoch(
         opt.step()
         losses.append(float(loss))
         tgt = y
-    return float(np.mean(losses)), sim.cpu().numpy(), tgt.cpu().numpy()
+    return float(np.mean(losses)), copy_mean(sim).detach().cpu().numpy(), tgt.cpu().numpy()
 
 
 @torch.no_grad()

@@ -235,3 +235,5 @@ def test_student_cell_passes_the_encoder_and_rank_to_the_agent(monkeypatch, tmp_
     wb._student_metrics({}, 3, tmp_path, tmp_path / "data", 10, 0.6)
     assert "--n_rank" not in calls[-1]
     assert calls[-1][calls[-1].index("--encoder") + 1] == "free"
+    assert calls[-1][calls[-1].index("--train_replicas") + 1] == "1"
+    assert calls[-1][calls[-1].index("--init") + 1] == "default"

@@ -388,6 +388,40 @@ def test_stateful_epoch_trains_in_chunks_from_rest(monkeypatch):
     assert losses[-1] < losses[0]
 
 
+def test_stateful_epoch_with_replicas_scores_the_mean_of_the_copies(monkeypatch):
+    """train_replicas K: every chunk runs K times side by side (copy k of chunk b at row
+    k * B + b, fed the same frame) and the loss sees the copies' mean rates; K = 1 is the
+    one-sample epoch."""
+    from flyenv.training.whole_brain_fitting import train_round1_stateful_epoch
+
+    model = _model(frame_ms=4.0)
+    rates = (np.arange(40 * 4, dtype=np.float32).reshape(40, 4) % 37) + 5.0
+    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.0)
+    seen = []
+
+    def fake_train_frame(self, x, loss, window, seed, state=None):
+        n = x.shape[0]
+        assert state is not None and state.v.shape[1] == n  # K * chunks in the state
+        k_rows = torch.arange(n, dtype=torch.float32)[:, None].expand(n, 4)
+        out = x + k_rows  # each row its own offset: the loss must see their mean
+        seen.append((x, float(loss(out)), out))
+        return loss(out).detach(), out.detach(), state
+
+    monkeypatch.setattr(type(model), "train_frame", fake_train_frame)
+    _, sim, tgt = train_round1_stateful_epoch(
+        model, opt, rates, 40, 8, 2, "mse", 5, 1.0, seed=0, replicas=3
+    )
+    x, loss, out = seen[-1]
+    b = x.shape[0] // 3
+    torch.testing.assert_close(x[:b], x[b : 2 * b])  # the copies are fed the same frame
+    mean = out.reshape(3, b, 4).mean(0)
+    expected = float(((mean - torch.as_tensor(tgt)) ** 2).mean())
+    assert loss == pytest.approx(expected, rel=1e-6)
+    np.testing.assert_allclose(sim, mean.numpy(), rtol=1e-6)
+    with pytest.raises(ValueError, match="replicas"):
+        train_round1_stateful_epoch(model, opt, rates, 40, 8, 2, "mse", 5, 1.0, 0, replicas=0)
+
+
 def test_spiking_net_rollout_batches_the_teacher_forced_states():
     """SpikingNetRollout keeps the net's state after every true frame (the same states as
     stepping it by hand with the same seed) and batches any of them into one start state;
