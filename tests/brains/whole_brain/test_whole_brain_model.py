@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -128,7 +130,7 @@ def test_home_tied_student_learns_only_its_shared_rows():
     m.data = np.round(m.data * 20 + 5)
     readout = rng.integers(0, 5, (p, n)).astype(float) + 0.1
     cfg = WholeBrainConfig(frame_ms=6.0, n_rank=0, scale_factor_mv=0.05, poisson_rate_hz=400)
-    model = WholeBrainLIF(m, readout, replace_encoder(cfg, "home_tied"))
+    model = WholeBrainLIF(m, readout, replace(cfg, encoder="home_tied"))
     with torch.no_grad():
         model.encoder.bias_home.fill_(1.5)
     x, y = torch.full((2, p), 4.0), torch.full((2, p), 30.0)
@@ -138,13 +140,7 @@ def test_home_tied_student_learns_only_its_shared_rows():
     for name, v in learnable.items():
         assert v.grad is not None and v.grad.abs().sum() > 0, name
     with pytest.raises(ValueError, match="encoder must be one of"):
-        replace_encoder(cfg, "per_synapse").validate()
-
-
-def replace_encoder(cfg: WholeBrainConfig, encoder: str) -> WholeBrainConfig:
-    from dataclasses import replace
-
-    return replace(cfg, encoder=encoder)
+        replace(cfg, encoder="per_synapse").validate()
 
 
 def test_recovery_scores_read_a_tied_students_per_neuron_weights(tmp_path):
