@@ -266,7 +266,11 @@ def params_from_args(args: Args) -> NetworkParams:
 
 
 NO_STDP = {"ll_mon_apre": 0.0, "ll_mon_apost": 0.0, "mon_ts_apre": 0.0, "mon_ts_apost": 0.0}
-NO_HOMEOSTASIS = {"mon_ts_homeo_eta": 0.0, "ll_mon_homeo_eta": 0.0}
+NO_HOMEOSTASIS = {
+    "mon_ts_homeo_eta": 0.0,
+    "ll_mon_homeo_eta": 0.0,
+    "ts_threshold_homeo_mV_per_hz": 0.0,
+}
 # --with-control: label -> overrides. Same wiring, initial weights, inputs and seeds as the
 # learned run; only plasticity differs.
 CONTROLS = {

@@ -28,6 +28,7 @@ _NO_PLASTICITY = {
     "mon_ts_apost": 0.0,
     "mon_ts_homeo_eta": 0.0,
     "ll_mon_homeo_eta": 0.0,
+    "ts_threshold_homeo_mV_per_hz": 0.0,
 }
 
 

@@ -210,6 +210,7 @@ def run_seed(
                     **{k2: np.asarray(v) for k2, v in s.items()},
                     **{"state_" + k2: v for k2, v in net.state_dict().items()},
                 )
+        net.ts_threshold_homeostasis(np.bincount(rec.ts_i, minlength=p.n_ts), trial_steps * p.dt_s)
         if (k + 1) % max(1, p.mon_ts_homeo_every_trials) == 0 or (
             (k + 1) % max(1, p.ll_mon_homeo_every_trials) == 0
         ):

@@ -58,6 +58,7 @@ def simulate_chunk(
     ts_u,
     ts_g,
     ts_ref,
+    ts_th_off,  # float32 (n_ts,): each TS cell's threshold offset (intrinsic plasticity)
     x_pre,
     x_post,
     inh_state,  # float64 [mi_u, mi_ge, mi_ref, ti_u, ti_ge, ti_ref]
@@ -131,7 +132,7 @@ def simulate_chunk(
             if ts_ref[j] > 0:
                 u = ur
                 ts_ref[j] -= 1
-            elif u > th:
+            elif u > th + ts_th_off[j]:
                 u = ur
                 ts_ref[j] = n_ref
                 t_spk[nt] = j

@@ -178,6 +178,8 @@ class LateralLineNetwork:
         self.x_post_ts = np.zeros(p.n_ts, np.float32)
         self.x_pre_ll = np.zeros(p.n_ll, np.float32)  # LL->MON traces
         self.x_post_mon = np.zeros(p.n_mon, np.float32)
+        # TS threshold offsets (mV), set by intrinsic plasticity (ts_threshold_homeostasis)
+        self.ts_th_offset = np.zeros(p.n_ts, np.float32)
         self.rng = np.random.default_rng([p.seed, 71])
         self.ll_homeo_target = self._ll_incoming().mean() if p.ll_mon_use_stdp else 0.0
         self.mt_out_target = self.mt_w.sum(axis=1, dtype=np.float64)
@@ -261,6 +263,30 @@ class LateralLineNetwork:
             scale = np.ones(p.n_mon)
             scale[nz] = self.mt_out_target[nz] / out[nz]
             np.clip(self.mt_w * scale[:, None].astype(np.float32), 0, p.mon_ts_wmax, out=self.mt_w)
+
+    def ts_threshold_homeostasis(self, ts_spike_counts: np.ndarray, duration_s: float) -> None:
+        """Intrinsic plasticity of the TS thresholds after a training trial (off when
+        ``ts_threshold_homeo_mV_per_hz`` is 0): each TS cell's threshold moves by
+        eta * (its rate - the TS population's mean rate), clipped to
+        +-``ts_threshold_homeo_max_mV``. Cells that fire more than the others become
+        less excitable and silent ones more, so every TS cell comes to win for some
+        stimulus positions: the "conscience" of competitive learning (DeSieno 1988,
+        Proc IEEE ICNN 1:117) in the form of homeostatic intrinsic plasticity (Desai,
+        Rutherford & Turrigiano 1999, Nat Neurosci 2:515). The population's mean
+        threshold stays put, so the TS mean rate is not regulated, only its spread."""
+        p = self.p
+        eta = p.ts_threshold_homeo_mV_per_hz
+        if eta == 0:
+            return
+        counts = np.asarray(ts_spike_counts, dtype=np.float64)
+        if counts.shape != (p.n_ts,):
+            raise ValueError(f"ts_spike_counts must have shape ({p.n_ts},), got {counts.shape}")
+        if not duration_s > 0:
+            raise ValueError(f"duration_s must be > 0, got {duration_s}")
+        rate = counts / duration_s
+        new = self.ts_th_offset + eta * (rate - rate.mean())
+        lim = p.ts_threshold_homeo_max_mV
+        self.ts_th_offset[...] = np.clip(new, -lim, lim).astype(np.float32)
 
     def _prepare_rates(self, rates_hz: np.ndarray) -> np.ndarray:
         p = self.p
@@ -389,6 +415,7 @@ class LateralLineNetwork:
             self.ts.u,
             self.ts.g,
             self.ts.ref,
+            self.ts_th_offset,
             self.x_pre_mon,
             self.x_post_ts,
             self.inh,
@@ -489,7 +516,7 @@ class LateralLineNetwork:
                 st.u[r] = ur
                 st.ref[r] -= 1
             m_idx = (mu > th).nonzero()[0]
-            t_idx = (tu > th).nonzero()[0]
+            t_idx = (tu > th + self.ts_th_offset).nonzero()[0]
             mu[m_idx] = ur
             tu[t_idx] = ur
             mon.ref[m_idx] = n_ref
@@ -592,6 +619,7 @@ class LateralLineNetwork:
             "x_post_ts": self.x_post_ts,
             "x_pre_ll": self.x_pre_ll,
             "x_post_mon": self.x_post_mon,
+            "ts_th_offset": self.ts_th_offset,
             "mt_w": self.mt_w,
             "ll_w": self.ll_w,
             "step_count": np.array(self.step_count),
@@ -609,6 +637,8 @@ class LateralLineNetwork:
             st.ref[:] = s[pre + "ref"]
         for name in ("inh", "x_pre_mon", "x_post_ts", "x_pre_ll", "x_post_mon", "mt_w", "ll_w"):
             getattr(self, name)[...] = s[name]
+        # States saved before intrinsic plasticity existed have no offsets: all zero.
+        self.ts_th_offset[...] = s["ts_th_offset"] if "ts_th_offset" in s else 0.0
         self._llm_csr = None
         self.step_count = int(s["step_count"])
         self.rng.bit_generator.state = json.loads(str(s["rng_state"]))

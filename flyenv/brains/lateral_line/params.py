@@ -231,6 +231,11 @@ class NetworkParams:
     # neighbourhood orders the map globally, a narrow one refines it).
     ts_lateral_exc_sigma_start: float | None = None
     ts_lateral_anneal_fraction: float = 0.5
+    # Intrinsic plasticity of the TS thresholds (0 = off; mV per Hz of a cell's rate
+    # above the TS mean rate, applied after every training trial, clipped to
+    # +-ts_threshold_homeo_max_mV): LateralLineNetwork.ts_threshold_homeostasis.
+    ts_threshold_homeo_mV_per_hz: float = 0.0
+    ts_threshold_homeo_max_mV: float = 6.0
     use_ts_feedback_inh: bool = False
     ts_to_global_inh_p: float = 0.12
     ts_to_global_inh_drive_mV: float = 0.35
@@ -279,6 +284,11 @@ class NetworkParams:
         if not 0.0 < self.ts_lateral_anneal_fraction <= 1.0:
             raise ValueError(
                 f"ts_lateral_anneal_fraction must be in (0, 1], got {self.ts_lateral_anneal_fraction}"
+            )
+        if self.ts_threshold_homeo_mV_per_hz < 0 or self.ts_threshold_homeo_max_mV < 0:
+            raise ValueError(
+                "ts_threshold_homeo_mV_per_hz and ts_threshold_homeo_max_mV must be >= 0 "
+                "(0 switches the intrinsic plasticity off)"
             )
         if (self.eval_x_min_cm is None) != (self.eval_x_max_cm is None):
             raise ValueError("eval_x_min_cm and eval_x_max_cm must be set together")

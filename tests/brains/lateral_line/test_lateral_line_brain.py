@@ -218,6 +218,42 @@ def test_same_seed_same_spikes_and_exact_resume():
     assert not np.array_equal(d.run(_rates(200)).mon_i, ra1.mon_i)
 
 
+def test_ts_threshold_homeostasis_known_answer_and_resume():
+    """Intrinsic plasticity: offset += eta * (rate - mean rate), clipped; off at eta 0;
+    a raised threshold silences the cell; the offsets survive save / restore."""
+    counts = np.zeros(SMALL.n_ts)
+    counts[0], counts[1] = 12.0, 3.0  # 1.2 s trial: 10 Hz and 2.5 Hz, mean 0.4167 Hz
+    off = LateralLineNetwork(SMALL)
+    off.ts_threshold_homeostasis(counts, 1.2)
+    assert not off.ts_th_offset.any()  # eta 0 (the default): no change
+    p = replace(SMALL, ts_threshold_homeo_mV_per_hz=0.5, ts_threshold_homeo_max_mV=3.0)
+    net = LateralLineNetwork(p)
+    net.ts_threshold_homeostasis(counts, 1.2)
+    rate = counts / 1.2
+    expected = np.clip(0.5 * (rate - rate.mean()), -3.0, 3.0)
+    np.testing.assert_allclose(net.ts_th_offset, expected, rtol=1e-6)
+    assert net.ts_th_offset[0] == pytest.approx(3.0)  # 0.5 * 9.58 clipped at 3 mV
+    assert net.ts_th_offset[2] < 0  # silent cells become more excitable
+    with pytest.raises(ValueError, match="shape"):
+        net.ts_threshold_homeostasis(counts[:5], 1.2)
+    with pytest.raises(ValueError, match="duration_s"):
+        net.ts_threshold_homeostasis(counts, 0.0)
+    with pytest.raises(ValueError, match="ts_threshold_homeo"):
+        NetworkParams(ts_threshold_homeo_mV_per_hz=-1.0)
+    # A threshold far above the drive silences a cell; the others keep firing.
+    loud = LateralLineNetwork(replace(SMALL, mon_ts_apre=0.0, mon_ts_apost=0.0))
+    loud.ts_th_offset[:5] = 1000.0
+    rec = loud.run(_rates(300))
+    assert not np.isin(rec.ts_i, np.arange(5)).any() and rec.ts_i.size > 0
+    state = {k: np.array(v, copy=True) for k, v in net.state_dict().items()}
+    back = LateralLineNetwork(p)
+    back.load_state_dict(state)
+    np.testing.assert_array_equal(back.ts_th_offset, net.ts_th_offset)
+    del state["ts_th_offset"]  # a state saved before intrinsic plasticity existed
+    back.load_state_dict(state)
+    assert not back.ts_th_offset.any()
+
+
 def test_bad_rates_raise():
     net = LateralLineNetwork(SMALL)
     with pytest.raises(ValueError, match="shape"):
@@ -257,6 +293,10 @@ def test_numba_kernel_matches_numpy_reference_spike_for_spike(feedback):
     rates = np.random.default_rng(0).uniform(0.0, 200.0, (250, p.n_ll))
     a = LateralLineNetwork(p, backend="numpy")
     b = LateralLineNetwork(p, backend="numba")
+    if feedback:  # per-cell TS thresholds (intrinsic plasticity) on one of the two
+        off = np.random.default_rng(1).uniform(-2.0, 2.0, p.n_ts).astype(np.float32)
+        a.ts_th_offset[:] = off
+        b.ts_th_offset[:] = off
     n_ts_spikes = 0
     for plastic in (True, True, False):  # chunk boundaries, then frozen STDP
         ra, rb = a.run(rates, plastic=plastic), b.run(rates, plastic=plastic)
