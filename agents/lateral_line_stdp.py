@@ -111,8 +111,9 @@ class Args:
     """TOML of these fields (scenarios/lateral_line_*.toml; NetworkParams in [network])."""
     mode: str = "ll_thesis"
     """Preset of the network: ll_thesis (the original's), ll_learned (weak wired map),
-    ll_selforg (no wired map: the map must be learned) or ll_fast (applied before the
-    scenario's [network] table and the flags)."""
+    ll_selforg (no wired map: the map must be learned), ll_polarity (ll_selforg on a weak
+    wired polarity, with intrinsic plasticity of the TS thresholds) or ll_fast (applied
+    before the scenario's [network] table and the flags)."""
     run_name: str | None = None
     """Folder under --runs-dir (default: timestamp)."""
     save_tag: str = "latest"

@@ -2,8 +2,9 @@
 
 Both run the chosen preset's network (``--preset``, any name in
 ``flyenv.brains.lateral_line.params.MODES``) with the SAME connectivity, initial weights and LL
-rate stream for ``--trials`` training trials (STDP on, the preset's homeostasis between
-trials) and the test sweep (STDP frozen), then decode the test with the same metric.
+rate stream for ``--trials`` training trials (STDP on, the preset's homeostasis and TS
+intrinsic plasticity between trials) and the test sweep (STDP frozen), then decode the
+test with the same metric.
 The Brian2 model has the equations of the original script (LIF with exponential
 excitatory and inhibitory currents, refractory period, pair-based MON->TS STDP with
 clipped weights, Poisson background, global MON and TS inhibition).
@@ -90,7 +91,8 @@ def run_ours(
     t0 = time.perf_counter()
     net = LateralLineNetwork(p, backend=backend)
     for k in range(train.shape[0] // trial_steps):
-        net.run(train[k * trial_steps : (k + 1) * trial_steps], plastic=True)
+        rec = net.run(train[k * trial_steps : (k + 1) * trial_steps], plastic=True)
+        net.ts_threshold_homeostasis(np.bincount(rec.ts_i, minlength=p.n_ts), trial_steps * p.dt_s)
         if (k + 1) % p.mon_ts_homeo_every_trials == 0:
             net.homeostasis()
     rec = net.run(test["rates_hz"], plastic=False)
@@ -148,6 +150,7 @@ def run_brian2(
     dv/dt = (El - v + ge - gi) / tau_m : volt (unless refractory)
     dge/dt = -ge / tau_s : volt
     dgi/dt = -gi / tau_s : volt
+    th_off : volt (constant)
     """
     ns = {
         "Vth": p.vth_mV * b2.mV,
@@ -157,7 +160,7 @@ def run_brian2(
         "tau_s": p.tau_s_ms * b2.ms,
     }
     kw = {
-        "threshold": "v > Vth",
+        "threshold": "v > Vth + th_off",  # th_off: TS intrinsic plasticity (0 elsewhere)
         "reset": "v = Vreset",
         "refractory": p.tau_ref_ms * b2.ms,
         "method": "euler",
@@ -226,8 +229,18 @@ def run_brian2(
         ll, mon, ts, mon_inh, ts_inh, s_ll, s_mt, bg_mon, bg_ts, s_bgm, s_bgt, s_m2i, s_i2m, s_lat,
         sp_ts, sp_mon, sp_ll, *extra,
     )  # fmt: skip
+    counts_before = np.zeros(p.n_ts)
     for k in range(n_train // trial_steps):  # trial by trial, as the original
         net.run(p.trial_duration_s * b2.second)
+        if p.ts_threshold_homeo_mV_per_hz > 0:  # the flyenv rule, between trials
+            counts = np.asarray(sp_ts.count[:], dtype=float)
+            rate = (counts - counts_before) / p.trial_duration_s
+            counts_before = counts
+            off = np.asarray(ts.th_off[:] / b2.mV) + p.ts_threshold_homeo_mV_per_hz * (
+                rate - rate.mean()
+            )
+            lim = p.ts_threshold_homeo_max_mV
+            ts.th_off = np.clip(off, -lim, lim) * b2.mV
         if p.mon_ts_homeo_eta > 0 and (k + 1) % p.mon_ts_homeo_every_trials == 0:
             s_mt.w = homeostasis(np.asarray(s_mt.w[:]), conn.mon_ts_j, p, init_total, init_out)
     s_mt.namespace["Apre"] = 0.0

@@ -33,6 +33,11 @@ def test_presets_and_bad_values():
     p = apply_model_mode(NetworkParams(), "ll_thesis")
     assert (p.n_ll, p.n_mon, p.n_ts) == (100, 3200, 300)
     assert p.distance_cm == 0.8 and p.test_path_cm == 5.0
+    pol, selforg = (apply_model_mode(NetworkParams(), m) for m in ("ll_polarity", "ll_selforg"))
+    assert pol.ts_threshold_homeo_mV_per_hz == 0.03 and selforg.ts_threshold_homeo_mV_per_hz == 0
+    assert (pol.mon_to_ts_topography_strength, pol.mon_to_ts_sigma) == (0.0625, 30.0)
+    assert replace(pol, mon_to_ts_topography_strength=0.0, mon_to_ts_sigma=selforg.mon_to_ts_sigma,
+                   ts_threshold_homeo_mV_per_hz=0.0) == selforg  # fmt: skip
     f = apply_model_mode(NetworkParams(), "LL_FAST")
     assert (f.n_mon, f.n_ts, f.n_training_trials) == (800, 80, 40)
     with pytest.raises(ValueError, match="Unknown mode"):
@@ -252,6 +257,34 @@ def test_ts_threshold_homeostasis_known_answer_and_resume():
     del state["ts_th_offset"]  # a state saved before intrinsic plasticity existed
     back.load_state_dict(state)
     assert not back.ts_th_offset.any()
+
+
+def test_ts_threshold_homeostasis_equalises_rates_and_keeps_their_mean():
+    """Driven by the same input for 20 trials of 1 s, the TS cells' rates differ by ~20 %
+    (random MON->TS wiring); with intrinsic plasticity after each trial the spread falls
+    several-fold while the population's mean rate stays where it was."""
+    rates = np.full((1000, SMALL.n_ll), 70.0)
+
+    def last_trials(eta):
+        p = replace(
+            SMALL,
+            mon_ts_apre=0.0,
+            mon_ts_apost=0.0,
+            mon_ts_gain_mV=100.0,
+            ts_threshold_homeo_mV_per_hz=eta,
+        )
+        net = LateralLineNetwork(p)
+        total = np.zeros(p.n_ts)
+        for k in range(20):
+            c = np.bincount(net.run(rates).ts_i, minlength=p.n_ts)
+            total += c if k >= 15 else 0
+            net.ts_threshold_homeostasis(c, 1.0)
+        return total / 5
+
+    off, on = last_trials(0.0), last_trials(0.1)
+    assert off.std() / off.mean() > 0.1
+    assert on.std() / on.mean() < 0.25 * off.std() / off.mean()
+    assert on.mean() == pytest.approx(off.mean(), rel=0.1)
 
 
 def test_bad_rates_raise():
