@@ -42,7 +42,14 @@ import numpy as np
 import tyro
 
 from flyenv.brains.lateral_line.network import LateralLineNetwork
-from flyenv.brains.lateral_line.params import MODES, NetworkParams, apply_model_mode
+from flyenv.brains.lateral_line.params import (
+    MODES,
+    NO_HOMEOSTASIS,
+    NO_PLASTICITY,
+    NO_STDP,
+    NetworkParams,
+    apply_model_mode,
+)
 from flyenv.config import cli
 from flyenv.io import atomic_write_json
 from flyenv.training.lateral_line_stdp import atomic_savez, run_seed
@@ -266,16 +273,10 @@ def params_from_args(args: Args) -> NetworkParams:
     return NetworkParams(**{**p.to_dict(), **over})  # validated here
 
 
-NO_STDP = {"ll_mon_apre": 0.0, "ll_mon_apost": 0.0, "mon_ts_apre": 0.0, "mon_ts_apost": 0.0}
-NO_HOMEOSTASIS = {
-    "mon_ts_homeo_eta": 0.0,
-    "ll_mon_homeo_eta": 0.0,
-    "ts_threshold_homeo_mV_per_hz": 0.0,
-}
 # --with-control: label -> overrides. Same wiring, initial weights, inputs and seeds as the
 # learned run; only plasticity differs.
 CONTROLS = {
-    "control": {**NO_STDP, **NO_HOMEOSTASIS},  # no weight change at all
+    "control": dict(NO_PLASTICITY),  # no weight or threshold change at all
     "control_homeo": dict(NO_STDP),  # homeostatic scaling only (also plasticity)
 }
 

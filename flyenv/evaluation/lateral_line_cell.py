@@ -17,19 +17,9 @@ import pathlib
 from dataclasses import fields, replace
 from typing import Any
 
-from flyenv.brains.lateral_line.params import MODES, NetworkParams, apply_model_mode
+from flyenv.brains.lateral_line.params import MODES, NO_PLASTICITY, NetworkParams, apply_model_mode
 
 PLASTICITY = ("stdp", "none")
-# Same zeroing as the agent's --disable-all-plasticity control.
-_NO_PLASTICITY = {
-    "ll_mon_apre": 0.0,
-    "ll_mon_apost": 0.0,
-    "mon_ts_apre": 0.0,
-    "mon_ts_apost": 0.0,
-    "mon_ts_homeo_eta": 0.0,
-    "ll_mon_homeo_eta": 0.0,
-    "ts_threshold_homeo_mV_per_hz": 0.0,
-}
 
 
 def cell_params(config: dict[str, Any], seed: int) -> NetworkParams:
@@ -49,7 +39,7 @@ def cell_params(config: dict[str, Any], seed: int) -> NetworkParams:
         raise ValueError(f"unknown NetworkParams field(s) in config['overrides']: {bad}")
     p = replace(apply_model_mode(NetworkParams(), preset), **over, seed=int(seed))
     if plasticity == "none":
-        p = replace(p, **_NO_PLASTICITY)
+        p = replace(p, **NO_PLASTICITY)  # as the agent's --disable-all-plasticity
     return p
 
 

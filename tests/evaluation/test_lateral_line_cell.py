@@ -12,6 +12,8 @@ def test_cell_params_switches_and_bad_input():
     p = cell_params({"preset": "ll_thesis", "plasticity": "none"}, 7)
     assert (p.n_mon, p.n_training_trials, p.seed) == (3200, 1000, 7)
     assert p.mon_ts_apre == p.mon_ts_apost == p.mon_ts_homeo_eta == 0.0
+    pol = cell_params({"preset": "ll_polarity", "plasticity": "none"}, 7)
+    assert pol.ts_threshold_homeo_mV_per_hz == 0.0  # intrinsic plasticity is plasticity too
     learned = cell_params({"preset": "ll_learned", "overrides": {"n_test_sweeps": 3}}, 1)
     assert learned.mon_ts_apre > 0 and learned.n_test_sweeps == 3
     with pytest.raises(ValueError, match="preset"):

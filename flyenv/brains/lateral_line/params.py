@@ -121,6 +121,22 @@ _LL_POLARITY: dict[str, Any] = {
     "ts_threshold_homeo_mV_per_hz": 0.03,
 }
 
+# Overrides that switch plasticity off (the controls): STDP increments, and the homeostatic
+# rules (synaptic scaling / normalisation, TS intrinsic plasticity). Together: no weight or
+# threshold changes at all.
+NO_STDP: dict[str, float] = {
+    "ll_mon_apre": 0.0,
+    "ll_mon_apost": 0.0,
+    "mon_ts_apre": 0.0,
+    "mon_ts_apost": 0.0,
+}
+NO_HOMEOSTASIS: dict[str, float] = {
+    "mon_ts_homeo_eta": 0.0,
+    "ll_mon_homeo_eta": 0.0,
+    "ts_threshold_homeo_mV_per_hz": 0.0,
+}
+NO_PLASTICITY: dict[str, float] = {**NO_STDP, **NO_HOMEOSTASIS}
+
 
 @dataclass(frozen=True)
 class NetworkParams:
