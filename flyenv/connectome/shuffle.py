@@ -4,6 +4,11 @@ The postsynaptic ends of all edges are permuted among the edges: every presynapt
 keeps its edges' signed counts (so Dale's law), every postsynaptic cell its number of
 incoming edges. Edges that land on the same pair are merged (their counts add). Within
 one population (``drop_self_loops``) the edges that land on their own source are dropped.
+
+``strength_preserving_shuffle`` permutes the postsynaptic ends only among edges of equal
+count, so every postsynaptic cell also keeps the counts of its incoming edges, hence its
+total input (Maslov & Sneppen 2002 style rewiring within weight classes); the plain
+degree-preserving shuffle lets a cell with few weak edges receive strong ones.
 """
 
 from __future__ import annotations
@@ -20,5 +25,21 @@ def degree_preserving_shuffle(
     post = np.random.default_rng(seed).permutation(coo.col)
     keep = post != coo.row if drop_self_loops else np.ones(post.size, bool)
     out = sp.csr_matrix((coo.data[keep], (coo.row[keep], post[keep])), shape=coo.shape)
+    out.sum_duplicates()
+    return out
+
+
+def strength_preserving_shuffle(counts: sp.spmatrix, seed: int) -> sp.csr_matrix:
+    """Like :func:`degree_preserving_shuffle`, but the postsynaptic ends are permuted only
+    among edges with the same signed count: every pre cell keeps its edges' counts, every
+    post cell the multiset of its incoming edges' counts (so its total input)."""
+    coo = sp.coo_matrix(counts)
+    coo.sum_duplicates()
+    rng = np.random.default_rng(seed)
+    post = coo.col.copy()
+    for value in np.unique(coo.data):  # one stratum per count value, in sorted order
+        idx = np.flatnonzero(coo.data == value)
+        post[idx] = post[idx][rng.permutation(idx.size)]
+    out = sp.csr_matrix((coo.data, (coo.row, post)), shape=coo.shape)
     out.sum_duplicates()
     return out

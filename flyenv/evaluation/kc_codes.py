@@ -20,6 +20,7 @@ This module measures that directly, with no behaviour involved:
    other odor.
 
     python -m flyenv.evaluation.kc_codes --shuffles 0 1 2 3 4
+    python -m flyenv.evaluation.kc_codes --by-class --shuffles 0   # per KC class
 """
 
 from __future__ import annotations
@@ -119,19 +120,95 @@ def panel_separation(
     }
 
 
+def kc_class(cell_type: str) -> str:
+    """KC class of a FlyWire KC cell type: gamma, alpha'beta' or alphabeta."""
+    if cell_type.startswith("KCg"):
+        return "gamma"
+    if cell_type.startswith(("KCapbp", "KCa'b'")):
+        return "alpha'beta'"
+    if cell_type.startswith("KCab"):
+        return "alphabeta"
+    raise ValueError(f"{cell_type!r} is not a Kenyon-cell type of the FlyWire data")
+
+
+def kc_class_activity(
+    codes: np.ndarray, brain_config: dict[str, Any] | None = None
+) -> dict[str, dict[str, float]]:
+    """Per KC class: its KC count, mean PN inputs and PN synapses per KC (from the PN->KC
+    block the brain was built with, so a shuffle is seen as the brain sees it), the
+    fraction of its KCs that spike for any odor of ``codes`` and its share of all spikes.
+    ``codes``: (n_odors, 2 n_kc) from :func:`kc_codes` with the same ``brain_config``."""
+    from flyenv.connectome import load_mushroom_body
+
+    mb = load_mushroom_body()
+    classes = np.array([kc_class(t) for t in mb.neurons.cell_type[mb.populations["KC"]]])
+    n_kc = classes.size
+    if codes.ndim != 2 or codes.shape[1] != 2 * n_kc:
+        raise ValueError(f"codes must have shape (n_odors, {2 * n_kc}), got {codes.shape}")
+    from flyenv.brains.olfactory.policy import BPTT_BRAIN_DEFAULTS, OlfactoryBrainPolicy
+
+    layer = OlfactoryBrainPolicy(**{**BPTT_BRAIN_DEFAULTS, **(brain_config or {})}).brain.pn_kc
+    post = layer.post.cpu().numpy()
+    syn = np.bincount(post, layer.values().detach().abs().cpu().numpy(), minlength=n_kc)
+    n_in = np.bincount(post, minlength=n_kc)
+    counts = codes[:, :n_kc] + codes[:, n_kc:]  # both hemispheres
+    total = max(float(counts.sum()), 1e-12)
+    out = {}
+    for name in ("gamma", "alpha'beta'", "alphabeta"):
+        sel = classes == name
+        out[name] = {
+            "n_kc": int(sel.sum()),
+            "pn_inputs_per_kc": float(n_in[sel].mean()),
+            "pn_weight_per_kc": float(syn[sel].mean()),
+            "fraction_responding": float((counts[:, sel] > 0).any(axis=0).mean()),
+            "share_of_spikes": float(counts[:, sel].sum() / total),
+        }
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--shuffles", type=int, nargs="*", default=[0, 1, 2, 3, 4])
     parser.add_argument("--pair-set", default="heldout", choices=["train", "heldout", "all"])
+    parser.add_argument(
+        "--by-class",
+        action="store_true",
+        help="per KC class (gamma, alpha'beta', alphabeta): PN inputs, responding KCs, spikes",
+    )
+    parser.add_argument(
+        "--keep-kc-input",
+        action="store_true",
+        help="strength-preserving shuffles (every KC keeps its PN input total)",
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
+    shuffle_extra = {"pn_kc_shuffle_keeps_kc_input": True} if args.keep_kc_input else {}
+    if args.by_class:
+        from flyenv.tasks.odor_choice import ODOR_PANEL
+
+        print("| PN->KC wiring | KC class | KCs | PN inputs / KC | PN weight / KC (mV) | "
+              "responding to any panel odor | share of spikes |")  # fmt: skip
+        print("|---|---|---|---|---|---|---|")
+        for name, seed in [("FlyWire", None)] + [(f"shuffle {s}", s) for s in args.shuffles]:
+            cfg = dict(CONDITIONING_BRAIN)
+            if seed is not None:
+                cfg.update(pn_kc_shuffle_seed=seed, **shuffle_extra)
+            table = kc_class_activity(kc_codes(ODOR_PANEL, 0.01, cfg), cfg)
+            for cls, r in table.items():
+                print(
+                    f"| {name} | {cls} | {r['n_kc']} | {r['pn_inputs_per_kc']:.2f} | "
+                    f"{r['pn_weight_per_kc']:.1f} | {r['fraction_responding']:.3f} | "
+                    f"{r['share_of_spikes']:.3f} |",
+                    flush=True,
+                )
+        return
     rows = [("FlyWire", None)] + [(f"shuffle {s}", s) for s in args.shuffles]
     print("| PN->KC wiring | overlap | margin | coding level | same odor across concentration |")
     print("|---|---|---|---|---|")
     for name, seed in rows:
         cfg = dict(CONDITIONING_BRAIN)
         if seed is not None:
-            cfg["pn_kc_shuffle_seed"] = seed
+            cfg.update(pn_kc_shuffle_seed=seed, **shuffle_extra)
         r = panel_separation(cfg, pair_set=args.pair_set)
         print(
             f"| {name} | {r['overlap']:.3f} | {r['margin']:.3f} | {r['coding_level']:.3f} | "
@@ -143,4 +220,4 @@ def main(argv: list[str] | None = None) -> None:
 if __name__ == "__main__":
     main()
 
-__all__ = ["kc_codes", "margin", "overlap", "panel_separation"]
+__all__ = ["kc_class", "kc_class_activity", "kc_codes", "margin", "overlap", "panel_separation"]

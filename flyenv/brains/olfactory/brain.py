@@ -133,16 +133,19 @@ from flyenv.brains.olfactory.plasticity import (
     MBPlasticityConfig,
     as_plasticity_config,
 )
-from flyenv.connectome.shuffle import degree_preserving_shuffle
+from flyenv.connectome.shuffle import degree_preserving_shuffle, strength_preserving_shuffle
 
 POPULATIONS = ("PN", "KC", "APL", "MBON", "DN")
 N_WIND_CHANNELS = 4  # per side: wind from behind, from the front, from my side, from the other
 
 
-def shuffle_bipartite(counts, seed: int):
+def shuffle_bipartite(counts, seed: int, keep_strength: bool = False):
     """Degree-preserving shuffle of a (pre x post) block between two populations
     (``flyenv.connectome.shuffle``: every pre cell keeps its edges' counts and signs, every
-    post cell its number of incoming edges; edges landing on the same pair merge)."""
+    post cell its number of incoming edges; edges landing on the same pair merge). With
+    ``keep_strength`` every post cell also keeps its incoming edges' counts."""
+    if keep_strength:
+        return strength_preserving_shuffle(counts, seed)
     return degree_preserving_shuffle(counts, seed)
 
 
@@ -181,6 +184,10 @@ class OlfactoryBrainConfig:
     """Control: a degree-preserving shuffle of the FlyWire PN->KC wiring with this seed
     (``shuffle_bipartite``: every PN keeps its synapse counts, every KC its in-degree,
     which KC gets which PN edge is random). None: the data's wiring."""
+    pn_kc_shuffle_keeps_kc_input: bool = False
+    """With ``pn_kc_shuffle_seed``: permute PN edges only among edges of equal synapse
+    count, so every KC also keeps its total PN input (the plain shuffle gives the weakly
+    connected alpha'beta' KCs average-strength edges; docs/results/mushroom_body_learning.md)."""
     kc_apl_mv_per_syn: float = 0.002
     apl_kc_mv_per_syn: float = 0.1
     kc_mbon_mv_per_syn: float = 0.02
@@ -342,7 +349,9 @@ class OlfactoryBrain(nn.Module):
         )
         pn_kc = mb.block("PN", "KC")
         if cfg.pn_kc_shuffle_seed is not None:
-            pn_kc = shuffle_bipartite(pn_kc, cfg.pn_kc_shuffle_seed)
+            pn_kc = shuffle_bipartite(
+                pn_kc, cfg.pn_kc_shuffle_seed, cfg.pn_kc_shuffle_keeps_kc_input
+            )
         self.pn_kc = ConnectomeLinear(pn_kc, cfg.learn_pn_kc, cfg.pn_kc_mv_per_syn)
         self.kc_apl = ConnectomeLinear(
             mb.block("KC", "APL"), cfg.learn_kc_apl, cfg.kc_apl_mv_per_syn

@@ -170,6 +170,23 @@ def test_pn_kc_shuffle_keeps_degrees_and_changes_the_wiring():
     np.testing.assert_array_equal(shuffle_bipartite(block, 1).toarray(), shuf.toarray())
 
 
+def test_strength_preserving_shuffle_keeps_every_kc_input_total():
+    import numpy as np
+    import scipy.sparse as sp
+
+    from flyenv.brains.olfactory.brain import shuffle_bipartite
+
+    rng = np.random.default_rng(0)
+    dense = (rng.random((30, 200)) < 0.05) * rng.integers(1, 4, (30, 200))
+    block = sp.csr_matrix(dense.astype(np.float32))
+    plain = shuffle_bipartite(block, seed=1)
+    keep = shuffle_bipartite(block, seed=1, keep_strength=True)
+    np.testing.assert_allclose(keep.sum(axis=1), block.sum(axis=1))  # PN output counts
+    np.testing.assert_allclose(keep.sum(axis=0), block.sum(axis=0))  # KC input totals
+    assert not np.allclose(plain.sum(axis=0), block.sum(axis=0))  # the plain one does not
+    assert (keep != block).nnz > 0  # and the wiring is still different
+
+
 def test_brain_with_shuffled_pn_kc_keeps_the_synapse_total(mb):
     data = OlfactoryBrain(OlfactoryBrainConfig(), mushroom_body=mb)
     shuf = OlfactoryBrain(OlfactoryBrainConfig(pn_kc_shuffle_seed=0), mushroom_body=mb)
