@@ -120,28 +120,18 @@ def panel_separation(
     }
 
 
-def kc_class(cell_type: str) -> str:
-    """KC class of a FlyWire KC cell type: gamma, alpha'beta' or alphabeta."""
-    if cell_type.startswith("KCg"):
-        return "gamma"
-    if cell_type.startswith(("KCapbp", "KCa'b'")):
-        return "alpha'beta'"
-    if cell_type.startswith("KCab"):
-        return "alphabeta"
-    raise ValueError(f"{cell_type!r} is not a Kenyon-cell type of the FlyWire data")
-
-
 def kc_class_activity(
     codes: np.ndarray, brain_config: dict[str, Any] | None = None
 ) -> dict[str, dict[str, float]]:
-    """Per KC class: its KC count, mean PN inputs and PN synapses per KC (from the PN->KC
+    """Per KC class (lobe system, ``kc_lobe``: γ, α'β', αβ): its KC count, mean PN inputs and PN synapses per KC (from the PN->KC
     block the brain was built with, so a shuffle is seen as the brain sees it), the
     fraction of its KCs that spike for any odor of ``codes`` and its share of all spikes.
     ``codes``: (n_odors, 2 n_kc) from :func:`kc_codes` with the same ``brain_config``."""
+    from flyenv.brains.olfactory.plasticity import kc_lobe
     from flyenv.connectome import load_mushroom_body
 
     mb = load_mushroom_body()
-    classes = np.array([kc_class(t) for t in mb.neurons.cell_type[mb.populations["KC"]]])
+    classes = np.array([kc_lobe(t) for t in mb.neurons.cell_type[mb.populations["KC"]]])
     n_kc = classes.size
     if codes.ndim != 2 or codes.shape[1] != 2 * n_kc:
         raise ValueError(f"codes must have shape (n_odors, {2 * n_kc}), got {codes.shape}")
@@ -154,7 +144,7 @@ def kc_class_activity(
     counts = codes[:, :n_kc] + codes[:, n_kc:]  # both hemispheres
     total = max(float(counts.sum()), 1e-12)
     out = {}
-    for name in ("gamma", "alpha'beta'", "alphabeta"):
+    for name in ("γ", "α'β'", "αβ"):
         sel = classes == name
         out[name] = {
             "n_kc": int(sel.sum()),
@@ -173,7 +163,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--by-class",
         action="store_true",
-        help="per KC class (gamma, alpha'beta', alphabeta): PN inputs, responding KCs, spikes",
+        help="per KC class (γ, α'β', αβ): PN inputs, responding KCs, spikes",
     )
     parser.add_argument(
         "--keep-kc-input",
@@ -220,4 +210,4 @@ def main(argv: list[str] | None = None) -> None:
 if __name__ == "__main__":
     main()
 
-__all__ = ["kc_class", "kc_class_activity", "kc_codes", "margin", "overlap", "panel_separation"]
+__all__ = ["kc_class_activity", "kc_codes", "margin", "overlap", "panel_separation"]
