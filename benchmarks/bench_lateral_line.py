@@ -37,7 +37,7 @@ import numpy as np
 from _repeat import check_repeats, load_average, report
 
 from flyenv.brains.lateral_line.connectivity import build_connectivity
-from flyenv.brains.lateral_line.network import LateralLineNetwork
+from flyenv.brains.lateral_line.network import LateralLineNetwork, threshold_offsets_after_trial
 from flyenv.brains.lateral_line.params import MODES, NetworkParams, apply_model_mode
 from flyenv.metrics import pv_map_quality
 from flyenv.stimuli.dipole import (
@@ -236,11 +236,11 @@ def run_brian2(
             counts = np.asarray(sp_ts.count[:], dtype=float)
             rate = (counts - counts_before) / p.trial_duration_s
             counts_before = counts
-            off = np.asarray(ts.th_off[:] / b2.mV) + p.ts_threshold_homeo_mV_per_hz * (
-                rate - rate.mean()
-            )
-            lim = p.ts_threshold_homeo_max_mV
-            ts.th_off = np.clip(off, -lim, lim) * b2.mV
+            off = threshold_offsets_after_trial(
+                np.asarray(ts.th_off[:] / b2.mV), rate, p.ts_threshold_homeo_mV_per_hz,
+                p.ts_threshold_homeo_max_mV,
+            )  # fmt: skip
+            ts.th_off = off.astype(float) * b2.mV
         if p.mon_ts_homeo_eta > 0 and (k + 1) % p.mon_ts_homeo_every_trials == 0:
             s_mt.w = homeostasis(np.asarray(s_mt.w[:]), conn.mon_ts_j, p, init_total, init_out)
     s_mt.namespace["Apre"] = 0.0

@@ -123,9 +123,10 @@ def panel_separation(
 def kc_class_activity(
     codes: np.ndarray, brain_config: dict[str, Any] | None = None
 ) -> dict[str, dict[str, float]]:
-    """Per KC class (lobe system, ``kc_lobe``: γ, α'β', αβ): its KC count, mean PN inputs and PN synapses per KC (from the PN->KC
-    block the brain was built with, so a shuffle is seen as the brain sees it), the
-    fraction of its KCs that spike for any odor of ``codes`` and its share of all spikes.
+    """Per KC class (lobe system, ``kc_lobe``: γ, α'β', αβ): its KC count, mean PN inputs
+    and PN weight per KC (from the PN->KC block the brain was built with, so a shuffle is
+    seen as the brain sees it), the fraction of its KCs that spike for any odor of
+    ``codes`` and its share of all spikes.
     ``codes``: (n_odors, 2 n_kc) from :func:`kc_codes` with the same ``brain_config``."""
     from flyenv.brains.olfactory.plasticity import kc_lobe
     from flyenv.connectome import load_mushroom_body
@@ -173,16 +174,17 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     shuffle_extra = {"pn_kc_shuffle_keeps_kc_input": True} if args.keep_kc_input else {}
+    wirings = [("FlyWire", dict(CONDITIONING_BRAIN))] + [
+        (f"shuffle {s}", {**CONDITIONING_BRAIN, "pn_kc_shuffle_seed": s, **shuffle_extra})
+        for s in args.shuffles
+    ]
     if args.by_class:
         from flyenv.tasks.odor_choice import ODOR_PANEL
 
         print("| PN->KC wiring | KC class | KCs | PN inputs / KC | PN weight / KC (mV) | "
               "responding to any panel odor | share of spikes |")  # fmt: skip
         print("|---|---|---|---|---|---|---|")
-        for name, seed in [("FlyWire", None)] + [(f"shuffle {s}", s) for s in args.shuffles]:
-            cfg = dict(CONDITIONING_BRAIN)
-            if seed is not None:
-                cfg.update(pn_kc_shuffle_seed=seed, **shuffle_extra)
+        for name, cfg in wirings:
             table = kc_class_activity(kc_codes(ODOR_PANEL, 0.01, cfg), cfg)
             for cls, r in table.items():
                 print(
@@ -192,13 +194,9 @@ def main(argv: list[str] | None = None) -> None:
                     flush=True,
                 )
         return
-    rows = [("FlyWire", None)] + [(f"shuffle {s}", s) for s in args.shuffles]
     print("| PN->KC wiring | overlap | margin | coding level | same odor across concentration |")
     print("|---|---|---|---|---|")
-    for name, seed in rows:
-        cfg = dict(CONDITIONING_BRAIN)
-        if seed is not None:
-            cfg.update(pn_kc_shuffle_seed=seed, **shuffle_extra)
+    for name, cfg in wirings:
         r = panel_separation(cfg, pair_set=args.pair_set)
         print(
             f"| {name} | {r['overlap']:.3f} | {r['margin']:.3f} | {r['coding_level']:.3f} | "

@@ -130,6 +130,17 @@ class _LIFState:
 BACKENDS = ("numba", "numpy")
 
 
+def threshold_offsets_after_trial(
+    offset_mV: np.ndarray, rate_hz: np.ndarray, eta_mV_per_hz: float, max_mV: float
+) -> np.ndarray:
+    """The intrinsic-plasticity step (``LateralLineNetwork.ts_threshold_homeostasis``):
+    offset + eta * (rate - mean rate), clipped to +-max_mV, as float32. A function of its
+    own so that a peer implementation (benchmarks/bench_lateral_line.py) runs the same rule."""
+    rate = np.asarray(rate_hz, dtype=np.float64)
+    new = np.asarray(offset_mV, dtype=np.float64) + eta_mV_per_hz * (rate - rate.mean())
+    return np.clip(new, -max_mV, max_mV).astype(np.float32)
+
+
 class LateralLineNetwork:
     """The LL->MON->TS network; call :meth:`run` on chunks of LL rates.
 
@@ -283,10 +294,9 @@ class LateralLineNetwork:
             raise ValueError(f"ts_spike_counts must have shape ({p.n_ts},), got {counts.shape}")
         if not duration_s > 0:
             raise ValueError(f"duration_s must be > 0, got {duration_s}")
-        rate = counts / duration_s
-        new = self.ts_th_offset + eta * (rate - rate.mean())
-        lim = p.ts_threshold_homeo_max_mV
-        self.ts_th_offset[...] = np.clip(new, -lim, lim).astype(np.float32)
+        self.ts_th_offset[...] = threshold_offsets_after_trial(
+            self.ts_th_offset, counts / duration_s, eta, p.ts_threshold_homeo_max_mV
+        )
 
     def _prepare_rates(self, rates_hz: np.ndarray) -> np.ndarray:
         p = self.p
