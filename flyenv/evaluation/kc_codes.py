@@ -171,9 +171,18 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="strength-preserving shuffles (every KC keeps its PN input total)",
     )
+    parser.add_argument(
+        "--within-kc-type",
+        action="store_true",
+        help="with --keep-kc-input: PN edges also stay within their KC's cell type",
+    )
     args = parser.parse_args(argv)
+    if args.within_kc_type and not args.keep_kc_input:
+        parser.error("--within-kc-type is a variant of --keep-kc-input: pass both")
     torch.set_num_threads(1)
     shuffle_extra = {"pn_kc_shuffle_keeps_kc_input": True} if args.keep_kc_input else {}
+    if args.within_kc_type:
+        shuffle_extra["pn_kc_shuffle_within_kc_type"] = True
     wirings = [("FlyWire", dict(CONDITIONING_BRAIN))] + [
         (f"shuffle {s}", {**CONDITIONING_BRAIN, "pn_kc_shuffle_seed": s, **shuffle_extra})
         for s in args.shuffles

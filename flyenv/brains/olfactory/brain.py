@@ -121,6 +121,7 @@ import math
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -139,13 +140,16 @@ POPULATIONS = ("PN", "KC", "APL", "MBON", "DN")
 N_WIND_CHANNELS = 4  # per side: wind from behind, from the front, from my side, from the other
 
 
-def shuffle_bipartite(counts, seed: int, keep_strength: bool = False):
+def shuffle_bipartite(counts, seed: int, keep_strength: bool = False, post_groups=None):
     """Degree-preserving shuffle of a (pre x post) block between two populations
     (``flyenv.connectome.shuffle``: every pre cell keeps its edges' counts and signs, every
     post cell its number of incoming edges; edges landing on the same pair merge). With
-    ``keep_strength`` every post cell also keeps its incoming edges' counts."""
+    ``keep_strength`` every post cell also keeps its incoming edges' counts, and with
+    ``post_groups`` (a label per post cell) edges stay within their post cell's group."""
     if keep_strength:
-        return strength_preserving_shuffle(counts, seed)
+        return strength_preserving_shuffle(counts, seed, post_groups)
+    if post_groups is not None:
+        raise ValueError("post_groups needs keep_strength=True (the stratified shuffle)")
     return degree_preserving_shuffle(counts, seed)
 
 
@@ -188,6 +192,10 @@ class OlfactoryBrainConfig:
     """With ``pn_kc_shuffle_seed``: permute PN edges only among edges of equal synapse
     count, so every KC also keeps its total PN input (the plain shuffle gives the weakly
     connected alpha'beta' KCs average-strength edges; docs/results/mushroom_body_learning.md)."""
+    pn_kc_shuffle_within_kc_type: bool = False
+    """With ``pn_kc_shuffle_keeps_kc_input``: also keep every PN edge within its KC's
+    FlyWire cell type (KCg-m, KCab, KCapbp-m, ...), so each PN keeps how much it drives
+    each KC type and only which KC of the type it reaches is random."""
     kc_apl_mv_per_syn: float = 0.002
     apl_kc_mv_per_syn: float = 0.1
     kc_mbon_mv_per_syn: float = 0.02
@@ -253,6 +261,13 @@ class OlfactoryBrainConfig:
             raise ValueError(f"bilateral_contrast must be in [0, 1), got {self.bilateral_contrast}")
         if self.n_dn_per_side < 1:
             raise ValueError(f"n_dn_per_side must be >= 1, got {self.n_dn_per_side}")
+        if self.pn_kc_shuffle_within_kc_type and not (
+            self.pn_kc_shuffle_seed is not None and self.pn_kc_shuffle_keeps_kc_input
+        ):
+            raise ValueError(
+                "pn_kc_shuffle_within_kc_type is a variant of the strength-preserving "
+                "shuffle: set pn_kc_shuffle_seed and pn_kc_shuffle_keeps_kc_input=True too"
+            )
         if self.wind_obs_columns is not None:
             cols = tuple(self.wind_obs_columns)
             if len(cols) != 2 or not all(isinstance(c, int) and c >= 0 for c in cols):
@@ -349,8 +364,11 @@ class OlfactoryBrain(nn.Module):
         )
         pn_kc = mb.block("PN", "KC")
         if cfg.pn_kc_shuffle_seed is not None:
+            kc_types = None
+            if cfg.pn_kc_shuffle_within_kc_type:
+                kc_types = np.asarray(mb.neurons.cell_type[mb.populations["KC"]])
             pn_kc = shuffle_bipartite(
-                pn_kc, cfg.pn_kc_shuffle_seed, cfg.pn_kc_shuffle_keeps_kc_input
+                pn_kc, cfg.pn_kc_shuffle_seed, cfg.pn_kc_shuffle_keeps_kc_input, kc_types
             )
         self.pn_kc = ConnectomeLinear(pn_kc, cfg.learn_pn_kc, cfg.pn_kc_mv_per_syn)
         self.kc_apl = ConnectomeLinear(

@@ -187,6 +187,46 @@ def test_strength_preserving_shuffle_keeps_every_kc_input_total():
     assert (keep != block).nnz > 0  # and the wiring is still different
 
 
+def test_strength_preserving_shuffle_within_groups_keeps_each_pn_output_per_group():
+    import numpy as np
+    import scipy.sparse as sp
+
+    from flyenv.brains.olfactory.brain import shuffle_bipartite
+
+    rng = np.random.default_rng(0)
+    dense = (rng.random((30, 200)) < 0.05) * rng.integers(1, 4, (30, 200))
+    block = sp.csr_matrix(dense.astype(np.float32))
+    groups = np.repeat(["g", "ab", "apbp", "x"], [90, 60, 40, 10])
+
+    def per_group(m):  # (pre, group) synapse totals
+        m = sp.csr_matrix(m)
+        return np.stack(
+            [np.asarray(m[:, groups == g].sum(axis=1)).ravel() for g in "g ab apbp x".split()], 1
+        )
+
+    free = shuffle_bipartite(block, seed=1, keep_strength=True)
+    typed = shuffle_bipartite(block, seed=1, keep_strength=True, post_groups=groups)
+    np.testing.assert_allclose(typed.sum(axis=0), block.sum(axis=0))  # KC input totals
+    np.testing.assert_allclose(per_group(typed), per_group(block))  # PN -> each group
+    assert not np.allclose(per_group(free), per_group(block))  # the free one mixes groups
+    assert (typed != block).nnz > 0
+    # without groups the draws are those of the plain strength-preserving shuffle
+    one = shuffle_bipartite(block, 1, keep_strength=True, post_groups=np.zeros(200, int))
+    np.testing.assert_array_equal(one.toarray(), free.toarray())
+    with pytest.raises(ValueError, match="one label per postsynaptic cell"):
+        shuffle_bipartite(block, 1, keep_strength=True, post_groups=groups[:10])
+    with pytest.raises(ValueError, match="keep_strength"):
+        shuffle_bipartite(block, 1, post_groups=groups)
+
+
+def test_within_kc_type_shuffle_needs_the_strength_preserving_shuffle():
+    with pytest.raises(ValueError, match="pn_kc_shuffle_keeps_kc_input"):
+        OlfactoryBrainConfig(pn_kc_shuffle_within_kc_type=True).validate()
+    OlfactoryBrainConfig(
+        pn_kc_shuffle_seed=0, pn_kc_shuffle_keeps_kc_input=True, pn_kc_shuffle_within_kc_type=True
+    ).validate()
+
+
 def test_brain_with_shuffled_pn_kc_keeps_the_synapse_total(mb):
     data = OlfactoryBrain(OlfactoryBrainConfig(), mushroom_body=mb)
     shuf = OlfactoryBrain(OlfactoryBrainConfig(pn_kc_shuffle_seed=0), mushroom_body=mb)
