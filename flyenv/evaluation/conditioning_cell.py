@@ -204,9 +204,11 @@ def conditioning_cell(config: dict[str, Any], seed: int, run_dir: Path) -> dict[
         else config.get("ablation", []),
     )
     if body == "mujoco":
-        outcome, chose_cs_plus, pairs, pair_index, failures = _run_mujoco(act, env, n, seed)
+        outcome, chose_cs_plus, pairs, pair_index, cs_plus, failures = _run_mujoco(
+            act, env, n, seed
+        )
     else:
-        outcome, chose_cs_plus, pairs, pair_index = _run_twin(act, cfg, n, seed)
+        outcome, chose_cs_plus, pairs, pair_index, cs_plus = _run_twin(act, cfg, n, seed)
         failures = 0  # the twin cannot flip
     correct, wrong = float((outcome == 1).mean()), float((outcome == -1).mean())
     n_plus = sum(c is True for c in chose_cs_plus)
@@ -224,6 +226,15 @@ def conditioning_cell(config: dict[str, Any], seed: int, run_dir: Path) -> dict[
         "n_episodes": n,
         "body_failures": failures / n,
         "config": json.loads(json.dumps(config, default=str)),
+        # per episode, for analyses by pair or by odor after the sweep
+        "episodes": {
+            "odors": [list(pairs[int(i)]) for i in pair_index],
+            "cs_plus_odor": [
+                pairs[int(i)][int(c)] for i, c in zip(pair_index, cs_plus, strict=True)
+            ],
+            "outcome": [int(o) for o in outcome],
+            "chose_cs_plus": [None if c is None else bool(c) for c in chose_cs_plus],
+        },
     }
     atomic_write_json(Path(run_dir) / "conditioning_cell.json", result)
     return result
@@ -245,7 +256,8 @@ def episode_outcome(info: dict) -> tuple[int, bool | None]:
 
 def _run_mujoco(act, env_kwargs: dict, n: int, seed: int):
     """n MuJoCo episodes one after the other: (outcome, chose_cs_plus, pairs, pair_index,
-    number of episodes ended by the body: flipped or diverging physics, no choice)."""
+    CS+ source index, number of episodes ended by the body: flipped or diverging physics,
+    no choice)."""
     import gymnasium as gym
 
     env = gym.make("flyenv/OdorConditioning-v0", **env_kwargs)
@@ -253,11 +265,13 @@ def _run_mujoco(act, env_kwargs: dict, n: int, seed: int):
     outcome = np.zeros(n, dtype=int)
     chose_cs_plus = np.full(n, None, dtype=object)
     pair_index = np.zeros(n, dtype=int)
+    cs_plus = np.zeros(n, dtype=int)
     failures = 0
     for i in range(n):
         act.reset()
         obs, _ = env.reset(seed=1000 * seed + i)
         pair_index[i] = int(task.pair_index[0])
+        cs_plus[i] = int(task.cs_plus[0])
         while True:
             action = act(np.asarray(obs, dtype=np.float32)[None], np.zeros(1, bool))[0]
             obs, _, terminated, truncated, info = env.step(action)
@@ -267,11 +281,11 @@ def _run_mujoco(act, env_kwargs: dict, n: int, seed: int):
             outcome[i], chose_cs_plus[i] = episode_outcome(info)
             failures += chose_cs_plus[i] is None
     env.close()
-    return outcome, chose_cs_plus, task.pairs, pair_index, failures
+    return outcome, chose_cs_plus, task.pairs, pair_index, cs_plus, failures
 
 
 def _run_twin(act, cfg: OdorConditioningConfig, n: int, seed: int):
-    """n twin episodes at once: (outcome, chose_cs_plus, pairs, pair_index)."""
+    """n twin episodes at once: (outcome, chose_cs_plus, pairs, pair_index, CS+ source)."""
     episodes = WalkingEpisodes.twin(OdorConditioningTask, n, cfg)
     rng = np.random.default_rng(seed)
     with torch.no_grad():
@@ -291,4 +305,11 @@ def _run_twin(act, cfg: OdorConditioningConfig, n: int, seed: int):
         ended |= terminated.numpy()
         if ended.all():
             break
-    return outcome, chose_cs_plus, episodes.task.pairs, episodes.task.pair_index.cpu().numpy()
+    task = episodes.task
+    return (
+        outcome,
+        chose_cs_plus,
+        task.pairs,
+        task.pair_index.cpu().numpy(),
+        task.cs_plus.cpu().numpy(),
+    )

@@ -16,6 +16,14 @@ def test_scripted_agent_cell_reports_a_consistent_performance_index(tmp_path):
     assert out["performance_index_cs_plus"] == pytest.approx(out["performance_index"])  # sugar
     saved = json.loads((tmp_path / "conditioning_cell.json").read_text())
     assert saved["n_episodes"] == 16
+    ep = saved["episodes"]  # per episode: the pair, its CS+, the outcome; they add up
+    assert len(ep["outcome"]) == len(ep["odors"]) == len(ep["cs_plus_odor"]) == 16
+    assert all(cs in pair for cs, pair in zip(ep["cs_plus_odor"], ep["odors"], strict=True))
+    plus = sum(c is True for c in ep["chose_cs_plus"]) - sum(
+        c is False for c in ep["chose_cs_plus"]
+    )
+    assert plus / 16 == pytest.approx(out["performance_index_cs_plus"])
+    assert sum(ep["outcome"]) / 16 == pytest.approx(out["performance_index"])
     assert out["kc_coding_level"] != out["kc_coding_level"]  # nan: the scripted agent has no KCs
 
 
