@@ -120,6 +120,27 @@ def panel_separation(
     }
 
 
+def kc_classes() -> np.ndarray:
+    """KC class (lobe system, ``plasticity.kc_lobe``: γ, α'β', αβ) of every KC, in
+    population order."""
+    from flyenv.brains.olfactory.plasticity import kc_lobe
+    from flyenv.connectome import load_mushroom_body
+
+    mb = load_mushroom_body()
+    return np.array([kc_lobe(t) for t in mb.neurons.cell_type[mb.populations["KC"]]])
+
+
+def class_share_per_odor(codes: np.ndarray, kc_class: str = "αβ") -> np.ndarray:
+    """(n_odors,) share of each odor's KC spikes (both hemispheres) in one KC class.
+    ``codes``: (n_odors, 2 n_kc) from :func:`kc_codes`."""
+    classes = kc_classes()
+    n_kc = classes.size
+    if codes.ndim != 2 or codes.shape[1] != 2 * n_kc:
+        raise ValueError(f"codes must have shape (n_odors, {2 * n_kc}), got {codes.shape}")
+    counts = codes[:, :n_kc] + codes[:, n_kc:]
+    return counts[:, classes == kc_class].sum(axis=1) / np.maximum(counts.sum(axis=1), 1e-12)
+
+
 def kc_class_activity(
     codes: np.ndarray, brain_config: dict[str, Any] | None = None
 ) -> dict[str, dict[str, float]]:
@@ -128,11 +149,7 @@ def kc_class_activity(
     seen as the brain sees it), the fraction of its KCs that spike for any odor of
     ``codes`` and its share of all spikes.
     ``codes``: (n_odors, 2 n_kc) from :func:`kc_codes` with the same ``brain_config``."""
-    from flyenv.brains.olfactory.plasticity import kc_lobe
-    from flyenv.connectome import load_mushroom_body
-
-    mb = load_mushroom_body()
-    classes = np.array([kc_lobe(t) for t in mb.neurons.cell_type[mb.populations["KC"]]])
+    classes = kc_classes()
     n_kc = classes.size
     if codes.ndim != 2 or codes.shape[1] != 2 * n_kc:
         raise ValueError(f"codes must have shape (n_odors, {2 * n_kc}), got {codes.shape}")
@@ -217,4 +234,12 @@ def main(argv: list[str] | None = None) -> None:
 if __name__ == "__main__":
     main()
 
-__all__ = ["kc_class_activity", "kc_codes", "margin", "overlap", "panel_separation"]
+__all__ = [
+    "class_share_per_odor",
+    "kc_class_activity",
+    "kc_classes",
+    "kc_codes",
+    "margin",
+    "overlap",
+    "panel_separation",
+]
