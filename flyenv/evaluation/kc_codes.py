@@ -130,14 +130,20 @@ def kc_classes() -> np.ndarray:
     return np.array([kc_lobe(t) for t in mb.neurons.cell_type[mb.populations["KC"]]])
 
 
-def class_share_per_odor(codes: np.ndarray, kc_class: str = "αβ") -> np.ndarray:
-    """(n_odors,) share of each odor's KC spikes (both hemispheres) in one KC class.
-    ``codes``: (n_odors, 2 n_kc) from :func:`kc_codes`."""
+def _classes_and_counts(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(KC classes, (n_odors, n_kc) spike counts of both hemispheres) of ``codes``
+    (n_odors, 2 n_kc) from :func:`kc_codes`."""
     classes = kc_classes()
     n_kc = classes.size
     if codes.ndim != 2 or codes.shape[1] != 2 * n_kc:
         raise ValueError(f"codes must have shape (n_odors, {2 * n_kc}), got {codes.shape}")
-    counts = codes[:, :n_kc] + codes[:, n_kc:]
+    return classes, codes[:, :n_kc] + codes[:, n_kc:]
+
+
+def class_share_per_odor(codes: np.ndarray, kc_class: str = "αβ") -> np.ndarray:
+    """(n_odors,) share of each odor's KC spikes (both hemispheres) in one KC class.
+    ``codes``: (n_odors, 2 n_kc) from :func:`kc_codes`."""
+    classes, counts = _classes_and_counts(codes)
     return counts[:, classes == kc_class].sum(axis=1) / np.maximum(counts.sum(axis=1), 1e-12)
 
 
@@ -149,17 +155,14 @@ def kc_class_activity(
     seen as the brain sees it), the fraction of its KCs that spike for any odor of
     ``codes`` and its share of all spikes.
     ``codes``: (n_odors, 2 n_kc) from :func:`kc_codes` with the same ``brain_config``."""
-    classes = kc_classes()
+    classes, counts = _classes_and_counts(codes)
     n_kc = classes.size
-    if codes.ndim != 2 or codes.shape[1] != 2 * n_kc:
-        raise ValueError(f"codes must have shape (n_odors, {2 * n_kc}), got {codes.shape}")
     from flyenv.brains.olfactory.policy import BPTT_BRAIN_DEFAULTS, OlfactoryBrainPolicy
 
     layer = OlfactoryBrainPolicy(**{**BPTT_BRAIN_DEFAULTS, **(brain_config or {})}).brain.pn_kc
     post = layer.post.cpu().numpy()
     syn = np.bincount(post, layer.values().detach().abs().cpu().numpy(), minlength=n_kc)
     n_in = np.bincount(post, minlength=n_kc)
-    counts = codes[:, :n_kc] + codes[:, n_kc:]  # both hemispheres
     total = max(float(counts.sum()), 1e-12)
     out = {}
     for name in ("γ", "α'β'", "αβ"):
