@@ -35,6 +35,9 @@ class EvalResult:
     successes: list[bool] = field(default_factory=list)
     mean_final_distance_mm: float | None = None
     """Mean over all starts of the distance to the source when the episode ended."""
+    times_s: list[float] = field(default_factory=list)
+    """Each start's episode length (s), successful or not, in start order (for paired
+    comparisons of two agents on the same starts)."""
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -53,6 +56,7 @@ def _summary(env_id, n, seed, success, times, wall, final_distance=None) -> Eval
         wall_time_s=wall,
         successes=success.tolist(),
         mean_final_distance_mm=final,
+        times_s=times.tolist(),
     )
 
 
