@@ -134,6 +134,10 @@ class SpikingBrainCore(nn.Module):
             left/right ORN rates).
         brain_config: ``OlfactoryBrainConfig`` overrides on top of ``RECURRENT_BRAIN_DEFAULTS``.
         trainable, mirror_readout: as ``flyenv.rl.spiking_policy.SpikingActor``.
+        gradient_horizon_steps: truncated BPTT in ``replay``: the state is detached every
+            this many agent steps of a sequence, so each action's gradient reaches back at
+            most that far (None: through the whole sequence, as RecurrentPPO's LSTM).
+            The forward pass, and so the actions and log-probabilities, are unchanged.
     """
 
     num_layers = 1
@@ -144,8 +148,15 @@ class SpikingBrainCore(nn.Module):
         brain_config: dict[str, Any] | None = None,
         trainable: str = "mb_output",
         mirror_readout: bool = False,
+        gradient_horizon_steps: int | None = None,
     ) -> None:
         super().__init__()
+        if gradient_horizon_steps is not None and gradient_horizon_steps < 1:
+            raise ValueError(
+                f"gradient_horizon_steps={gradient_horizon_steps}: give a number of agent "
+                "steps >= 1, or None for gradients through the whole sequence"
+            )
+        self.gradient_horizon_steps = gradient_horizon_steps
         overrides = {**RECURRENT_BRAIN_DEFAULTS, **(brain_config or {})}
         # SpikingActor builds the brain, checks the observation and sets requires_grad
         builder = SpikingActor(observation_size, overrides, 0, trainable, mirror_readout)
@@ -278,7 +289,10 @@ class SpikingBrainCore(nn.Module):
         state = self.unpack(states)
         params = self.brain._params()
         means, rates = [], []
-        for x, start in zip(obs_seq, starts, strict=True):
+        horizon = self.gradient_horizon_steps
+        for t, (x, start) in enumerate(zip(obs_seq, starts, strict=True)):
+            if horizon is not None and t % horizon == 0:  # truncated BPTT (class docstring)
+                state = _rebuild(state, iter([leaf.detach() for leaf in _leaves(state)]))
             state = self.reset(state, start)
             n_dn = state.rate.shape[0]
             rates.append(
@@ -297,7 +311,8 @@ class RecurrentSpikingPolicy(RecurrentActorCriticPolicy):
 
     ``policy_kwargs``: ``brain_config`` (dict), ``trainable``, ``mirror_readout``,
     ``log_std_init`` (default -1), ``net_arch`` (the critic's, default [64, 64]),
-    ``critic_contrast_gain`` (as ``SpikingActorCriticPolicy``).
+    ``critic_contrast_gain`` (as ``SpikingActorCriticPolicy``), ``critic_reads_state``
+    (module docstring), ``gradient_horizon_steps`` (``SpikingBrainCore``).
     """
 
     def __init__(
@@ -312,6 +327,7 @@ class RecurrentSpikingPolicy(RecurrentActorCriticPolicy):
         log_std_init: float = -1.0,
         critic_contrast_gain: float | None = None,
         critic_reads_state: bool = False,
+        gradient_horizon_steps: int | None = None,
         **kwargs: Any,
     ) -> None:
         check_spiking_policy_options(action_space, critic_contrast_gain, kwargs)
@@ -323,6 +339,7 @@ class RecurrentSpikingPolicy(RecurrentActorCriticPolicy):
         self.trainable = trainable
         self.mirror_readout = mirror_readout
         self.critic_contrast_gain = critic_contrast_gain
+        self.gradient_horizon_steps = gradient_horizon_steps
         # what RecurrentActorCriticPolicy.__init__ sets, without building its LSTMs
         self.shared_lstm = False
         self.enable_critic_lstm = False
@@ -358,7 +375,11 @@ class RecurrentSpikingPolicy(RecurrentActorCriticPolicy):
     def _build(self, lr_schedule) -> None:
         obs_size = int(spaces.flatdim(self.observation_space))
         self.lstm_actor = SpikingBrainCore(
-            obs_size, self.brain_config, self.trainable, self.mirror_readout
+            obs_size,
+            self.brain_config,
+            self.trainable,
+            self.mirror_readout,
+            self.gradient_horizon_steps,
         )
         self._build_mlp_extractor()  # the critic's MLP (pi branch is empty)
         build_brain_heads(self, lr_schedule)
@@ -375,6 +396,7 @@ class RecurrentSpikingPolicy(RecurrentActorCriticPolicy):
             mirror_readout=self.mirror_readout,
             critic_contrast_gain=self.critic_contrast_gain,
             critic_reads_state=self.critic_reads_state,
+            gradient_horizon_steps=self.gradient_horizon_steps,
             net_arch=self.net_arch["vf"],
         )
         return data

@@ -142,6 +142,41 @@ def test_sequence_replay_resets_mid_sequence_like_process_sequence(model_and_obs
     np.testing.assert_allclose(means, np.concatenate([expected, tail]), rtol=0, atol=1e-6)
 
 
+def test_gradient_horizon_truncates_bptt_only(model_and_obs):
+    """``gradient_horizon_steps``: the same action means, but each action's gradient
+    reaches back only to the last detach point (the state entering step T - 1 for a
+    horizon of 1; nothing is cut for a horizon of T)."""
+    model, obs = model_and_obs
+    T, B, D = obs.shape
+    seq_obs = torch.as_tensor(obs.swapaxes(0, 1).reshape(B * T, D))
+    seq_starts = torch.zeros(B * T)
+
+    def last_step_grad(horizon):
+        core = copy.deepcopy(model.policy.lstm_actor)
+        core.gradient_horizon_steps = horizon
+        rest = core.pack(core.rest_state(B))
+        means, _ = core(seq_obs, rest, seq_starts)
+        means = means.reshape(B, T, 2)
+        means[:, -1].sum().backward()
+        w = core.brain.w_mbon_dn_ipsi
+        return means.detach(), w.grad.clone(), core
+
+    full, g_full, core = last_step_grad(None)
+    same, g_same, _ = last_step_grad(T)
+    cut, g_cut, _ = last_step_grad(1)
+    torch.testing.assert_close(cut, full, rtol=0, atol=0)
+    torch.testing.assert_close(g_same, g_full)
+    # horizon 1: the gradient of the last action through its own step only
+    _, state = _manual(core.brain, obs[:-1])
+    core.zero_grad()
+    a, _, _ = core.brain.step(torch.as_tensor(obs[-1]), state)
+    a.sum().backward()
+    torch.testing.assert_close(g_cut, core.brain.w_mbon_dn_ipsi.grad)
+    assert not torch.allclose(g_cut, g_full)
+    with pytest.raises(ValueError, match="gradient_horizon_steps=0"):
+        SpikingBrainCore(D, gradient_horizon_steps=0)
+
+
 def _collect_one_rollout(model: RecurrentPPO) -> None:
     """One 32-step rollout into the model's buffer, no update."""
     from stable_baselines3.common.callbacks import BaseCallback
