@@ -18,6 +18,7 @@ Config keys (all optional)::
     pair_set = "heldout"        # "train", "heldout" or "all"
     n_episodes = 128
     cs_duration_s = 0.5, gap_s = 0.2, test_s = 3.0   # the BPTT agent's protocol
+    training_cycles = 1         # CS+/CS- cycles before the test (OdorConditioningConfig)
     plasticity = {}             # MBPlasticityConfig fields ("plastic_brain")
     brain_config = {}           # OlfactoryBrainConfig overrides on top of the BPTT agent's
                                 # brain ("plastic_brain", "brain")
@@ -55,6 +56,7 @@ KNOWN_KEYS = {
     "cs_duration_s",
     "gap_s",
     "test_s",
+    "training_cycles",
     "plasticity",
     "brain_config",
     "threads",
@@ -189,6 +191,7 @@ def conditioning_cell(config: dict[str, Any], seed: int, run_dir: Path) -> dict[
         "cs_duration_s": float(config.get("cs_duration_s", 0.5)),
         "gap_s": float(config.get("gap_s", 0.2)),
         "test_s": float(config.get("test_s", 3.0)),
+        "training_cycles": int(config.get("training_cycles", 1)),
     }
     body = config.get("body", "twin")
     if body not in ("twin", "mujoco"):

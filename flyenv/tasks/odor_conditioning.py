@@ -14,7 +14,7 @@ The classic differential conditioning protocol of fly olfactory learning (Tully 
 
 1. **Training phase** (``training_s`` in all). The odors of the episode's pair are
    presented one after the other, each for ``cs_duration_s`` and separated by
-   ``gap_s``: the CS+ together with the reinforcement signal, the CS- without
+   ``gap_s``, the pair of presentations repeated ``training_cycles`` times (default 1): the CS+ together with the reinforcement signal, the CS- without
    (which comes first is drawn per episode, or fixed by ``cs_plus_first``). A
    presented odor reaches all four sensors at ``presentation_concentration`` (an odor
    puff in an air stream: no gradient to follow). The fly walks freely.
@@ -124,10 +124,13 @@ class OdorConditioningConfig(OdorChoiceConfig):
     presentation_concentration: float = 0.01
     """Concentration of a presented odor at every sensor (0.01 = a unit source 10 mm away)."""
     test_s: float = 6.0
+    training_cycles: int = 1
+    """Training cycles: each presents the CS+ and the CS- once, in the episode's order
+    (spaced training of T-maze protocols repeats the cycle)."""
 
     @property
     def training_s(self) -> float:
-        return 2 * (self.cs_duration_s + self.gap_s)
+        return 2 * self.training_cycles * (self.cs_duration_s + self.gap_s)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -142,6 +145,8 @@ class OdorConditioningConfig(OdorChoiceConfig):
             )
         if self.cs_duration_s <= 0 or self.gap_s < 0 or self.test_s <= 0:
             raise ValueError("cs_duration_s and test_s must be > 0 and gap_s >= 0")
+        if not isinstance(self.training_cycles, int | np.integer) or self.training_cycles < 1:
+            raise ValueError(f"training_cycles={self.training_cycles!r}: give an integer >= 1")
         if self.presentation_concentration < 0:
             raise ValueError("presentation_concentration must be >= 0")
         if abs(self.time_limit_s - (self.training_s + self.test_s)) > 1e-9:
@@ -232,12 +237,16 @@ class OdorConditioningTask(OdorChoiceTask):
         cfg = self.config
         t = time_s.to(self.device)
         slot = cfg.cs_duration_s + cfg.gap_s
+        training = t < cfg.training_s - 1e-9
+        if cfg.training_cycles > 1:  # time within the current cycle (a cycle start may
+            # arrive a rounding error early: it still starts the next cycle)
+            t = t - 2 * slot * torch.floor((t + 1e-6) / (2 * slot))
         first = t < cfg.cs_duration_s
         second = (t >= slot) & (t < slot + cfg.cs_duration_s)
         first_odor = torch.where(self.cs_plus_first, self.cs_plus, 1 - self.cs_plus)
         out = torch.full_like(self.cs_plus, -1)
-        out = torch.where(first, first_odor, out)
-        return torch.where(second, 1 - first_odor, out)
+        out = torch.where(first & training, first_odor, out)
+        return torch.where(second & training, 1 - first_odor, out)
 
     def reinforcement_signal(self, time_s: torch.Tensor) -> torch.Tensor:
         """(B,) the reinforcement observation: +-1 while the CS+ is presented, else 0."""

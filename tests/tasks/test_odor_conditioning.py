@@ -61,6 +61,27 @@ def test_presentations_and_reinforcement_follow_the_protocol():
     assert [i["phase"] for _, i in rows[298:302]] == [0, 0, 1, 1]
 
 
+def test_training_cycles_repeat_the_pair_of_presentations():
+    """Two cycles: CS+ 0-0.5 s, CS- 0.7-1.2 s, CS+ 1.4-1.9 s, CS- 2.1-2.6 s, test from 2.8 s."""
+    env = gym.make(TWIN, cs_plus_first=True, training_cycles=2, cs_duration_s=0.5, gap_s=0.2)
+    assert env.unwrapped.task.config.time_limit_s == pytest.approx(2.8 + 6.0)
+    obs, info = env.reset(seed=1, options={"rewarded_source": 0})
+    rows = [(obs, info)]
+    for _ in range(300):
+        obs, _, _, _, info = env.step(np.array([0.2, 0.2], np.float32))
+        rows.append((obs, info))
+    reinf = np.array([o[-1] for o, _ in rows])
+    on = np.flatnonzero(reinf == 1.0)
+    assert on.min() == 0 and on.max() == 189 and len(on) == 100  # two CS+ presentations
+    g = 55
+    assert np.allclose(rows[10][0][:g], rows[150][0][:g])  # the same CS+ odor both times
+    assert np.allclose(rows[80][0][:g], rows[220][0][:g])  # and the same CS-
+    assert not np.allclose(rows[10][0][:g], rows[80][0][:g])
+    assert [i["phase"] for _, i in rows[279:282]] == [0, 1, 1]
+    with pytest.raises(ValueError, match="training_cycles"):
+        gym.make(TWIN, training_cycles=0)
+
+
 def test_sources_appear_around_the_fly_at_test_onset():
     env, rows = _protocol("punishment", cs_plus_first=False)
     _, info = rows[300]
