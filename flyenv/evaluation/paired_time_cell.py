@@ -77,6 +77,7 @@ def paired_time_cell(config: dict[str, Any], seed: int, run_dir: Path) -> dict[s
     import gymnasium as gym
 
     from flyenv.evaluation.plume_baselines import make_scripted
+    from flyenv.evaluation.transfer_cell import twin_agent_and_env
     from flyenv.policies.loading import checkpoint_env_kwargs, sb3_algorithm
     from flyenv.rl.sb3_training import TEST_SEED
 
@@ -85,17 +86,10 @@ def paired_time_cell(config: dict[str, Any], seed: int, run_dir: Path) -> dict[s
         raise ValueError(
             f"unknown paired_time_cell keys {sorted(unknown)}; known: {sorted(KNOWN_KEYS)}"
         )
-    agent = Path(str(config.get("agent", "")).replace("{seed}", str(seed)))
-    if agent.suffix != ".zip" or not agent.exists():
-        raise ValueError(
-            f"paired_time_cell needs 'agent': an existing SB3 zip (with {{seed}}), got {agent}"
-        )
+    agent, env_id = twin_agent_and_env(config, seed, "paired_time_cell")
     against = config.get("against", "cast_and_surge")
     if against not in ("cast_and_surge", "upwind_only"):
         raise ValueError(f"against={against!r}: use 'cast_and_surge' or 'upwind_only'")
-    env_id = config.get("env", "flyenv/PlumeTracking-kinematic-v0")
-    if "kinematic" not in env_id:
-        raise ValueError(f"env={env_id!r} is not a twin id (flyenv/<Task>-kinematic-v0)")
     n, start_seed = int(config.get("starts", 50)), int(config.get("start_seed", TEST_SEED))
     agent_kwargs = checkpoint_env_kwargs(agent)
     scripted_kwargs = {k: v for k, v in agent_kwargs.items() if k not in OBSERVATION_KEYS}

@@ -73,6 +73,19 @@ def mujoco_cell(config: dict[str, Any], seed: int, run_dir: Path) -> dict[str, A
     return {"agent": agent, "env_kwargs": env_kwargs, "mujoco": result.as_dict()}
 
 
+def twin_agent_and_env(config: dict[str, Any], seed: int, cell: str) -> tuple[Path, str]:
+    """The SB3 zip of ``config["agent"]`` (``{seed}`` replaced by ``seed``) and the twin
+    env id ``config["env"]`` (default the plume twin), both checked; ``cell`` names the
+    caller in the errors."""
+    agent = Path(str(config.get("agent", "")).replace("{seed}", str(seed)))
+    if agent.suffix != ".zip" or not agent.exists():
+        raise ValueError(f"{cell} needs 'agent': an existing SB3 zip (with {{seed}}), got {agent}")
+    env_id = config.get("env", "flyenv/PlumeTracking-kinematic-v0")
+    if "kinematic" not in env_id:
+        raise ValueError(f"env={env_id!r} is not a twin id (flyenv/<Task>-kinematic-v0)")
+    return agent, env_id
+
+
 def twin_cell(config: dict[str, Any], seed: int, run_dir: Path) -> dict[str, Any]:
     """Success of one trained agent on ``starts`` twin starts of the stream ``start_seed``
     (default ``TEST_SEED``, the agents' own test starts) with ``env_kwargs`` laid over the
@@ -86,14 +99,7 @@ def twin_cell(config: dict[str, Any], seed: int, run_dir: Path) -> dict[str, Any
     unknown = set(config) - known
     if unknown:
         raise ValueError(f"unknown twin_cell keys {sorted(unknown)}; known: {sorted(known)}")
-    agent = Path(str(config.get("agent", "")).replace("{seed}", str(seed)))
-    if agent.suffix != ".zip" or not agent.exists():
-        raise ValueError(
-            f"twin_cell needs 'agent': an existing SB3 zip (with {{seed}}), got {agent}"
-        )
-    env_id = config.get("env", "flyenv/PlumeTracking-kinematic-v0")
-    if "kinematic" not in env_id:
-        raise ValueError(f"env={env_id!r} is not a twin id (flyenv/<Task>-kinematic-v0)")
+    agent, env_id = twin_agent_and_env(config, seed, "twin_cell")
     env_kwargs = {**checkpoint_env_kwargs(agent), **dict(config.get("env_kwargs") or {})}
     if config.get("time_limit_s") is not None:
         env_kwargs["time_limit_s"] = float(config["time_limit_s"])
@@ -104,4 +110,4 @@ def twin_cell(config: dict[str, Any], seed: int, run_dir: Path) -> dict[str, Any
     return {"agent": str(agent), "env_kwargs": env_kwargs, "twin_50": result.as_dict()}
 
 
-__all__ = ["mujoco_cell", "twin_cell"]
+__all__ = ["mujoco_cell", "twin_agent_and_env", "twin_cell"]
