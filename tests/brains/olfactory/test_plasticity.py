@@ -332,3 +332,38 @@ def test_videos_show_the_dans_of_a_plastic_brain():
     assert image.shape == (240, 320, 3) and image.any()
     plain = raster_side_panel(StatefulTorchPolicy(OlfactoryBrainPolicy()), height=240)
     assert plain is not None  # a brain without plasticity: KC, MBON, DN bands as before
+
+
+def test_mbon_output_cut_makes_actions_independent_of_the_odors(mb):
+    """The conditioning designs switch the lateral-horn shortcut off, so the MBONs (and
+    their valence bias) are the only odor path to the DNs. With ``mbon_dn_zeroed`` the
+    actions are then the same whatever the flies smell and whatever the reinforcement:
+    the choice cannot depend on which odor was paired, and PI CS+ is 0 in expectation
+    (what a non-zero MBON-cut row measures is the sampling of episodes)."""
+    from flyenv.brains.olfactory.brain import ablate
+
+    torch.manual_seed(0)
+    cfg = OlfactoryBrainConfig(
+        lateral_horn=False, mbon_dn_init_mv=1.0, plasticity=MBPlasticityConfig()
+    )
+    cut = ablate(OlfactoryBrain(cfg, mushroom_body=mb), "mbon_dn_zeroed")
+    states = [cut.init_state(2) for _ in range(3)]
+    with torch.no_grad():
+        for t in range(10):
+            odors = [_obs(2, [1.0, 1.0], seed=t), _obs(2, [-1.0, 0.0], seed=100 + t)]
+            odors.append(torch.zeros_like(odors[0]))  # clean air, no reinforcement
+            actions = []
+            for i, obs in enumerate(odors):
+                a, states[i], _ = cut.step(obs, states[i])
+                actions.append(a)
+            torch.testing.assert_close(actions[1], actions[0], rtol=0, atol=0)
+            torch.testing.assert_close(actions[2], actions[0], rtol=0, atol=0)
+    # not vacuous: the same brain with its MBON output does act on the odors
+    intact = OlfactoryBrain(cfg, mushroom_body=mb)
+    s0, s1, differ = intact.init_state(2), intact.init_state(2), False
+    with torch.no_grad():
+        for t in range(10):
+            a0, s0, _ = intact.step(_obs(2, [1.0, 1.0], seed=t), s0)
+            a1, s1, _ = intact.step(_obs(2, [-1.0, 0.0], seed=100 + t), s1)
+            differ = differ or not torch.equal(a0, a1)
+    assert differ
