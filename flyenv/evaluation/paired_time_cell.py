@@ -13,7 +13,11 @@ same ``starts`` twin starts and reports:
 * ``paired.censored_time_difference_s``: the same difference over *all* starts, each
   failure counted at the episode limit (a failure is never faster than a success);
 * ``paired.both_success``: how many starts both solve, and each agent's
-  ``twin_50`` row (with its per-start ``times_s``).
+  ``twin_50`` row (with its per-start ``times_s`` and ``path_lengths_mm``);
+* why one is slower, on the starts both solve: ``paired.agent_path_both_mm`` /
+  ``scripted_path_both_mm`` (mean walked path) and ``agent_speed_both_mm_s`` /
+  ``scripted_speed_both_mm_s`` (mean of each start's path / time): a longer path or a
+  slower walk.
 
 Config keys::
 
@@ -59,6 +63,12 @@ def paired_times(
     both = a_ok & s_ok
     diff = a_t[both] - s_t[both]
     censored = np.where(a_ok, a_t, time_limit_s) - np.where(s_ok, s_t, time_limit_s)
+    paths: dict[str, float | None] = {}
+    for who, res, t in (("agent", agent, a_t), ("scripted", scripted, s_t)):
+        have = len(res.path_lengths_mm) == res.starts and both.any()
+        p = np.asarray(res.path_lengths_mm, float)[both] if have else None
+        paths[f"{who}_path_both_mm"] = float(p.mean()) if have else None
+        paths[f"{who}_speed_both_mm_s"] = float((p / t[both]).mean()) if have else None
     return {
         "both_success": int(both.sum()),
         "agent_only_success": int((a_ok & ~s_ok).sum()),
@@ -69,6 +79,7 @@ def paired_times(
         "scripted_time_both_s": float(s_t[both].mean()) if both.any() else None,
         "censored_time_difference_s": float(censored.mean()),
         "time_limit_s": float(time_limit_s),
+        **paths,
     }
 
 

@@ -38,12 +38,17 @@ class EvalResult:
     times_s: list[float] = field(default_factory=list)
     """Each start's episode length (s), successful or not, in start order (for paired
     comparisons of two agents on the same starts)."""
+    path_lengths_mm: list[float] = field(default_factory=list)
+    """Each start's walked path length (mm; sum of the thorax displacements per control
+    step), in start order; twin only (empty for MuJoCo)."""
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
-def _summary(env_id, n, seed, success, times, wall, final_distance=None) -> EvalResult:
+def _summary(
+    env_id, n, seed, success, times, wall, final_distance=None, path_lengths=None
+) -> EvalResult:
     success = np.asarray(success, dtype=bool)
     times = np.asarray(times, dtype=float)
     final = None if final_distance is None else float(np.mean(final_distance))
@@ -57,6 +62,7 @@ def _summary(env_id, n, seed, success, times, wall, final_distance=None) -> Eval
         successes=success.tolist(),
         mean_final_distance_mm=final,
         times_s=times.tolist(),
+        path_lengths_mm=[] if path_lengths is None else np.asarray(path_lengths, float).tolist(),
     )
 
 
@@ -71,24 +77,32 @@ def evaluate_twin(
     t0 = time.time()
     venv = gym.make_vec(env_id, num_envs=n_starts, **(env_kwargs or {}))
     policy = make_batch_policy(n_starts)
-    obs, _ = venv.reset(seed=seed)
+    obs, info = venv.reset(seed=seed)
     dt = getattr(venv, "unwrapped", venv).config.control_period_s
     done = np.zeros(n_starts, dtype=bool)
     success = np.zeros(n_starts, dtype=bool)
     steps = np.zeros(n_starts, dtype=int)
     final_distance = np.zeros(n_starts)
+    position = np.asarray(info["position_mm"], float)
+    path = np.zeros(n_starts)
     while not done.all():
         obs, _, terminated, truncated, info = venv.step(np.asarray(policy(obs), np.float32))
         ended = (terminated | truncated) & ~done
         steps[~done] += 1
+        now = np.asarray(info["position_mm"], float)
         if ended.any():  # the ended episodes' last info (their rows now hold the next episode)
             # is_success, not `terminated`: leaving the plume domain or choosing the
             # unrewarded odor also terminates
             success[ended] = info["final_info"]["is_success"][ended]
             final_distance[ended] = info["final_info"]["distance_mm"][ended]
+            now[ended] = np.asarray(info["final_info"]["position_mm"], float)[ended]
+        path[~done] += np.linalg.norm(now - position, axis=1)[~done]
+        position = now
         done |= ended
     venv.close()
-    return _summary(env_id, n_starts, seed, success, steps * dt, time.time() - t0, final_distance)
+    return _summary(
+        env_id, n_starts, seed, success, steps * dt, time.time() - t0, final_distance, path
+    )
 
 
 def evaluate_mujoco(

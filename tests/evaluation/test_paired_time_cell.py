@@ -9,7 +9,7 @@ from flyenv.evaluation.paired_time_cell import paired_time_cell, paired_times
 from flyenv.rl.evaluation import EvalResult
 
 
-def _result(successes, times, seed=5):
+def _result(successes, times, seed=5, paths=()):
     return EvalResult(
         "x",
         len(times),
@@ -20,6 +20,7 @@ def _result(successes, times, seed=5):
         list(successes),
         None,
         list(times),
+        list(paths),
     )
 
 
@@ -34,6 +35,44 @@ def test_paired_times_known_answer():
     assert out["agent_time_both_s"] == 2.5 and out["scripted_time_both_s"] == 2.75
     # failures at the limit: (2-3) + (3-2.5) + (10-4) + (1-10), over 4 starts
     assert out["censored_time_difference_s"] == pytest.approx((-1 + 0.5 + 6 - 9) / 4)
+    assert out["agent_path_both_mm"] is None  # no path lengths given
+
+
+def test_paired_paths_and_speeds_known_answer():
+    agent = _result([True, True, False], [2.0, 4.0, 10.0], paths=[20.0, 60.0, 99.0])
+    scripted = _result([True, True, True], [1.0, 2.0, 3.0], paths=[20.0, 20.0, 30.0])
+    out = paired_times(agent, scripted, time_limit_s=10.0)
+    assert out["agent_path_both_mm"] == 40.0 and out["scripted_path_both_mm"] == 20.0
+    assert out["agent_speed_both_mm_s"] == pytest.approx((10 + 15) / 2)
+    assert out["scripted_speed_both_mm_s"] == pytest.approx((20 + 10) / 2)
+
+
+def test_twin_path_length_is_the_sum_of_the_steps():
+    """``evaluate_twin`` sums each fly's thorax displacement per step until its episode
+    ends: the same as a manual rollout, and never shorter than start-to-end."""
+    import gymnasium as gym
+    import numpy as np
+
+    from flyenv.rl import evaluation as ev
+
+    env_id, n = "flyenv/PlumeTracking-kinematic-v0", 3
+    res = ev.evaluate_twin(lambda k: lambda obs: np.full((k, 2), 0.8), env_id, {}, n, 7)
+    venv = gym.make_vec(env_id, num_envs=n)
+    _, info = venv.reset(seed=7)
+    pos, start = info["position_mm"].astype(float), info["position_mm"].astype(float)
+    path, end, done = np.zeros(n), np.zeros((n, 2)), np.zeros(n, bool)
+    while not done.all():
+        _, _, term, trunc, info = venv.step(np.full((n, 2), 0.8, np.float32))
+        now = info["position_mm"].astype(float)
+        ended = (term | trunc) & ~done
+        if ended.any():
+            now[ended] = info["final_info"]["position_mm"][ended]
+        path[~done] += np.linalg.norm(now - pos, axis=1)[~done]
+        end[ended] = now[ended]
+        pos, done = now, done | ended
+    assert res.path_lengths_mm == pytest.approx(path.tolist())
+    assert np.all(path >= np.linalg.norm(end - start, axis=1) - 1e-9)
+    assert np.all(path > 1.0)  # the flies walked
 
 
 def test_paired_times_refuses_different_starts():
@@ -65,6 +104,7 @@ def test_paired_time_cell_runs_both_agents_on_the_same_starts(tmp_path):
     assert out["scripted"]["successes"] == direct.successes
     assert out["scripted"]["times_s"] == direct.times_s
     assert len(out["twin_50"]["times_s"]) == 4 and out["twin_50"]["seed"] == 11
+    assert out["scripted"]["path_lengths_mm"] == direct.path_lengths_mm
     p = out["paired"]
     assert p["both_success"] + p["agent_only_success"] + p["scripted_only_success"] <= 4
     with pytest.raises(ValueError, match="unknown paired_time_cell keys"):
