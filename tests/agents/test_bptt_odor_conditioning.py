@@ -4,6 +4,7 @@ configured tensors, writes its outputs atomically, resumes, and reports the PI."
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -45,15 +46,13 @@ def test_trains_the_plastic_side_only_and_resumes(tmp_path):
     )
 
 
-SHORT_TRACE = [
-    "--brain-config", '{"lateral_horn": false, "mbon_dn_init_mv": 0.0}',
-    "--plasticity", '{"eligibility_tau_ms": 20.0, "depression_rate_per_s": 1.0, '
-    '"valence_init_mv": 60.0, "avoid_weight": 1.589}',
-]  # fmt: skip
+SHORTTRACE_SCENARIO = str(
+    Path(__file__).resolve().parents[2] / "scenarios" / "bptt_odor_conditioning_short_trace.toml"
+)
 TINY_3S = [
+    "--scenario", SHORTTRACE_SCENARIO,  # the reported design and its 3 s protocol
     "--num-episodes", "2", "--batch-size", "3", "--eval-starts", "4", "--eval-every", "1",
-    "--report-starts", "6", "--cs-duration-s", "0.5", "--gap-s", "0.2", "--test-s", "3.0",
-    "--no-progress", *SHORT_TRACE,
+    "--report-starts", "6", "--no-progress",
 ]  # fmt: skip
 
 
