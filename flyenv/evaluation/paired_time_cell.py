@@ -8,6 +8,9 @@ same ``starts`` twin starts and reports:
 
 * ``paired.time_difference_s``: mean over the starts that *both* solve of (agent's time
   - scripted agent's time); negative means the trained agent is faster;
+* ``paired.median_time_difference_s``: the median of the same differences (the
+  scripted agent's casting after a lost plume makes a long tail of slow starts, so the
+  mean and the median can disagree);
 * ``paired.agent_faster_fraction``: the share of those starts on which the trained
   agent is strictly faster;
 * ``paired.censored_time_difference_s``: the same difference over *all* starts, each
@@ -27,6 +30,13 @@ Config keys::
     env = "flyenv/PlumeTracking-kinematic-v0"
     starts = 50
     start_seed = TEST_SEED       # the agents' own test starts
+    start_sets = 1               # K > 1: also the streams start_seed + 1 .. + K - 1, pooled
+
+With ``start_sets = K`` both agents run on K sets of ``starts`` (the streams
+``start_seed + k``: with the default, set 0 is the test starts and sets 1-4 are the
+scripted rows' further start sets, none used to select a checkpoint) and the paired
+numbers are over all K x ``starts`` starts; the agent's row is then ``twin_<K x starts>``
+(``twin_50`` for one set of 50).
 
 The scripted agent reads the plume's intensity observation; the trained agent the
 keywords saved in its zip (e.g. ``observation="orn"``). Everything else (wind, plume,
@@ -42,7 +52,16 @@ import numpy as np
 
 from flyenv.rl import evaluation as ev
 
-KNOWN_KEYS = {"name", "agent", "against", "cast_and_surge", "env", "starts", "start_seed"}
+KNOWN_KEYS = {
+    "name",
+    "agent",
+    "against",
+    "cast_and_surge",
+    "env",
+    "starts",
+    "start_seed",
+    "start_sets",
+}
 OBSERVATION_KEYS = ("observation", "odor_name")
 """Env keywords that choose what the agent reads; the scripted agent gets the default."""
 
@@ -74,6 +93,7 @@ def paired_times(
         "agent_only_success": int((a_ok & ~s_ok).sum()),
         "scripted_only_success": int((~a_ok & s_ok).sum()),
         "time_difference_s": float(diff.mean()) if both.any() else None,
+        "median_time_difference_s": float(np.median(diff)) if both.any() else None,
         "agent_faster_fraction": float((diff < 0).mean()) if both.any() else None,
         "agent_time_both_s": float(a_t[both].mean()) if both.any() else None,
         "scripted_time_both_s": float(s_t[both].mean()) if both.any() else None,
@@ -102,6 +122,9 @@ def paired_time_cell(config: dict[str, Any], seed: int, run_dir: Path) -> dict[s
     if against not in ("cast_and_surge", "upwind_only"):
         raise ValueError(f"against={against!r}: use 'cast_and_surge' or 'upwind_only'")
     n, start_seed = int(config.get("starts", 50)), int(config.get("start_seed", TEST_SEED))
+    start_sets = int(config.get("start_sets", 1))
+    if n < 1 or start_sets < 1:
+        raise ValueError(f"starts={n} and start_sets={start_sets} must both be >= 1")
     agent_kwargs = checkpoint_env_kwargs(agent)
     scripted_kwargs = {k: v for k, v in agent_kwargs.items() if k not in OBSERVATION_KEYS}
     probe = gym.make(env_id, **scripted_kwargs)
@@ -111,20 +134,26 @@ def paired_time_cell(config: dict[str, Any], seed: int, run_dir: Path) -> dict[s
 
     model = sb3_algorithm(agent).load(agent, device="cpu")
     batch_policy, _ = ev.sb3_policy_factories(model)
-    trained = ev.evaluate_twin(batch_policy, env_id, agent_kwargs, n, start_seed)
     csc = config.get("cast_and_surge")
-    scripted = ev.evaluate_twin(
-        lambda _: make_scripted(against, csc, seed, period_s),
-        env_id,
-        scripted_kwargs,
-        n,
-        start_seed,
-    )
+    trained, scripted = [], []
+    for stream in range(start_seed, start_seed + start_sets):
+        trained.append(ev.evaluate_twin(batch_policy, env_id, agent_kwargs, n, stream))
+        scripted.append(
+            ev.evaluate_twin(
+                lambda _: make_scripted(against, csc, seed, period_s),
+                env_id,
+                scripted_kwargs,
+                n,
+                stream,
+            )
+        )
+    trained, scripted = ev.pool_results(trained), ev.pool_results(scripted)
     return {
         "agent": str(agent),
         "against": against,
         "env_kwargs": agent_kwargs,
-        "twin_50": trained.as_dict(),
+        "start_sets": start_sets,
+        f"twin_{trained.starts}": trained.as_dict(),
         "scripted": scripted.as_dict(),
         "paired": paired_times(trained, scripted, time_limit_s),
     }

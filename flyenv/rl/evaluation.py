@@ -66,6 +66,35 @@ def _summary(
     )
 
 
+def pool_results(results: list[EvalResult]) -> EvalResult:
+    """One result over the starts of several evaluations of the same env (e.g. start sets
+    from consecutive streams), start order kept; ``seed`` is the first one's.
+    ``wall_time_s`` is the sum."""
+    if not results:
+        raise ValueError("pool_results needs at least one EvalResult")
+    if len({r.env_id for r in results}) > 1:
+        raise ValueError(f"cannot pool results of different envs: {[r.env_id for r in results]}")
+    if len(results) == 1:
+        return results[0]
+    cat = lambda name: [v for r in results for v in getattr(r, name)]  # noqa: E731
+    times, paths, finals = cat("times_s"), cat("path_lengths_mm"), None
+    if len(times) != sum(r.starts for r in results):
+        raise ValueError("pooling needs every result's per-start times_s")
+    if all(r.mean_final_distance_mm is not None for r in results):
+        n = sum(r.starts for r in results)
+        finals = [sum(r.mean_final_distance_mm * r.starts for r in results) / n]
+    return _summary(
+        results[0].env_id,
+        len(times),
+        results[0].seed,
+        cat("successes"),
+        times,
+        sum(r.wall_time_s for r in results),
+        finals,
+        paths if len(paths) == len(times) else None,
+    )
+
+
 def evaluate_twin(
     make_batch_policy: Callable[[int], Callable[[np.ndarray], np.ndarray]],
     env_id: str = "flyenv/OdorTaxis-kinematic-v0",

@@ -31,11 +31,20 @@ def test_paired_times_known_answer():
     assert out["both_success"] == 2  # starts 0 and 1
     assert out["agent_only_success"] == 1 and out["scripted_only_success"] == 1
     assert out["time_difference_s"] == pytest.approx(((2 - 3) + (3 - 2.5)) / 2)
+    assert out["median_time_difference_s"] == pytest.approx(((2 - 3) + (3 - 2.5)) / 2)
     assert out["agent_faster_fraction"] == 0.5
     assert out["agent_time_both_s"] == 2.5 and out["scripted_time_both_s"] == 2.75
     # failures at the limit: (2-3) + (3-2.5) + (10-4) + (1-10), over 4 starts
     assert out["censored_time_difference_s"] == pytest.approx((-1 + 0.5 + 6 - 9) / 4)
     assert out["agent_path_both_mm"] is None  # no path lengths given
+
+
+def test_paired_median_differs_from_the_mean_on_a_long_tail():
+    agent = _result([True] * 3, [1.0, 2.0, 10.0])
+    scripted = _result([True] * 3, [2.0, 2.0, 2.0])
+    out = paired_times(agent, scripted, time_limit_s=20.0)
+    assert out["time_difference_s"] == pytest.approx(7 / 3)
+    assert out["median_time_difference_s"] == 0.0
 
 
 def test_paired_paths_and_speeds_known_answer():
@@ -75,6 +84,21 @@ def test_twin_path_length_is_the_sum_of_the_steps():
     assert np.all(path > 1.0)  # the flies walked
 
 
+def test_pool_results_keeps_start_order_and_recomputes_the_rates():
+    from flyenv.rl.evaluation import pool_results
+
+    a = _result([True, False], [1.0, 10.0], paths=[5.0, 7.0])
+    b = _result([True, True], [3.0, 2.0], paths=[9.0, 4.0])
+    pooled = pool_results([a, b])
+    assert pooled.starts == 4 and pooled.seed == 5
+    assert pooled.successes == [True, False, True, True]
+    assert pooled.times_s == [1.0, 10.0, 3.0, 2.0]
+    assert pooled.path_lengths_mm == [5.0, 7.0, 9.0, 4.0]
+    assert pooled.success_rate == 0.75 and pooled.mean_time_to_source_s == 2.0
+    with pytest.raises(ValueError, match="at least one"):
+        pool_results([])
+
+
 def test_paired_times_refuses_different_starts():
     with pytest.raises(ValueError, match="not on the same starts"):
         paired_times(_result([True], [1.0], seed=1), _result([True], [1.0], seed=2), 10.0)
@@ -103,10 +127,25 @@ def test_paired_time_cell_runs_both_agents_on_the_same_starts(tmp_path):
     )
     assert out["scripted"]["successes"] == direct.successes
     assert out["scripted"]["times_s"] == direct.times_s
-    assert len(out["twin_50"]["times_s"]) == 4 and out["twin_50"]["seed"] == 11
+    assert len(out["twin_4"]["times_s"]) == 4 and out["twin_4"]["seed"] == 11
     assert out["scripted"]["path_lengths_mm"] == direct.path_lengths_mm
     p = out["paired"]
     assert p["both_success"] + p["agent_only_success"] + p["scripted_only_success"] <= 4
+    # two start sets: streams 11 and 12, pooled in order
+    two = paired_time_cell({**config, "start_sets": 2}, 3, tmp_path)
+    second = ev.evaluate_twin(
+        lambda _: make_scripted("cast_and_surge", None, 3, 0.01),
+        "flyenv/PlumeTracking-kinematic-v0",
+        {},
+        4,
+        12,
+    )
+    assert two["scripted"]["times_s"] == direct.times_s + second.times_s
+    assert two["scripted"]["successes"] == direct.successes + second.successes
+    assert two["twin_8"]["times_s"][:4] == out["twin_4"]["times_s"]
+    assert two["paired"]["both_success"] >= p["both_success"]
+    with pytest.raises(ValueError, match="must both be >= 1"):
+        paired_time_cell({**config, "start_sets": 0}, 3, tmp_path)
     with pytest.raises(ValueError, match="unknown paired_time_cell keys"):
         paired_time_cell({**config, "n_starts": 3}, 3, tmp_path)
     with pytest.raises(ValueError, match="'cast_and_surge' or 'upwind_only'"):
