@@ -103,9 +103,19 @@ def paired_times(
     }
 
 
+def env_timing(env_id: str, env_kwargs: dict[str, Any]) -> tuple[float, float]:
+    """(control period, episode limit) in s of ``gym.make(env_id, **env_kwargs)``: what a
+    scripted agent's clock and the censored time difference need."""
+    import gymnasium as gym
+
+    probe = gym.make(env_id, **env_kwargs)
+    config = probe.unwrapped.config
+    probe.close()
+    return float(config.control_period_s), float(config.time_limit_s)
+
+
 def paired_time_cell(config: dict[str, Any], seed: int, run_dir: Path) -> dict[str, Any]:
     """One training seed's model against a scripted agent on the same twin starts."""
-    import gymnasium as gym
 
     from flyenv.evaluation.plume_baselines import make_scripted
     from flyenv.evaluation.transfer_cell import twin_agent_and_env
@@ -127,10 +137,7 @@ def paired_time_cell(config: dict[str, Any], seed: int, run_dir: Path) -> dict[s
         raise ValueError(f"starts={n} and start_sets={start_sets} must both be >= 1")
     agent_kwargs = checkpoint_env_kwargs(agent)
     scripted_kwargs = {k: v for k, v in agent_kwargs.items() if k not in OBSERVATION_KEYS}
-    probe = gym.make(env_id, **scripted_kwargs)
-    period_s = probe.unwrapped.config.control_period_s
-    time_limit_s = probe.unwrapped.config.time_limit_s
-    probe.close()
+    period_s, time_limit_s = env_timing(env_id, scripted_kwargs)
 
     model = sb3_algorithm(agent).load(agent, device="cpu")
     batch_policy, _ = ev.sb3_policy_factories(model)
@@ -159,4 +166,4 @@ def paired_time_cell(config: dict[str, Any], seed: int, run_dir: Path) -> dict[s
     }
 
 
-__all__ = ["paired_time_cell", "paired_times"]
+__all__ = ["env_timing", "paired_time_cell", "paired_times"]

@@ -38,7 +38,7 @@ def walk_speed_probe(
     import torch
 
     from flyenv.brains.olfactory.brain import OlfactoryBrain, OlfactoryBrainConfig
-    from flyenv.evaluation.paired_time_cell import paired_times
+    from flyenv.evaluation.paired_time_cell import env_timing, paired_times
     from flyenv.evaluation.plume_baselines import make_scripted
     from flyenv.rl import evaluation as ev
     from flyenv.rl.recurrent_spiking_policy import RECURRENT_BRAIN_DEFAULTS
@@ -46,8 +46,13 @@ def walk_speed_probe(
 
     if starts < 1 or not biases:
         raise ValueError(f"need starts >= 1 and at least one bias (got {starts}, {biases})")
+    period_s, time_limit_s = env_timing(TWIN_ID, {})
     scripted = ev.evaluate_twin(
-        lambda _: make_scripted("cast_and_surge", None, 0, 0.01), TWIN_ID, {}, starts, start_seed
+        lambda _: make_scripted("cast_and_surge", None, 0, period_s),
+        TWIN_ID,
+        {},
+        starts,
+        start_seed,
     )
     rows = []
     for bias in biases:
@@ -62,7 +67,7 @@ def walk_speed_probe(
                 starts,
                 start_seed,
             )
-        paired = paired_times(res, scripted, time_limit_s=_time_limit_s())
+        paired = paired_times(res, scripted, time_limit_s)
         rows.append(
             {
                 "action_bias_init": float(bias),
@@ -76,12 +81,6 @@ def walk_speed_probe(
             }
         )
     return rows
-
-
-def _time_limit_s() -> float:
-    from flyenv.tasks.plume_tracking import PlumeTrackingConfig
-
-    return PlumeTrackingConfig().time_limit_s
 
 
 def main(argv: Sequence[str] | None = None) -> None:
