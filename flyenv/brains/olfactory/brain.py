@@ -42,7 +42,10 @@ Model choices (documented because the data do not contain them):
   by both sides, kicks in mV per ms like the tonic drive. Initialised as a push-pull
   upwind comparator: "from my side" excites, "from the other side" inhibits
   (``wind_dn_init_mv_per_ms``), so with the crossed readout wind from the left turns
-  the fly left, into the wind; the front/behind channels start at 0. Optional odor
+  the fly left, into the wind; the front/behind channels start at 0 unless
+  ``wind_surge_init_mv_per_ms`` > 0: "from the front" then excites every DN on both
+  sides, and with the all-positive readout the fly walks faster while it faces the
+  wind (flies walk faster upwind on odor, Alvarez-Salvado et al. 2018). Optional odor
   gate (``wind_odor_gate``): walking flies turn upwind during and shortly after odor
   and much less in clean air (Alvarez-Salvado et al. 2018, whose upwind drive is a
   slowly decaying odor filter), so the wind channels can be multiplied by
@@ -97,6 +100,8 @@ do the steering; each changes only its own tensors or config field, in place:
   only their tonic drive (the chance level of walking with the handedness curve).
 * ``"no_wind"``: the wind->DN weights set to 0 (nothing to do without a wind pathway).
 * ``"no_wind_gate"``: ``config.wind_odor_gate = False``: the wind steers in clean air too.
+* ``"no_wind_surge"``: the "wind from the front" -> DN weights set to 0 (the upwind
+  surge of ``wind_surge_init_mv_per_ms``; learned after training), the steering kept.
 * ``"no_plasticity"``: the KC->MBON depression rate set to 0 (plastic brains only): the
   dopamine-gated learning within an episode is off, everything trained stays.
 
@@ -216,6 +221,11 @@ class OlfactoryBrainConfig:
     """Initial scale of the wind->DN weights: "wind from my side" +, "from the other
     side" -, per unit of the wind observation (an upwind-turning comparator); 0 starts
     the pathway silent (learnable from zero)."""
+    wind_surge_init_mv_per_ms: float = 0.0
+    """Initial weight of the "wind from the front" channel onto every DN of both sides:
+    facing upwind raises both drives, so the fly walks faster into the wind (with
+    ``wind_odor_gate``, only during and shortly after odor: an upwind surge). A model
+    choice (module docstring); 0 (default) starts the channel silent, as before."""
     wind_odor_gate: bool = False
     """Gate the wind channels by an odor memory (module docstring): upwind turning
     during and after odor hits, little in clean air. Needs ``wind_obs_columns``."""
@@ -282,6 +292,11 @@ class OlfactoryBrainConfig:
                     "the wind pathway and MB plasticity cannot be combined (OdorConditioning "
                     "has no wind); set wind_obs_columns=None or plasticity=None"
                 )
+        if self.wind_surge_init_mv_per_ms != 0 and self.wind_obs_columns is None:
+            raise ValueError(
+                "wind_surge_init_mv_per_ms is a weight of the wind pathway: set "
+                "wind_obs_columns (PlumeTracking observation='orn': (110, 111)) or leave it 0"
+            )
         if self.wind_odor_gate:
             if self.wind_obs_columns is None:
                 raise ValueError("wind_odor_gate=True needs the wind pathway: set wind_obs_columns")
@@ -404,6 +419,7 @@ class OlfactoryBrain(nn.Module):
             w_wind = torch.zeros(self.n_dn, N_WIND_CHANNELS)
             mag = rand(self.n_dn, 2, cfg.wind_dn_init_mv_per_ms) * math.sqrt(2)  # not / sqrt
             w_wind[:, 2], w_wind[:, 3] = mag[:, 0], -mag[:, 1]
+            w_wind[:, 1] = cfg.wind_surge_init_mv_per_ms
             self.w_wind_dn = nn.Parameter(w_wind)
         self.log_readout_tau = nn.Parameter(torch.tensor(math.log(cfg.readout_tau_ms)))
         w = torch.zeros(2, 2 * self.n_dn)
@@ -772,6 +788,7 @@ ABLATIONS = (
     "no_odor_to_dn",
     "no_wind",
     "no_wind_gate",
+    "no_wind_surge",
     "no_plasticity",
 )
 """Controls ``ablate`` applies (module docstring)."""
@@ -799,6 +816,8 @@ def ablate(brain: OlfactoryBrain, name: str) -> OlfactoryBrain:
         brain.w_wind_dn.zero_()
     if name == "no_wind_gate":  # the wind steers whatever the odor
         brain.config.wind_odor_gate = False
+    if name == "no_wind_surge" and brain.config.wind_obs_columns is not None:
+        brain.w_wind_dn[:, 1].zero_()  # "from the front": the upwind surge
     if name == "no_plasticity":
         if brain.plasticity is None:
             raise ValueError("no_plasticity: this brain has no plasticity to switch off")

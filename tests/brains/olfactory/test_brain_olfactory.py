@@ -331,3 +331,32 @@ def test_odor_gated_wind_steers_during_and_shortly_after_odor_only(mb):
     assert turn([clean] * 30)[0] > 0.3  # ungated, the wind steers in clean air
     with pytest.raises(ValueError, match="needs the wind pathway"):
         OlfactoryBrain(OlfactoryBrainConfig(wind_odor_gate=True), mb)
+
+
+def test_odor_gated_upwind_surge_speeds_up_facing_the_wind_in_odor_only(mb):
+    g = len(mb.glomeruli)
+    cols = (2 * g, 2 * g + 1)
+    cfg = dict(wind_obs_columns=cols, wind_odor_gate=True)
+    plain = OlfactoryBrain(OlfactoryBrainConfig(**cfg), mb)
+    surge = OlfactoryBrain(OlfactoryBrainConfig(**cfg, wind_surge_init_mv_per_ms=0.5), mb)
+    assert (plain.w_wind_dn[:, 1] == 0).all() and (surge.w_wind_dn[:, 1] == 0.5).all()
+    torch.testing.assert_close(plain.w_wind_dn[:, 2:], surge.w_wind_dn[:, 2:])  # same steering
+
+    def drives(brain, along: float, orn: float) -> torch.Tensor:
+        obs = _wind_obs(mb, along, 0.0)  # wind straight along the body
+        obs[:, : 2 * g] = orn
+        return _settle(brain, obs)[0]
+
+    headwind_odor = drives(surge, -1.0, 0.3)  # facing the wind, in odor
+    # both drives rise by the same amount: faster, straight on
+    gain = headwind_odor - drives(plain, -1.0, 0.3)
+    assert float(gain.min()) > 0.1
+    torch.testing.assert_close(gain[0], gain[1])
+    # no surge in clean air (the gate is shut) nor with the wind from behind
+    torch.testing.assert_close(drives(surge, -1.0, 0.04), drives(plain, -1.0, 0.04))
+    torch.testing.assert_close(drives(surge, 1.0, 0.3), drives(plain, 1.0, 0.3))
+    ablate(surge, "no_wind_surge")
+    assert (surge.w_wind_dn[:, 1] == 0).all() and (surge.w_wind_dn[:, 2] > 0).all()
+    torch.testing.assert_close(drives(surge, -1.0, 0.3), drives(plain, -1.0, 0.3))
+    with pytest.raises(ValueError, match="wind_surge_init_mv_per_ms"):
+        OlfactoryBrain(OlfactoryBrainConfig(wind_surge_init_mv_per_ms=0.5), mb)  # no wind
