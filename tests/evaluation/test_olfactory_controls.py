@@ -31,6 +31,7 @@ CHANGED = {
     "no_odor_to_dn": {"w_mbon_dn_ipsi", "w_mbon_dn_contra", "w_pn_dn_ipsi", "w_pn_dn_contra"},
     "no_wind": set(),  # these brains have no wind pathway: nothing to switch off
     "no_wind_gate": set(),
+    "no_wind_surge": set(),
     "no_plasticity": None,  # these brains have no plasticity: refused (test below)
 }
 
