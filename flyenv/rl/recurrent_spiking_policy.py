@@ -49,6 +49,18 @@ of numpy arrays ``(pi.h, pi.c, vf.h, vf.c)`` (sb3-contrib's LSTM policies use a 
 ``None`` is the rest state. ``evaluate_policy`` and ``RecurrentPPO.predict`` pass it
 through unchanged.
 
+Exploration. By default the action is Gaussian around the brain's action with a
+state-independent learned log-std, fresh noise at every 10 ms step. With RecurrentPPO's
+``use_sde=True`` it is SB3's generalized state-dependent exploration instead (gSDE,
+Raffin et al. 2022): noise ``[r, 1] @ M``, where ``r`` are the DN readout rates of the
+state before the step (detached, 100 Hz units; rest at an episode start) and ``M`` a
+(2 n_dn + 1, 2) matrix drawn from N(0, exp(log_std)^2) once per rollout, or every
+``sde_sample_freq`` steps. That is a perturbation of the readout weights and bias held
+for a stretch of steps, so the exploration is as slow as the body (the kinematic twin
+low-passes the drive; white noise at 10 ms mostly averages out there). The action SD
+is ``sqrt(sum_i r_i^2 s_i^2 + s_0^2)``: with DN rates near 0.8 and 8 DNs a log-std of
+-2.2 gives about the default's 0.37 at the start.
+
 Which weights learn: ``trainable`` as in ``flyenv.rl.spiking_policy`` (``"mb_output"``
 default: KC->MBON, MBON->DN, readout; ``"descending"``, ``"all"`` or name prefixes),
 plus the log-std and the critic. ``mirror_readout`` as there.
@@ -69,7 +81,7 @@ import torch
 from gymnasium import spaces
 from sb3_contrib.common.recurrent.policies import RecurrentActorCriticPolicy
 from sb3_contrib.common.recurrent.type_aliases import RNNStates
-from stable_baselines3.common.distributions import DiagGaussianDistribution
+from stable_baselines3.common.distributions import Distribution
 from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.torch_layers import MlpExtractor
 from torch import nn
@@ -330,7 +342,7 @@ class RecurrentSpikingPolicy(RecurrentActorCriticPolicy):
         gradient_horizon_steps: int | None = None,
         **kwargs: Any,
     ) -> None:
-        check_spiking_policy_options(action_space, critic_contrast_gain, kwargs)
+        check_spiking_policy_options(action_space, critic_contrast_gain, kwargs, allow_sde=True)
         self.critic_reads_state = bool(critic_reads_state)
         lstm_keys = [k for k in kwargs if "lstm" in k]
         if lstm_keys:
@@ -361,10 +373,11 @@ class RecurrentSpikingPolicy(RecurrentActorCriticPolicy):
 
     def _build_mlp_extractor(self) -> None:
         extra = 0
+        if self._reads_rate:  # fails early where the rate is not in vf
+            core = self.lstm_actor
+            core.rate_from_vf(core.pack(core.rest_state(1)).vf)
         if self.critic_reads_state:  # the DN rates of the brain state (module docstring)
             extra = 2 * self.lstm_actor.brain.n_dn
-            core = self.lstm_actor  # fails early where the rate is not in vf
-            core.rate_from_vf(core.pack(core.rest_state(1)).vf)
         self.mlp_extractor = MlpExtractor(
             self.features_dim + extra,
             net_arch=self.net_arch,
@@ -382,11 +395,17 @@ class RecurrentSpikingPolicy(RecurrentActorCriticPolicy):
             self.gradient_horizon_steps,
         )
         self._build_mlp_extractor()  # the critic's MLP (pi branch is empty)
-        build_brain_heads(self, lr_schedule)
+        build_brain_heads(self, lr_schedule, sde_latent_dim=2 * self.brain.n_dn + 1)
 
     @property
     def brain(self) -> OlfactoryBrain:
         return self.lstm_actor.brain
+
+    @property
+    def _reads_rate(self) -> bool:
+        """Whether anything reads the DN rates of the state before a step: the
+        state-reading critic or the gSDE latent (module docstring)."""
+        return self.critic_reads_state or self.use_sde
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()
@@ -414,14 +433,20 @@ class RecurrentSpikingPolicy(RecurrentActorCriticPolicy):
         return self.value_net(self.mlp_extractor.forward_critic(features))
 
     def _state_rate(self, vf, episode_starts: torch.Tensor) -> torch.Tensor | None:
-        """The critic's DN rates of the state before a step (rest where an episode starts)."""
-        if not self.critic_reads_state:
+        """The DN rates of the state before a step (rest where an episode starts), for the
+        state-reading critic and the gSDE latent; None where neither is on."""
+        if not self._reads_rate:
             return None
         rate = self.lstm_actor.rate_from_vf(vf)
         return rate * (1.0 - episode_starts.reshape(-1, 1).to(rate.dtype))
 
-    def _dist(self, mean: torch.Tensor) -> DiagGaussianDistribution:
-        return self.action_dist.proba_distribution(mean, self.log_std)
+    def _dist(self, mean: torch.Tensor, rate: torch.Tensor | None):
+        """The action distribution around the brain's action ``mean``. With gSDE its noise
+        is ``[rate, 1] @ M`` (module docstring), ``rate`` the DN rates before the step."""
+        if not self.use_sde:
+            return self.action_dist.proba_distribution(mean, self.log_std)
+        latent = torch.cat([rate, torch.ones_like(rate[:, :1])], dim=1)
+        return self.action_dist.proba_distribution(mean, self.log_std, latent)
 
     # ------------------------------------------------------------------ SB3 API
     def forward(
@@ -434,7 +459,7 @@ class RecurrentSpikingPolicy(RecurrentActorCriticPolicy):
         features = self._features(obs)
         rate = self._state_rate(lstm_states.vf, episode_starts)
         mean, states = self.lstm_actor(features, lstm_states, episode_starts)
-        dist = self._dist(mean)
+        dist = self._dist(mean, rate)
         actions = dist.get_actions(deterministic=deterministic)
         log_prob = dist.log_prob(actions)
         actions = actions.reshape((-1, *self.action_space.shape))
@@ -442,11 +467,12 @@ class RecurrentSpikingPolicy(RecurrentActorCriticPolicy):
 
     def get_distribution(
         self, obs: torch.Tensor, lstm_states: RNNStates, episode_starts: torch.Tensor
-    ) -> tuple[DiagGaussianDistribution, RNNStates]:
+    ) -> tuple[Distribution, RNNStates]:
         """The action distribution and the new state; ``lstm_states`` is the full
         ``RNNStates`` (all four tensors hold the brain state)."""
+        rate = self._state_rate(lstm_states.vf, episode_starts)
         mean, states = self.lstm_actor(self._features(obs), lstm_states, episode_starts)
-        return self._dist(mean), states
+        return self._dist(mean, rate), states
 
     def predict_values(self, obs: torch.Tensor, lstm_states=None, episode_starts=None):
         """The MLP critic's value. ``lstm_states``: the ``vf`` pair RecurrentPPO passes; read
@@ -467,7 +493,7 @@ class RecurrentSpikingPolicy(RecurrentActorCriticPolicy):
     ):
         features = self._features(obs)
         mean, rate, _ = self.lstm_actor.replay(features, lstm_states, episode_starts)
-        dist = self._dist(mean)
+        dist = self._dist(mean, rate)
         return self._values(features, rate), dist.log_prob(actions), dist.entropy()
 
     def _predict(self, observation, lstm_states, episode_starts, deterministic=False):

@@ -50,6 +50,7 @@ from gymnasium import spaces
 from stable_baselines3.common.distributions import (
     DiagGaussianDistribution,
     SquashedDiagGaussianDistribution,
+    StateDependentNoiseDistribution,
 )
 from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.sac.policies import LOG_STD_MAX, LOG_STD_MIN, Actor, SACPolicy
@@ -195,13 +196,30 @@ def _critic_init(module: nn.Module, gain: float) -> None:
             nn.init.zeros_(m.bias)
 
 
-def build_brain_heads(policy: ActorCriticPolicy, lr_schedule) -> None:
+def build_brain_heads(
+    policy: ActorCriticPolicy, lr_schedule, sde_latent_dim: int | None = None
+) -> None:
     """The parts an on-policy spiking policy shares once its brain is built: a 2-D Gaussian
     whose mean is the brain's own action (no action net), the critic's value head
     (orthogonal init on the critic only: the brain keeps its connectome init) and the
-    optimiser over every trainable tensor. Call after ``_build_mlp_extractor``."""
-    policy.action_dist = DiagGaussianDistribution(2)
-    policy.log_std = nn.Parameter(torch.full((2,), float(policy.log_std_init)))
+    optimiser over every trainable tensor. Call after ``_build_mlp_extractor``.
+
+    ``sde_latent_dim``: with ``policy.use_sde``, SB3's generalized state-dependent
+    exploration (``StateDependentNoiseDistribution``) over a latent of this size, whose
+    log-std is a (latent, 2) matrix (``full_std``) or (latent, 1)."""
+    if policy.use_sde:
+        if sde_latent_dim is None:
+            raise ValueError("this spiking policy does not support use_sde; leave it False")
+        policy.action_dist = StateDependentNoiseDistribution(2, **policy.dist_kwargs)
+        policy.action_dist.latent_sde_dim = sde_latent_dim
+        cols = 2 if policy.action_dist.full_std else 1
+        policy.log_std = nn.Parameter(
+            torch.full((sde_latent_dim, cols), float(policy.log_std_init))
+        )
+        policy.action_dist.sample_weights(policy.log_std)
+    else:
+        policy.action_dist = DiagGaussianDistribution(2)
+        policy.log_std = nn.Parameter(torch.full((2,), float(policy.log_std_init)))
     policy.action_net = nn.Identity()  # the brain is the action head
     policy.value_net = nn.Linear(policy.mlp_extractor.latent_dim_vf, 1)
     if policy.ortho_init:
@@ -211,7 +229,9 @@ def build_brain_heads(policy: ActorCriticPolicy, lr_schedule) -> None:
     policy.optimizer = policy.optimizer_class(params, lr=lr_schedule(1), **policy.optimizer_kwargs)
 
 
-def check_spiking_policy_options(action_space, critic_contrast_gain, kwargs: dict) -> None:
+def check_spiking_policy_options(
+    action_space, critic_contrast_gain, kwargs: dict, allow_sde: bool = False
+) -> None:
     """The options every spiking SB3 policy refuses, each with its fix."""
     if critic_contrast_gain is not None and not critic_contrast_gain > 0:
         raise ValueError(
@@ -220,8 +240,11 @@ def check_spiking_policy_options(action_space, critic_contrast_gain, kwargs: dic
         )
     if not isinstance(action_space, spaces.Box) or action_space.shape != (2,):
         raise ValueError(f"the spiking policy drives a 2-D Box action, got {action_space}")
-    if kwargs.get("use_sde"):
-        raise ValueError("the spiking policy does not support use_sde; leave it False")
+    if kwargs.get("use_sde") and not allow_sde:
+        raise ValueError(
+            "the stateless spiking policy does not support use_sde; leave it False (the "
+            "recurrent spiking policy, RecurrentPPO, does)"
+        )
 
 
 class SpikingActorCriticPolicy(ActorCriticPolicy):

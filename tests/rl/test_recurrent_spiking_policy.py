@@ -246,6 +246,54 @@ def test_state_reading_critic_sees_the_dn_rates_and_replays_its_values():
         _model(_twin(2), policy_kwargs={"critic_reads_state": True, "brain_config": plastic})
 
 
+def test_gsde_noise_is_a_held_readout_perturbation_and_replays_its_log_probs(tmp_path):
+    """use_sde: the noise of each env is [DN rates before the step, 1] @ its exploration
+    matrix, held until the next draw (sde_sample_freq); the sequence mini-batches give
+    back the rollout's log-probabilities; save/load keeps the (latent, 2) log-std."""
+    model = _model(_twin(time_limit_s=0.15), use_sde=True, sde_sample_freq=8,
+                   policy_kwargs={"log_std_init": -2.2})  # fmt: skip
+    pol = model.policy
+    n_latent = 2 * pol.brain.n_dn + 1
+    assert tuple(pol.log_std.shape) == (n_latent, 2)
+    venv = _twin()
+    obs = np.stack(
+        [venv.reset()] + [venv.step(np.full((N_ENVS, 2), 0.3, np.float32))[0] for _ in range(3)]
+    )
+    _, last = _manual(pol.brain, obs[:3])
+    packed = pol.lstm_actor.pack(last)
+    pol.reset_noise(N_ENVS)
+    mats = pol.action_dist.exploration_matrices  # (N_ENVS, n_latent, 2)
+    with torch.no_grad():
+        obs_t = torch.as_tensor(obs[3])
+        no_start = torch.zeros(N_ENVS)
+        actions, _, _, _ = pol.forward(obs_t, packed, no_start)
+        mean, _ = pol.lstm_actor(pol._features(obs_t), packed, no_start)
+        rate = pol.lstm_actor.rate_from_vf(packed.vf)
+    latent = torch.cat([rate, torch.ones(N_ENVS, 1)], dim=1)
+    want = mean + torch.bmm(latent[:, None], mats)[:, 0]
+    torch.testing.assert_close(actions, want, rtol=0, atol=1e-6)
+    with torch.no_grad():  # the same matrices until the next draw: the same noise
+        again, _, _, _ = pol.forward(obs_t, packed, no_start)
+    torch.testing.assert_close(again, actions)
+    pol.reset_noise(N_ENVS)
+    with torch.no_grad():
+        redrawn, _, _, _ = pol.forward(obs_t, packed, no_start)
+    assert not torch.allclose(redrawn, actions)
+    # the rollout's log-probabilities come back from the sequence replay
+    _collect_one_rollout(model)
+    assert model.rollout_buffer.episode_starts[1:].any()
+    with torch.no_grad():
+        for batch in model.rollout_buffer.get(64):
+            _, log_prob, _ = pol.evaluate_actions(
+                batch.observations, batch.actions, batch.lstm_states, batch.episode_starts
+            )
+            mask = batch.mask > 0
+            torch.testing.assert_close(log_prob[mask], batch.old_log_prob[mask], rtol=0, atol=1e-4)
+    model.save(tmp_path / "sde.zip")
+    loaded = RecurrentPPO.load(tmp_path / "sde.zip", device="cpu")
+    assert loaded.policy.use_sde and torch.equal(loaded.policy.log_std, pol.log_std)
+
+
 def test_save_load_gives_identical_actions(model_and_obs, tmp_path):
     model, obs = model_and_obs
     state = None

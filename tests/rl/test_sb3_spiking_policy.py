@@ -102,6 +102,13 @@ def test_spiking_policy_rejects_observations_without_orn_rates():
     venv = TwinVecEnv(gym.make_vec("flyenv/OdorTaxis-kinematic-v0", num_envs=2), seed=0)
     with pytest.raises(ValueError, match='observation="orn"'):
         PPO(SpikingActorCriticPolicy, venv, n_steps=8, batch_size=8, device="cpu")
+    orn = TwinVecEnv(
+        gym.make_vec("flyenv/OdorTaxis-kinematic-v0", num_envs=2, observation="orn",
+                     odor_names=("ethyl acetate",)),
+        seed=0,
+    )  # fmt: skip
+    with pytest.raises(ValueError, match="recurrent spiking policy"):  # gSDE: RecurrentPPO only
+        PPO(SpikingActorCriticPolicy, orn, n_steps=8, batch_size=8, use_sde=True, device="cpu")
 
 
 def test_trainable_presets_and_bad_names():
