@@ -64,6 +64,14 @@ class RecurrentPPOHyperparameters:
     """Entropy bonus coefficient."""
     max_grad_norm: float = 0.5
     """Gradient-norm clip."""
+    use_sde: bool = False
+    """Generalized state-dependent exploration (gSDE) instead of fresh Gaussian noise at
+    every step: for the spiking policy a held perturbation of the readout
+    (``flyenv.rl.recurrent_spiking_policy``); set ``log_std_init`` about -1.9 for the same
+    start-up action SD as the default -1."""
+    sde_sample_freq: int = -1
+    """With ``use_sde``: draw new exploration matrices every this many env steps (-1: once
+    per rollout)."""
 
 
 @dataclass

@@ -59,7 +59,7 @@ state before the step (detached, 100 Hz units; rest at an episode start) and ``M
 for a stretch of steps, so the exploration is as slow as the body (the kinematic twin
 low-passes the drive; white noise at 10 ms mostly averages out there). The action SD
 is ``sqrt(sum_i r_i^2 s_i^2 + s_0^2)``: with DN rates near 0.8 and 8 DNs a log-std of
--2.2 gives about the default's 0.37 at the start.
+-1.9 gives about the default's 0.37 at the start.
 
 Which weights learn: ``trainable`` as in ``flyenv.rl.spiking_policy`` (``"mb_output"``
 default: KC->MBON, MBON->DN, readout; ``"descending"``, ``"all"`` or name prefixes),
