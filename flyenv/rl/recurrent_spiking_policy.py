@@ -256,7 +256,7 @@ class SpikingBrainCore(nn.Module):
         if start < lo:
             raise ValueError(
                 "the DN rate is not in the vf half of the packed state (a plastic brain "
-                "puts its mushroom-body state after it); critic_reads_state needs a brain "
+                "puts its mushroom-body state after it); critic_reads_state and use_sde need a brain "
                 "whose state ends with the rate"
             )
         flat = torch.cat([vf[0][0], vf[1][0]], dim=1)[:, start - lo : stop - lo]
