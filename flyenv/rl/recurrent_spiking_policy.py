@@ -401,6 +401,13 @@ class RecurrentSpikingPolicy(RecurrentActorCriticPolicy):
     def brain(self) -> OlfactoryBrain:
         return self.lstm_actor.brain
 
+    def reset_noise(self, n_envs: int = 1) -> None:
+        """New gSDE exploration matrices, drawn without autograd: PPO's loss reads only
+        the log-std (through the variance), and graph-free matrices let the policy be
+        deep-copied (the ablation evaluation copies the model)."""
+        with torch.no_grad():
+            super().reset_noise(n_envs)
+
     @property
     def _reads_rate(self) -> bool:
         """Whether anything reads the DN rates of the state before a step: the

@@ -216,7 +216,8 @@ def build_brain_heads(
         policy.log_std = nn.Parameter(
             torch.full((sde_latent_dim, cols), float(policy.log_std_init))
         )
-        policy.action_dist.sample_weights(policy.log_std)
+        with torch.no_grad():  # as ``reset_noise`` of the recurrent spiking policy
+            policy.action_dist.sample_weights(policy.log_std)
     else:
         policy.action_dist = DiagGaussianDistribution(2)
         policy.log_std = nn.Parameter(torch.full((2,), float(policy.log_std_init)))

@@ -292,6 +292,8 @@ def test_gsde_noise_is_a_held_readout_perturbation_and_replays_its_log_probs(tmp
     model.save(tmp_path / "sde.zip")
     loaded = RecurrentPPO.load(tmp_path / "sde.zip", device="cpu")
     assert loaded.policy.use_sde and torch.equal(loaded.policy.log_std, pol.log_std)
+    copy.deepcopy(loaded)  # the ablation evaluation copies the model
+    copy.deepcopy(model)
 
 
 def test_save_load_gives_identical_actions(model_and_obs, tmp_path):
