@@ -191,21 +191,27 @@ def _collect_one_rollout(model: RecurrentPPO) -> None:
     model.collect_rollouts(model.env, cb, model.rollout_buffer, n_rollout_steps=32)
 
 
+def _replayed_rollout(model: RecurrentPPO):
+    """Collect one 32-step rollout (episodes ending inside it), then replay its padded
+    sequence mini-batches without an update: (batch, values, log_prob, mask) per batch."""
+    _collect_one_rollout(model)
+    assert model.rollout_buffer.episode_starts[1:].any()  # resets inside the rollout
+    with torch.no_grad():
+        for batch in model.rollout_buffer.get(64):
+            values, log_prob, _ = model.policy.evaluate_actions(
+                batch.observations, batch.actions, batch.lstm_states, batch.episode_starts
+            )
+            yield batch, values, log_prob, batch.mask > 0
+
+
 def test_minibatch_log_probs_reproduce_the_rollout():
     """RecurrentPPO's padded sequence mini-batches (episodes end inside the 32-step
     rollout) give back, before any update, the log-probabilities of the rollout."""
     model = _model(_twin(time_limit_s=0.15))
-    _collect_one_rollout(model)
-    assert model.rollout_buffer.episode_starts[1:].any()  # resets inside the rollout
     n_checked = 0
-    with torch.no_grad():
-        for batch in model.rollout_buffer.get(64):
-            _, log_prob, _ = model.policy.evaluate_actions(
-                batch.observations, batch.actions, batch.lstm_states, batch.episode_starts
-            )
-            mask = batch.mask > 0
-            torch.testing.assert_close(log_prob[mask], batch.old_log_prob[mask], rtol=0, atol=1e-4)
-            n_checked += int(mask.sum())
+    for batch, _, log_prob, mask in _replayed_rollout(model):
+        torch.testing.assert_close(log_prob[mask], batch.old_log_prob[mask], rtol=0, atol=1e-4)
+        n_checked += int(mask.sum())
     assert n_checked == 32 * N_ENVS
 
 
@@ -230,17 +236,10 @@ def test_state_reading_critic_sees_the_dn_rates_and_replays_its_values():
     starts = torch.ones(N_ENVS)
     assert not pol._state_rate(packed.vf, starts).any()  # episode start: rest
     # values of the rollout come back from the sequence replay
-    _collect_one_rollout(model)
-    assert model.rollout_buffer.episode_starts[1:].any()
-    with torch.no_grad():
-        for batch in model.rollout_buffer.get(64):
-            values, _, _ = pol.evaluate_actions(
-                batch.observations, batch.actions, batch.lstm_states, batch.episode_starts
-            )
-            mask = batch.mask > 0
-            torch.testing.assert_close(
-                values.flatten()[mask], batch.old_values[mask], rtol=0, atol=1e-5
-            )
+    for batch, values, _, mask in _replayed_rollout(model):
+        torch.testing.assert_close(
+            values.flatten()[mask], batch.old_values[mask], rtol=0, atol=1e-5
+        )
     plastic = {"plasticity": {"eligibility_tau_ms": 20.0}}
     with pytest.raises(ValueError, match="vf half"):
         _model(_twin(2), policy_kwargs={"critic_reads_state": True, "brain_config": plastic})
@@ -280,15 +279,8 @@ def test_gsde_noise_is_a_held_readout_perturbation_and_replays_its_log_probs(tmp
         redrawn, _, _, _ = pol.forward(obs_t, packed, no_start)
     assert not torch.allclose(redrawn, actions)
     # the rollout's log-probabilities come back from the sequence replay
-    _collect_one_rollout(model)
-    assert model.rollout_buffer.episode_starts[1:].any()
-    with torch.no_grad():
-        for batch in model.rollout_buffer.get(64):
-            _, log_prob, _ = pol.evaluate_actions(
-                batch.observations, batch.actions, batch.lstm_states, batch.episode_starts
-            )
-            mask = batch.mask > 0
-            torch.testing.assert_close(log_prob[mask], batch.old_log_prob[mask], rtol=0, atol=1e-4)
+    for batch, _, log_prob, mask in _replayed_rollout(model):
+        torch.testing.assert_close(log_prob[mask], batch.old_log_prob[mask], rtol=0, atol=1e-4)
     model.save(tmp_path / "sde.zip")
     loaded = RecurrentPPO.load(tmp_path / "sde.zip", device="cpu")
     assert loaded.policy.use_sde and torch.equal(loaded.policy.log_std, pol.log_std)
