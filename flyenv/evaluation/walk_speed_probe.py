@@ -10,6 +10,9 @@ walking speed and the start-by-start time difference to cast and surge
 
     python -m flyenv.evaluation.walk_speed_probe --biases -0.3 0.0 0.3
     python -m flyenv.evaluation.walk_speed_probe --brain-config '{"wind_dn_init_mv_per_ms": 0.1, "wind_odor_gate": false}'
+    python -m flyenv.evaluation.walk_speed_probe --biases -0.3 --brain-config '{"wind_dn_init_mv_per_ms": 2.0, "wind_surge_init_mv_per_ms": 0.75}'
+
+(the last: the odor-gated upwind surge the plume's surge rows use, chosen with this probe).
 
 Starts: ``--starts`` of the stream ``--start-seed`` (default 123, the stream the innate
 plume brain's settings were chosen on; never a reporting stream).

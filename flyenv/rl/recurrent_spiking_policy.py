@@ -256,8 +256,8 @@ class SpikingBrainCore(nn.Module):
         if start < lo:
             raise ValueError(
                 "the DN rate is not in the vf half of the packed state (a plastic brain "
-                "puts its mushroom-body state after it); critic_reads_state and use_sde need a brain "
-                "whose state ends with the rate"
+                "puts its mushroom-body state after it); critic_reads_state and use_sde "
+                "need a brain whose state ends with the rate"
             )
         flat = torch.cat([vf[0][0], vf[1][0]], dim=1)[:, start - lo : stop - lo]
         rest = self._flat(self.rest_state(1, flat.device))[:, start:stop]
@@ -342,7 +342,7 @@ class RecurrentSpikingPolicy(RecurrentActorCriticPolicy):
         gradient_horizon_steps: int | None = None,
         **kwargs: Any,
     ) -> None:
-        check_spiking_policy_options(action_space, critic_contrast_gain, kwargs, allow_sde=True)
+        check_spiking_policy_options(action_space, critic_contrast_gain)
         self.critic_reads_state = bool(critic_reads_state)
         lstm_keys = [k for k in kwargs if "lstm" in k]
         if lstm_keys:
@@ -447,7 +447,7 @@ class RecurrentSpikingPolicy(RecurrentActorCriticPolicy):
         rate = self.lstm_actor.rate_from_vf(vf)
         return rate * (1.0 - episode_starts.reshape(-1, 1).to(rate.dtype))
 
-    def _dist(self, mean: torch.Tensor, rate: torch.Tensor | None):
+    def _dist(self, mean: torch.Tensor, rate: torch.Tensor | None) -> Distribution:
         """The action distribution around the brain's action ``mean``. With gSDE its noise
         is ``[rate, 1] @ M`` (module docstring), ``rate`` the DN rates before the step."""
         if not self.use_sde:

@@ -209,7 +209,10 @@ def build_brain_heads(
     log-std is a (latent, 2) matrix (``full_std``) or (latent, 1)."""
     if policy.use_sde:
         if sde_latent_dim is None:
-            raise ValueError("this spiking policy does not support use_sde; leave it False")
+            raise ValueError(
+                "the stateless spiking policy does not support use_sde; leave it False (the "
+                "recurrent spiking policy, RecurrentPPO, does)"
+            )
         policy.action_dist = StateDependentNoiseDistribution(2, **policy.dist_kwargs)
         policy.action_dist.latent_sde_dim = sde_latent_dim
         cols = 2 if policy.action_dist.full_std else 1
@@ -230,10 +233,9 @@ def build_brain_heads(
     policy.optimizer = policy.optimizer_class(params, lr=lr_schedule(1), **policy.optimizer_kwargs)
 
 
-def check_spiking_policy_options(
-    action_space, critic_contrast_gain, kwargs: dict, allow_sde: bool = False
-) -> None:
-    """The options every spiking SB3 policy refuses, each with its fix."""
+def check_spiking_policy_options(action_space, critic_contrast_gain) -> None:
+    """The options every spiking SB3 policy refuses, each with its fix (``use_sde``:
+    ``build_brain_heads``, which knows whether the policy has a gSDE latent)."""
     if critic_contrast_gain is not None and not critic_contrast_gain > 0:
         raise ValueError(
             f"critic_contrast_gain must be > 0 or None (raw observation), got "
@@ -241,11 +243,6 @@ def check_spiking_policy_options(
         )
     if not isinstance(action_space, spaces.Box) or action_space.shape != (2,):
         raise ValueError(f"the spiking policy drives a 2-D Box action, got {action_space}")
-    if kwargs.get("use_sde") and not allow_sde:
-        raise ValueError(
-            "the stateless spiking policy does not support use_sde; leave it False (the "
-            "recurrent spiking policy, RecurrentPPO, does)"
-        )
 
 
 class SpikingActorCriticPolicy(ActorCriticPolicy):
@@ -278,7 +275,7 @@ class SpikingActorCriticPolicy(ActorCriticPolicy):
         critic_contrast_gain: float | None = None,
         **kwargs: Any,
     ) -> None:
-        check_spiking_policy_options(action_space, critic_contrast_gain, kwargs)
+        check_spiking_policy_options(action_space, critic_contrast_gain)
         self.brain_config = dict(brain_config or {})
         self.settle_steps = settle_steps
         self.trainable = trainable
