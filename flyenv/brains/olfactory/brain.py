@@ -249,6 +249,17 @@ class OlfactoryBrainConfig:
     learn_kc_apl: bool = False
     learn_apl_kc: bool = False
     learn_kc_mbon: bool = True
+    mb_output_gains: bool = False
+    """Model choice for learning (off by default: the brain is then exactly the one
+    without it): two low-dimensional gains on the mushroom-body output side, each
+    starting at 1, ``kc_mbon_log_gain`` (one per MBON: scales all of that MBON's KC
+    inputs, as dopamine acts compartment by compartment) and ``mbon_dn_log_gain`` (two:
+    the ipsi and the contra MBON->DN matrix). Why: a policy gradient spread over
+    thousands of per-synapse weights is, per weight, mostly noise, and Adam normalises
+    each weight by its own gradient size, so a direction the whole side agrees on (more
+    or less MB output) is lost among them; a gain collects it into one coordinate (as
+    ``flyenv.rl.spiking_policy.MirrorReadoutWeight`` does for the readout's steering
+    gain). Not in the data: no gain parameter exists in the connectome."""
     init_seed: int = 0
     """Seed of the random part of the DN-layer initialisation."""
     fused_kernels: bool = True
@@ -292,6 +303,11 @@ class OlfactoryBrainConfig:
                     "the wind pathway and MB plasticity cannot be combined (OdorConditioning "
                     "has no wind); set wind_obs_columns=None or plasticity=None"
                 )
+        if self.mb_output_gains and self.plasticity is not None:
+            raise ValueError(
+                "mb_output_gains and MB plasticity cannot be combined (the plastic factors "
+                "already scale KC->MBON); set one of them off"
+            )
         if self.wind_surge_init_mv_per_ms != 0 and self.wind_obs_columns is None:
             raise ValueError(
                 "wind_surge_init_mv_per_ms is a weight of the wind pathway: set "
@@ -411,6 +427,9 @@ class OlfactoryBrain(nn.Module):
 
         self.w_mbon_dn_ipsi = nn.Parameter(rand(self.n_dn, self.n_mbon, cfg.mbon_dn_init_mv))
         self.w_mbon_dn_contra = nn.Parameter(-rand(self.n_dn, self.n_mbon, cfg.mbon_dn_init_mv))
+        if cfg.mb_output_gains:  # model choice (config docstring); log 0 = gain 1
+            self.kc_mbon_log_gain = nn.Parameter(torch.zeros(self.n_mbon))
+            self.mbon_dn_log_gain = nn.Parameter(torch.zeros(2))
         if cfg.lateral_horn:
             self.w_pn_dn_ipsi = nn.Parameter(rand(self.n_dn, self.n_pn, cfg.pn_dn_init_mv))
             self.w_pn_dn_contra = nn.Parameter(-rand(self.n_dn, self.n_pn, cfg.pn_dn_init_mv))
@@ -530,10 +549,23 @@ class OlfactoryBrain(nn.Module):
             pn_kc=self.pn_kc.values(),
             kc_apl=self.kc_apl.values(),
             apl_kc=self.apl_kc.values(),
-            kc_mbon=self.kc_mbon.values(),
+            kc_mbon=self._kc_mbon_values(),
             orn_gain=self.log_orn_gain.exp(),
             decay=torch.exp(-self.config.dt_ms / tau),
         )
+
+    def _kc_mbon_values(self) -> torch.Tensor:
+        values = self.kc_mbon.values()
+        if self.config.mb_output_gains:
+            values = values * self.kc_mbon_log_gain.exp()[self.kc_mbon.post]
+        return values
+
+    def _mbon_dn_weights(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(ipsi, contra) MBON->DN matrices, with their gains when ``mb_output_gains``."""
+        if not self.config.mb_output_gains:
+            return self.w_mbon_dn_ipsi, self.w_mbon_dn_contra
+        g = self.mbon_dn_log_gain.exp()
+        return g[0] * self.w_mbon_dn_ipsi, g[1] * self.w_mbon_dn_contra
 
     # ------------------------------------------------------------------ dynamics
     def _antennal_lobe(self, rates: torch.Tensor) -> torch.Tensor:
@@ -607,7 +639,8 @@ class OlfactoryBrain(nn.Module):
         """DN input from MBON (and lateral-horn PN) spikes of both sides, the tonic drive
         and ``x_dn_ext`` (the wind kicks, constant over the agent step; None: none):
         (n, 2B) for one step or (T, n, 2B) for a chunk at once."""
-        x_dn = self.w_mbon_dn_ipsi @ s_mbon + self.w_mbon_dn_contra @ self._swap(s_mbon)
+        w_ipsi, w_contra = self._mbon_dn_weights()
+        x_dn = w_ipsi @ s_mbon + w_contra @ self._swap(s_mbon)
         if self.plasticity is not None:  # valence bias: signed MBON sum, ipsi/contra
             v = self.plasticity.valence(s_mbon)
             pl = self.plasticity

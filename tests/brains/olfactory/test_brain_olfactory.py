@@ -360,3 +360,38 @@ def test_odor_gated_upwind_surge_speeds_up_facing_the_wind_in_odor_only(mb):
     torch.testing.assert_close(drives(surge, -1.0, 0.3), drives(plain, -1.0, 0.3))
     with pytest.raises(ValueError, match="wind_surge_init_mv_per_ms"):
         OlfactoryBrain(OlfactoryBrainConfig(wind_surge_init_mv_per_ms=0.5), mb)  # no wind
+
+
+def test_mb_output_gains_start_at_one_scale_their_weights_and_learn(mb):
+    from flyenv.brains.olfactory.brain import MBPlasticityConfig
+
+    plain = OlfactoryBrain(OlfactoryBrainConfig(bilateral_contrast=0.8), mb)
+    gains = OlfactoryBrain(OlfactoryBrainConfig(bilateral_contrast=0.8, mb_output_gains=True), mb)
+    missing = gains.load_state_dict(plain.state_dict(), strict=False).missing_keys
+    assert sorted(missing) == ["kc_mbon_log_gain", "mbon_dn_log_gain"]
+    assert gains.kc_mbon_log_gain.shape == (gains.n_mbon,) and gains.mbon_dn_log_gain.shape == (2,)
+    ea = _orn(mb, "ethyl acetate", 0.05)
+    obs = torch.cat([ea, 0.7 * ea])[None]  # more odor on the left
+    torch.testing.assert_close(_settle(gains, obs), _settle(plain, obs))  # gains start at 1
+
+    # a gain is the same as scaling the weights it multiplies
+    j = int(gains.kc_mbon.post[0])
+    with torch.no_grad():
+        gains.mbon_dn_log_gain.copy_(torch.tensor([2.0, 3.0]).log())
+        gains.kc_mbon_log_gain[j] = np.log(4.0)
+        plain.w_mbon_dn_ipsi.mul_(2.0)
+        plain.w_mbon_dn_contra.mul_(3.0)
+        plain.kc_mbon.log_magnitude[plain.kc_mbon.post == j] += np.log(4.0)
+    scaled = _settle(gains, obs)
+    torch.testing.assert_close(scaled, _settle(plain, obs))
+    assert not torch.allclose(scaled, _settle(OlfactoryBrain(OlfactoryBrainConfig(), mb), obs))
+
+    # both gains get gradient through the spiking steps
+    state = gains.init_state(1)
+    for _ in range(10):
+        action, state, _ = gains.step(obs, state)
+    (action[0, 1] - action[0, 0]).backward()
+    assert gains.mbon_dn_log_gain.grad.abs().min() > 0
+    assert gains.kc_mbon_log_gain.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="mb_output_gains and MB plasticity"):
+        OlfactoryBrainConfig(mb_output_gains=True, plasticity=MBPlasticityConfig()).validate()
