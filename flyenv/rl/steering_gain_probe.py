@@ -9,7 +9,8 @@ the deterministic action and with the Gaussian samples PPO trains on. If success
 with the gain, there is something for the readout to learn; the slope of the mean return
 is the size of the policy-gradient signal RL has to find in its noise. ``--knob
 mbon_dn`` scales both MBON->DN matrices instead (how much the mushroom-body output side
-can add by its strength alone).
+can add by its strength alone); ``--policy-kwargs`` probes another brain, e.g. the one
+without the lateral-horn shortcut (``{"brain_config": {"lateral_horn": false, ...}}``).
 
     python -m flyenv.rl.steering_gain_probe --agent recurrent_ppo \\
         --scenario scenarios/recurrent_ppo_odor_taxis_weak_contrast.toml --seed 1
@@ -106,6 +107,11 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--eval-starts", type=int, default=200)
     parser.add_argument("--scales", type=float, nargs="+", default=[1.0, 1.5, 2.0, 3.0])
     parser.add_argument("--knob", default="steering", choices=KNOBS)
+    parser.add_argument(
+        "--policy-kwargs",
+        default=None,
+        help="JSON replacing the scenario's policy_kwargs (e.g. another brain_config)",
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
 
@@ -121,6 +127,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
             "--eval-starts",
             str(args.eval_starts),
         ]
+        + ([] if args.policy_kwargs is None else ["--policy-kwargs", args.policy_kwargs])
     )
     if args.agent == "recurrent_ppo":
         from sb3_contrib import RecurrentPPO as algo

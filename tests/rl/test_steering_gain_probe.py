@@ -72,6 +72,18 @@ def test_cli_prints_one_row_per_scale(capsys):
     assert len(rows) == 4
     table = capsys.readouterr().out
     assert "| x1 |" in table and "| x2 |" in table
+    # --policy-kwargs replaces the scenario's: without mirror_readout there is no d to scale
+    with pytest.raises(ValueError, match="mirror_readout"):
+        main(
+            [
+                "--scenario",
+                "scenarios/recurrent_ppo_odor_taxis_weak_contrast.toml",
+                "--eval-starts",
+                "3",
+                "--policy-kwargs",
+                '{"trainable": "readout.", "brain_config": {"lateral_horn": false}}',
+            ]
+        )
 
 
 def test_mbon_dn_knob_scales_both_matrices_and_restores_them():
