@@ -9,7 +9,8 @@ the deterministic action and with the Gaussian samples PPO trains on. If success
 with the gain, there is something for the readout to learn; the slope of the mean return
 is the size of the policy-gradient signal RL has to find in its noise. ``--knob
 mbon_dn`` scales both MBON->DN matrices instead (how much the mushroom-body output side
-can add by its strength alone); ``--policy-kwargs`` probes another brain, e.g. the one
+can add by its strength alone), ``mbon_dn_ipsi`` / ``mbon_dn_contra`` one of them (its
+same-side excitation or its opposite-side inhibition); ``--policy-kwargs`` probes another brain, e.g. the one
 without the lateral-horn shortcut (``{"brain_config": {"lateral_horn": false, ...}}``).
 
     python -m flyenv.rl.steering_gain_probe --agent recurrent_ppo \\
@@ -45,16 +46,17 @@ def readout_weight(model) -> torch.nn.Parameter:
     return param.weight.original
 
 
-KNOBS = ("steering", "mbon_dn")
+KNOBS = ("steering", "mbon_dn", "mbon_dn_ipsi", "mbon_dn_contra")
 
 
 def _knob_tensors(model, knob: str) -> list[tuple[torch.Tensor, slice | int]]:
     """(parameter, index) pairs that ``knob`` scales."""
     if knob == "steering":
         return [(readout_weight(model), 1)]  # row 1 of the mirror coordinates: d
-    if knob == "mbon_dn":
+    if knob.startswith("mbon_dn") and knob in KNOBS:
         brain = policy_brain(model)
-        return [(brain.w_mbon_dn_ipsi, slice(None)), (brain.w_mbon_dn_contra, slice(None))]
+        sides = ("ipsi", "contra") if knob == "mbon_dn" else (knob.rsplit("_", 1)[1],)
+        return [(getattr(brain, f"w_mbon_dn_{side}"), slice(None)) for side in sides]
     raise ValueError(f"knob={knob!r}; use one of {KNOBS}")
 
 

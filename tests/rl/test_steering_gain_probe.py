@@ -96,6 +96,10 @@ def test_mbon_dn_knob_scales_both_matrices_and_restores_them():
         brain.w_mbon_dn_ipsi,
         brain.w_mbon_dn_contra,
     ]
+    assert [t for t, _ in _knob_tensors(model, "mbon_dn_ipsi")] == [brain.w_mbon_dn_ipsi]
+    assert [t for t, _ in _knob_tensors(model, "mbon_dn_contra")] == [brain.w_mbon_dn_contra]
+    with pytest.raises(ValueError, match="knob='mbon_dn_both'"):
+        _knob_tensors(model, "mbon_dn_both")
     rows = probe(model, eval_env, 2, [0.0], knob="mbon_dn")
     assert len(rows) == 2 and rows[0]["knob"] == "mbon_dn"
     torch.testing.assert_close(brain.w_mbon_dn_ipsi.detach(), ipsi)
