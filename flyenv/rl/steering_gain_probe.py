@@ -10,8 +10,9 @@ with the gain, there is something for the readout to learn; the slope of the mea
 is the size of the policy-gradient signal RL has to find in its noise. ``--knob
 mbon_dn`` scales both MBON->DN matrices instead (how much the mushroom-body output side
 can add by its strength alone), ``mbon_dn_ipsi`` / ``mbon_dn_contra`` one of them (its
-same-side excitation or its opposite-side inhibition); ``--policy-kwargs`` probes another brain, e.g. the one
-without the lateral-horn shortcut (``{"brain_config": {"lateral_horn": false, ...}}``).
+same-side excitation or its opposite-side inhibition). ``--policy-kwargs`` probes another
+brain, e.g. the one without the lateral-horn shortcut
+(``{"brain_config": {"lateral_horn": false, ...}}``).
 
     python -m flyenv.rl.steering_gain_probe --agent recurrent_ppo \\
         --scenario scenarios/recurrent_ppo_odor_taxis_weak_contrast.toml --seed 1
@@ -46,17 +47,21 @@ def readout_weight(model) -> torch.nn.Parameter:
     return param.weight.original
 
 
-KNOBS = ("steering", "mbon_dn", "mbon_dn_ipsi", "mbon_dn_contra")
+MBON_DN_KNOBS = {
+    "mbon_dn": ("ipsi", "contra"),
+    "mbon_dn_ipsi": ("ipsi",),
+    "mbon_dn_contra": ("contra",),
+}
+KNOBS = ("steering", *MBON_DN_KNOBS)
 
 
 def _knob_tensors(model, knob: str) -> list[tuple[torch.Tensor, slice | int]]:
     """(parameter, index) pairs that ``knob`` scales."""
     if knob == "steering":
         return [(readout_weight(model), 1)]  # row 1 of the mirror coordinates: d
-    if knob.startswith("mbon_dn") and knob in KNOBS:
+    if knob in MBON_DN_KNOBS:
         brain = policy_brain(model)
-        sides = ("ipsi", "contra") if knob == "mbon_dn" else (knob.rsplit("_", 1)[1],)
-        return [(getattr(brain, f"w_mbon_dn_{side}"), slice(None)) for side in sides]
+        return [(getattr(brain, f"w_mbon_dn_{side}"), slice(None)) for side in MBON_DN_KNOBS[knob]]
     raise ValueError(f"knob={knob!r}; use one of {KNOBS}")
 
 

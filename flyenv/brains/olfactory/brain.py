@@ -251,15 +251,16 @@ class OlfactoryBrainConfig:
     learn_kc_mbon: bool = True
     mb_output_gains: bool = False
     """Model choice for learning (off by default: the brain is then exactly the one
-    without it): two low-dimensional gains on the mushroom-body output side, each
-    starting at 1, ``kc_mbon_log_gain`` (one per MBON: scales all of that MBON's KC
-    inputs, as dopamine acts compartment by compartment) and ``mbon_dn_log_gain`` (two:
-    the ipsi and the contra MBON->DN matrix). Why: a policy gradient spread over
-    thousands of per-synapse weights is, per weight, mostly noise, and Adam normalises
-    each weight by its own gradient size, so a direction the whole side agrees on (more
-    or less MB output) is lost among them; a gain collects it into one coordinate (as
+    without it): learnable gains on the mushroom-body output side, each starting at 1,
+    ``kc_mbon_log_gain`` (one per MBON: scales all of that MBON's KC inputs, as dopamine
+    acts compartment by compartment) and ``mbon_dn_log_gain`` (two: the ipsi and the
+    contra MBON->DN matrix). Why: a policy gradient spread over thousands of per-synapse
+    weights is, per weight, mostly noise, and Adam normalises each weight by its own
+    gradient size, so a direction the whole side agrees on (more or less MB output) can
+    be lost among them; a gain collects it into one coordinate (as
     ``flyenv.rl.spiking_policy.MirrorReadoutWeight`` does for the readout's steering
-    gain). Not in the data: no gain parameter exists in the connectome."""
+    gain). Not in the data: no gain parameter exists in the connectome. Tried under
+    RecurrentPPO on OdorTaxis: the gains did not learn either (docs/results/rl.md)."""
     init_seed: int = 0
     """Seed of the random part of the DN-layer initialisation."""
     fused_kernels: bool = True
