@@ -207,6 +207,12 @@ class OlfactoryBrainConfig:
     n_dn_per_side: int = 4
     mbon_dn_init_mv: float = 0.3
     """Scale of the initial MBON->DN weights (ipsi +, contra -)."""
+    mbon_dn_contra_init_scale: float = 1.0
+    """Initial contra MBON->DN weights as a multiple of the ipsi ones' scale (1: the
+    mirror of the ipsi matrix). Above 1 the brain starts with a miscalibrated
+    mushroom-body output (too much opposite-side inhibition: at 4 the weak-contrast
+    OdorTaxis brain finds the odor on a few % of starts), which only learning on the
+    mushroom-body side, or a readout that compensates, can repair."""
     lateral_horn: bool = True
     pn_dn_init_mv: float = 0.3
     dn_tonic_mv_per_ms: float = 0.3
@@ -283,6 +289,11 @@ class OlfactoryBrainConfig:
             raise ValueError(f"bilateral_contrast must be in [0, 1), got {self.bilateral_contrast}")
         if self.n_dn_per_side < 1:
             raise ValueError(f"n_dn_per_side must be >= 1, got {self.n_dn_per_side}")
+        if not self.mbon_dn_contra_init_scale >= 0:
+            raise ValueError(
+                f"mbon_dn_contra_init_scale must be >= 0 (the sign is set by the contra "
+                f"role), got {self.mbon_dn_contra_init_scale}"
+            )
         if self.pn_kc_shuffle_within_kc_type and not (
             self.pn_kc_shuffle_seed is not None and self.pn_kc_shuffle_keeps_kc_input
         ):
@@ -427,7 +438,8 @@ class OlfactoryBrain(nn.Module):
             return scale * (0.5 + torch.rand(rows, cols, generator=gen)) / math.sqrt(cols)
 
         self.w_mbon_dn_ipsi = nn.Parameter(rand(self.n_dn, self.n_mbon, cfg.mbon_dn_init_mv))
-        self.w_mbon_dn_contra = nn.Parameter(-rand(self.n_dn, self.n_mbon, cfg.mbon_dn_init_mv))
+        contra_mv = cfg.mbon_dn_init_mv * cfg.mbon_dn_contra_init_scale
+        self.w_mbon_dn_contra = nn.Parameter(-rand(self.n_dn, self.n_mbon, contra_mv))
         if cfg.mb_output_gains:  # model choice (config docstring); log 0 = gain 1
             self.kc_mbon_log_gain = nn.Parameter(torch.zeros(self.n_mbon))
             self.mbon_dn_log_gain = nn.Parameter(torch.zeros(2))

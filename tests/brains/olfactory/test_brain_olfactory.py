@@ -395,3 +395,22 @@ def test_mb_output_gains_start_at_one_scale_their_weights_and_learn(mb):
     assert gains.kc_mbon_log_gain.grad.abs().sum() > 0
     with pytest.raises(ValueError, match="mb_output_gains and MB plasticity"):
         OlfactoryBrainConfig(mb_output_gains=True, plasticity=MBPlasticityConfig()).validate()
+
+
+def test_mbon_dn_contra_init_scale_scales_the_contra_matrix_only(mb):
+    plain = OlfactoryBrain(OlfactoryBrainConfig(bilateral_contrast=0.8), mb)
+    lesioned = OlfactoryBrain(
+        OlfactoryBrainConfig(bilateral_contrast=0.8, mbon_dn_contra_init_scale=4.0), mb
+    )
+    torch.testing.assert_close(lesioned.w_mbon_dn_contra, 4.0 * plain.w_mbon_dn_contra)
+    for name, p in plain.named_parameters():  # every other weight is drawn as before
+        if name != "w_mbon_dn_contra":
+            torch.testing.assert_close(dict(lesioned.named_parameters())[name], p)
+    # in odor the over-strong opposite-side inhibition holds the DNs down: less drive on
+    # both sides (the plain brain walks and turns; the lesioned one slows)
+    ea = _orn(mb, "ethyl acetate", 0.005)
+    obs = torch.cat([ea, 0.9 * ea])[None]
+    a_plain, a_lesioned = _settle(plain, obs), _settle(lesioned, obs)
+    assert (a_lesioned < a_plain - 0.1).all()
+    with pytest.raises(ValueError, match="mbon_dn_contra_init_scale must be >= 0"):
+        OlfactoryBrainConfig(mbon_dn_contra_init_scale=-1.0).validate()
