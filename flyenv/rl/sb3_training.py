@@ -300,6 +300,9 @@ def final_report(
         twin = ev.evaluate_twin(batch_policy, args.env, eval_kwargs, n, seed=TEST_SEED)
         result["twin_50"] = twin.as_dict()
         print(f"best model, {n} fresh twin starts: success {twin.success_rate:.0%}")
+    brain = policy_brain(best)
+    if brain is not None:
+        result["brain"] = mb_output_summary(brain)
     ablations = getattr(args, "ablations", None) or []
     if ablations and is_twin(args.env):
         result["ablations"] = evaluate_ablations(
@@ -325,6 +328,31 @@ def policy_brain(model):
     if brain is None and hasattr(policy, "actor"):  # SpikingActorCriticPolicy
         brain = getattr(policy.actor, "brain", None)
     return brain
+
+
+def mb_output_summary(brain) -> dict[str, float]:
+    """Where the mushroom-body output side of a trained brain ended: the mean effective
+    ipsi and contra MBON->DN weight (mV per spike, gains included) and, with
+    ``mb_output_gains``, the two MBON->DN gains and the spread of the per-MBON KC->MBON
+    gains. Compared with the untrained brain's it says whether the MB side moved."""
+    import torch
+
+    with torch.no_grad():
+        ipsi, contra = brain.mbon_dn_weights()
+        out = {
+            "mbon_dn_ipsi_mean_mv": float(ipsi.mean()),
+            "mbon_dn_contra_mean_mv": float(contra.mean()),
+        }
+        if brain.config.mb_output_gains:
+            g, k = brain.mbon_dn_log_gain.exp(), brain.kc_mbon_log_gain.exp()
+            out |= {
+                "mbon_dn_gain_ipsi": float(g[0]),
+                "mbon_dn_gain_contra": float(g[1]),
+                "kc_mbon_gain_min": float(k.min()),
+                "kc_mbon_gain_mean": float(k.mean()),
+                "kc_mbon_gain_max": float(k.max()),
+            }
+    return out
 
 
 def evaluate_ablations(

@@ -8,6 +8,7 @@ import json
 
 import gymnasium as gym
 import numpy as np
+import pytest
 import torch
 from agent_scripts import load_agent
 
@@ -51,6 +52,9 @@ def test_recurrent_ppo_agent_end_to_end_then_record_and_load(tmp_path):
     assert isinstance(policy, RecurrentSB3Policy)
     brain = policy.model.policy.brain
     assert brain.w_wind_dn.abs().sum() > 0  # the ablations ran on copies
+    # results.json says where the mushroom-body output ended (here: not trainable)
+    contra = saved["brain"]["mbon_dn_contra_mean_mv"]
+    assert contra == pytest.approx(float(brain.w_mbon_dn_contra.mean())) and contra < 0
     for _episode in range(2):  # reset() returns the brain to rest
         policy.reset()
         obs, _ = env.reset(seed=3)
@@ -76,3 +80,25 @@ def test_ablations_need_a_spiking_policy_and_known_names():
         parse(["--policy", "mlp_lstm", "--ablations", "no_wind"])
     with pytest.raises(SystemExit, match="unknown --ablations"):
         parse(["--ablations", "no_wings"])
+
+
+def test_mb_output_summary_reports_effective_weights_and_gains():
+    from flyenv.brains.olfactory.brain import OlfactoryBrain, OlfactoryBrainConfig
+    from flyenv.rl.sb3_training import mb_output_summary
+
+    brain = OlfactoryBrain(OlfactoryBrainConfig(mb_output_gains=True))
+    with torch.no_grad():
+        brain.mbon_dn_log_gain.copy_(torch.tensor([2.0, 0.5]).log())
+        brain.kc_mbon_log_gain.fill_(np.log(1.5))
+        brain.kc_mbon_log_gain[0] = 0.0
+    out = mb_output_summary(brain)
+    assert out["mbon_dn_gain_ipsi"] == pytest.approx(2.0)
+    assert out["mbon_dn_gain_contra"] == pytest.approx(0.5)
+    assert out["mbon_dn_ipsi_mean_mv"] == pytest.approx(2.0 * float(brain.w_mbon_dn_ipsi.mean()))
+    assert out["mbon_dn_contra_mean_mv"] == pytest.approx(
+        0.5 * float(brain.w_mbon_dn_contra.mean())
+    )
+    assert out["kc_mbon_gain_min"] == pytest.approx(1.0)
+    assert out["kc_mbon_gain_max"] == pytest.approx(1.5)
+    plain = mb_output_summary(OlfactoryBrain(OlfactoryBrainConfig()))
+    assert set(plain) == {"mbon_dn_ipsi_mean_mv", "mbon_dn_contra_mean_mv"}

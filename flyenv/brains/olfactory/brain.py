@@ -563,6 +563,7 @@ class OlfactoryBrain(nn.Module):
             kc_apl=self.kc_apl.values(),
             apl_kc=self.apl_kc.values(),
             kc_mbon=self._kc_mbon_values(),
+            mbon_dn=self.mbon_dn_weights(),
             orn_gain=self.log_orn_gain.exp(),
             decay=torch.exp(-self.config.dt_ms / tau),
         )
@@ -573,7 +574,7 @@ class OlfactoryBrain(nn.Module):
             values = values * self.kc_mbon_log_gain.exp()[self.kc_mbon.post]
         return values
 
-    def _mbon_dn_weights(self) -> tuple[torch.Tensor, torch.Tensor]:
+    def mbon_dn_weights(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(ipsi, contra) MBON->DN matrices, with their gains when ``mb_output_gains``."""
         if not self.config.mb_output_gains:
             return self.w_mbon_dn_ipsi, self.w_mbon_dn_contra
@@ -647,12 +648,17 @@ class OlfactoryBrain(nn.Module):
         return fused_supported((self.pn, self.kc, self.apl, self.mbon, self.dn), x)
 
     def _dn_kicks(
-        self, s_pn: torch.Tensor, s_mbon: torch.Tensor, x_dn_ext: torch.Tensor | None = None
+        self,
+        s_pn: torch.Tensor,
+        s_mbon: torch.Tensor,
+        x_dn_ext: torch.Tensor | None = None,
+        mbon_dn: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> torch.Tensor:
         """DN input from MBON (and lateral-horn PN) spikes of both sides, the tonic drive
         and ``x_dn_ext`` (the wind kicks, constant over the agent step; None: none):
-        (n, 2B) for one step or (T, n, 2B) for a chunk at once."""
-        w_ipsi, w_contra = self._mbon_dn_weights()
+        (n, 2B) for one step or (T, n, 2B) for a chunk at once. ``mbon_dn``: the
+        (ipsi, contra) matrices cached in ``_params()`` (computed if None)."""
+        w_ipsi, w_contra = self.mbon_dn_weights() if mbon_dn is None else mbon_dn
         x_dn = w_ipsi @ s_mbon + w_contra @ self._swap(s_mbon)
         if self.plasticity is not None:  # valence bias: signed MBON sum, ipsi/contra
             v = self.plasticity.valence(s_mbon)
@@ -665,7 +671,7 @@ class OlfactoryBrain(nn.Module):
 
     def _dn_step(self, s_pn, s_mbon, st_dn, rate, p, x_dn_ext):
         """DN layer and readout rate for one brain step."""
-        x_dn = self._dn_kicks(s_pn, s_mbon, x_dn_ext)
+        x_dn = self._dn_kicks(s_pn, s_mbon, x_dn_ext, p["mbon_dn"])
         s_dn, dn_st = self.dn.step(x_dn, st_dn, coeffs=p["dn"])
         d = p["decay"]
         rate = d * rate + (1.0 - d) * s_dn * (10.0 / self.config.dt_ms)  # 100 Hz units
@@ -701,7 +707,7 @@ class OlfactoryBrain(nn.Module):
             x_mbon = self.plasticity.kc_mbon_input(s_kc, p["kc_mbon"], plastic["factors"])
             plastic["kc_count"] = s_kc.sum(0)
         s_mbon, mbon_st = lif_chunk(self.mbon, x_mbon, st.mbon, p["mbon"])
-        x_dn = self._dn_kicks(s_pn, s_mbon, x_dn_ext)
+        x_dn = self._dn_kicks(s_pn, s_mbon, x_dn_ext, p["mbon_dn"])
         s_dn, dn_st = lif_chunk(self.dn, x_dn, st.dn, p["dn"])
         # readout low-pass at the end of the chunk: the same recursion, summed in closed form
         d = p["decay"]
