@@ -208,8 +208,8 @@ class OlfactoryBrainConfig:
     mbon_dn_init_mv: float = 0.3
     """Scale of the initial MBON->DN weights (ipsi +, contra -)."""
     mbon_dn_contra_init_scale: float = 1.0
-    """Initial contra MBON->DN weights as a multiple of the ipsi ones' scale (1: the
-    mirror of the ipsi matrix). Above 1 the brain starts with a miscalibrated
+    """Scale of the initial contra MBON->DN weights relative to ``mbon_dn_init_mv`` (1:
+    the same scale as the ipsi matrix). Above 1 the brain starts with a miscalibrated
     mushroom-body output (too much opposite-side inhibition: at 4 the weak-contrast
     OdorTaxis brain finds the odor on a few % of starts), which only learning on the
     mushroom-body side, or a readout that compensates, can repair."""
