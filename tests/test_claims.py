@@ -95,13 +95,10 @@ def test_ppo_mlp_learns_plume_tracking(tmp_path):
     assert out["twin_50"]["success_rate"] >= 0.8
 
 
-def test_gsde_recurrent_ppo_adds_to_the_surge_brain_on_the_plume(tmp_path):
-    """README: RecurrentPPO with gSDE lifts the odor-gated surge brain from 86 % to ~95 % of
-    the plume test starts (every reported seed 94-96 % after 65k steps); here training
-    seed 21, 32k steps, against the same brain untrained (learning rate 0) on the same
-    starts."""
+def _recurrent_ppo_untrained_and_trained(scenario: str, tmp_path, *trained_extra: str):
+    """The scenario's brain untrained (learning rate 0, 4,096 steps) and trained, training
+    seed 21 (no report uses it), both scored on the same test starts."""
     agent = load_agent("recurrent_ppo")
-    scenario = "scenarios/recurrent_ppo_plume_tracking_spiking_surge_gsde.toml"
     common = ["--scenario", scenario, "--seed", "21", "--no-video", "--ablations"]
 
     def run(name: str, *extra: str) -> dict:
@@ -116,7 +113,20 @@ def test_gsde_recurrent_ppo_adds_to_the_surge_brain_on_the_plume(tmp_path):
         "--algo.learning-rate",
         "0",
     )
-    trained = run("trained", "--total-timesteps", "32768")
+    return untrained, run("trained", *trained_extra)
+
+
+def test_gsde_recurrent_ppo_adds_to_the_surge_brain_on_the_plume(tmp_path):
+    """README: RecurrentPPO with gSDE lifts the odor-gated surge brain from 86 % to ~95 % of
+    the plume test starts (every reported seed 94-96 % after 65k steps); here training
+    seed 21, 32k steps, against the same brain untrained (learning rate 0) on the same
+    starts."""
+    untrained, trained = _recurrent_ppo_untrained_and_trained(
+        "scenarios/recurrent_ppo_plume_tracking_spiking_surge_gsde.toml",
+        tmp_path,
+        "--total-timesteps",
+        "32768",
+    )
     assert trained["twin_50"]["success_rate"] >= untrained["twin_50"]["success_rate"] + 0.04
 
 
@@ -125,23 +135,9 @@ def test_recurrent_ppo_repairs_a_miscalibrated_mushroom_body_output_through_its_
     mushroom-body gains alone learn under RecurrentPPO with gSDE, the same way on every
     reported seed (ipsi MBON->DN gain up, contra down) and the success rises from a few %;
     here training seed 21, against the same brain untrained on the same test starts."""
-    agent = load_agent("recurrent_ppo")
-    scenario = "scenarios/recurrent_ppo_odor_taxis_mb_repair.toml"
-    common = ["--scenario", scenario, "--seed", "21", "--no-video", "--ablations"]
-
-    def run(name: str, *extra: str) -> dict:
-        return agent.main([*common, "--run-dir", str(tmp_path / name), *extra])
-
-    untrained = run(
-        "untrained",
-        "--total-timesteps",
-        "4096",
-        "--eval-every",
-        "4096",
-        "--algo.learning-rate",
-        "0",
+    untrained, trained = _recurrent_ppo_untrained_and_trained(
+        "scenarios/recurrent_ppo_odor_taxis_mb_repair.toml", tmp_path
     )
-    trained = run("trained")
     assert trained["twin_50"]["success_rate"] >= untrained["twin_50"]["success_rate"] + 0.1
     gains = trained["brain"]
     assert gains["mbon_dn_gain_ipsi"] > 1.05 and gains["mbon_dn_gain_contra"] < 0.95
