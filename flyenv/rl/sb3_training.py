@@ -16,6 +16,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+import torch
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import SubprocVecEnv, VecEnv, VecMonitor
 
@@ -335,8 +336,6 @@ def mb_output_summary(brain) -> dict[str, float]:
     ipsi and contra MBON->DN weight (mV per spike, gains included) and, with
     ``mb_output_gains``, the two MBON->DN gains and the spread of the per-MBON KC->MBON
     gains. Compared with the untrained brain's it says whether the MB side moved."""
-    import torch
-
     with torch.no_grad():
         ipsi, contra = brain.mbon_dn_weights()
         out = {
