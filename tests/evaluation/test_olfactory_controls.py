@@ -32,6 +32,7 @@ CHANGED = {
     "no_wind": set(),  # these brains have no wind pathway: nothing to switch off
     "no_wind_gate": set(),
     "no_wind_surge": set(),
+    "no_drive_floor": set(),  # these brains have no drive floor: a config field already None
     "no_plasticity": None,  # these brains have no plasticity: refused (test below)
 }
 

@@ -102,6 +102,8 @@ do the steering; each changes only its own tensors or config field, in place:
 * ``"no_wind_gate"``: ``config.wind_odor_gate = False``: the wind steers in clean air too.
 * ``"no_wind_surge"``: the "wind from the front" -> DN weights set to 0 (the upwind
   surge of ``wind_surge_init_mv_per_ms``; learned after training), the steering kept.
+* ``"no_drive_floor"``: ``config.drive_floor = None``: either side may drive backward
+  (the readout's full tanh range), as without the floor.
 * ``"no_plasticity"``: the KC->MBON depression rate set to 0 (plastic brains only): the
   dopamine-gated learning within an episode is off, everything trained stays.
 
@@ -244,6 +246,14 @@ class OlfactoryBrainConfig:
     """Pooled ORN rate counted as clean air (the DoOR spontaneous rate is ~0.04)."""
     readout_tau_ms: float = 50.0
     readout_init: float = 0.25
+    drive_floor: float | None = None
+    """Lowest drive either side of the readout may send (model choice, off by default:
+    None keeps ``tanh``'s range down to -1, a side walking backward). With 0 the
+    brain steers by slowing the inner side, not by reversing it: ``action =
+    max(tanh(W r + b), drive_floor)``. Turning harder than "inner side stopped" buys
+    little yaw in the calibrated body (drives (1, 0): 3.5 rad/s at 13.6 mm/s; (1, -0.5):
+    4.6 rad/s at 11.4 mm/s) and costs forward speed. Below the floor the drive's
+    gradient is 0. Must lie in [-1, 1)."""
     action_bias_init: float = -0.3
     action_bias_asymmetry: float = 0.0
     """Initial readout bias is ``action_bias_init + a`` on the left drive and ``- a`` on
@@ -319,6 +329,11 @@ class OlfactoryBrainConfig:
             raise ValueError(
                 "mb_output_gains and MB plasticity cannot be combined (the plastic factors "
                 "already scale KC->MBON); set one of them off"
+            )
+        if self.drive_floor is not None and not -1.0 <= self.drive_floor < 1.0:
+            raise ValueError(
+                f"drive_floor must lie in [-1, 1) (the readout's tanh range), got "
+                f"{self.drive_floor}; None switches the floor off"
             )
         if self.wind_surge_init_mv_per_ms != 0 and self.wind_obs_columns is None:
             raise ValueError(
@@ -794,6 +809,8 @@ class OlfactoryBrain(nn.Module):
         r = state.rate
         feats = torch.cat([r[:, :batch], r[:, batch:]], dim=0)  # (2 n_dn, B)
         action = torch.tanh(self.readout.weight @ feats + self.readout.bias[:, None]).t()
+        if self.config.drive_floor is not None:
+            action = action.clamp(min=self.config.drive_floor)
         out = None
         if rec is not None:
             out = {k: _to_batch_side(torch.stack(v), batch) for k, v in rec.items()}
@@ -841,6 +858,7 @@ ABLATIONS = (
     "no_wind",
     "no_wind_gate",
     "no_wind_surge",
+    "no_drive_floor",
     "no_plasticity",
 )
 """Controls ``ablate`` applies (module docstring)."""
@@ -870,6 +888,8 @@ def ablate(brain: OlfactoryBrain, name: str) -> OlfactoryBrain:
         brain.config.wind_odor_gate = False
     if name == "no_wind_surge" and brain.config.wind_obs_columns is not None:
         brain.w_wind_dn[:, 1].zero_()  # "from the front": the upwind surge
+    if name == "no_drive_floor":  # either side may drive backward again
+        brain.config.drive_floor = None
     if name == "no_plasticity":
         if brain.plasticity is None:
             raise ValueError("no_plasticity: this brain has no plasticity to switch off")

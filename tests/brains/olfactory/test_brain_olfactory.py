@@ -414,3 +414,25 @@ def test_mbon_dn_contra_init_scale_scales_the_contra_matrix_only(mb):
     assert (a_lesioned < a_plain - 0.1).all()
     with pytest.raises(ValueError, match="mbon_dn_contra_init_scale must be >= 0"):
         OlfactoryBrainConfig(mbon_dn_contra_init_scale=-1.0).validate()
+
+
+def test_drive_floor_stops_the_inner_side_reversing_and_ablates(mb):
+    g = len(mb.glomeruli)
+    cfg = dict(wind_obs_columns=(2 * g, 2 * g + 1), wind_dn_init_mv_per_ms=2.0)
+    free = OlfactoryBrain(OlfactoryBrainConfig(**cfg), mb)
+    floored = OlfactoryBrain(OlfactoryBrainConfig(**cfg, drive_floor=0.0), mb)
+    floored.load_state_dict(free.state_dict())
+    side_wind = _wind_obs(mb, 0.0, 1.0)  # strong wind from the right: a hard right turn
+    a_free, a_floor = _settle(free, side_wind)[0], _settle(floored, side_wind)[0]
+    assert float(a_free[1]) < -0.1  # without the floor the inner (right) side reverses
+    assert float(a_floor[1]) == 0.0  # with it the inner side stops
+    torch.testing.assert_close(a_floor[0], a_free[0])  # the outer side is the same
+    # where no drive is below the floor, the floored brain is the same brain
+    still = _wind_obs(mb, 0.0, 0.0)
+    torch.testing.assert_close(_settle(floored, still), _settle(free, still).clamp(min=0.0))
+    ablate(floored, "no_drive_floor")
+    assert floored.config.drive_floor is None
+    torch.testing.assert_close(_settle(floored, side_wind)[0], a_free)
+    for bad in (1.0, -1.5):
+        with pytest.raises(ValueError, match="drive_floor must lie in"):
+            OlfactoryBrainConfig(drive_floor=bad).validate()
