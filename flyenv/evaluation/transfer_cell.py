@@ -17,6 +17,9 @@ Config keys::
     starts = 2         # episodes, seeds mujoco_seed, mujoco_seed + 1, ...
     mujoco_seed = 10_000   # the RL agents' MuJoCo starts begin here
     time_limit_s = 10.0    # optional episode limit
+    ablation = "mbon_dn_zeroed"  # optional: a brain ablation of a spiking zip
+                                 # (flyenv.brains.olfactory.brain.ABLATIONS), the MuJoCo
+                                 # side of the agent's twin ablation rows
 
 Every training seed's model runs the same episodes, so the spread over seeds is the
 spread over trained models, not over starts.
@@ -31,7 +34,16 @@ import gymnasium as gym
 
 from flyenv.rl import evaluation as ev
 
-KNOWN_KEYS = {"name", "agent", "env", "env_kwargs", "starts", "mujoco_seed", "time_limit_s"}
+KNOWN_KEYS = {
+    "name",
+    "agent",
+    "env",
+    "env_kwargs",
+    "starts",
+    "mujoco_seed",
+    "time_limit_s",
+    "ablation",
+}
 
 
 def mujoco_cell(config: dict[str, Any], seed: int, run_dir: Path) -> dict[str, Any]:
@@ -59,8 +71,11 @@ def mujoco_cell(config: dict[str, Any], seed: int, run_dir: Path) -> dict[str, A
     starts = int(config.get("starts", 2))
     if starts < 1:
         raise ValueError(f"starts must be >= 1, got {starts}")
+    ablation = config.get("ablation")
 
     def make_policy():
+        if ablation is not None:
+            return ablated_policy(agent, str(ablation))
         probe = gym.make(env_id, **env_kwargs)  # load_policy checks the spaces against it
         try:
             return load_policy(agent, probe)
@@ -70,7 +85,31 @@ def mujoco_cell(config: dict[str, Any], seed: int, run_dir: Path) -> dict[str, A
     result = ev.evaluate_mujoco(
         make_policy, env_id, env_kwargs, starts, int(config.get("mujoco_seed", 10_000)), False
     )
-    return {"agent": agent, "env_kwargs": env_kwargs, "mujoco": result.as_dict()}
+    out = {"agent": agent, "env_kwargs": env_kwargs, "mujoco": result.as_dict()}
+    if ablation is not None:
+        out["ablation"] = str(ablation)
+    return out
+
+
+def ablated_policy(agent: str, ablation: str):
+    """The deterministic MuJoCo policy of a spiking SB3 zip with one brain ablation
+    (``flyenv.brains.olfactory.brain.ablate``), as the agents' twin ablation rows apply it."""
+    from flyenv.brains.olfactory.brain import ABLATIONS, ablate
+    from flyenv.policies.loading import sb3_algorithm
+    from flyenv.rl.sb3_training import policy_brain
+
+    if ablation not in ABLATIONS:
+        raise ValueError(f"unknown ablation {ablation!r}; choose from {list(ABLATIONS)}")
+    if not agent.endswith(".zip"):
+        raise ValueError(f"ablation={ablation!r} needs a spiking SB3 zip as agent, not {agent!r}")
+    model = sb3_algorithm(Path(agent)).load(agent, device="cpu")
+    brain = policy_brain(model)
+    if brain is None:
+        raise ValueError(
+            f"{agent} has no spiking brain to ablate (policy {type(model.policy).__name__})"
+        )
+    ablate(brain, ablation)
+    return ev.sb3_policy_factories(model)[1]()
 
 
 def twin_agent_and_env(config: dict[str, Any], seed: int, cell: str) -> tuple[Path, str]:

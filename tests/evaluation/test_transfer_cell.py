@@ -45,3 +45,42 @@ def test_twin_cell_evaluates_a_saved_model_on_other_starts(tmp_path):
         twin_cell({**config, "env": "flyenv/PlumeTracking-v0"}, 3, tmp_path)
     with pytest.raises(ValueError, match="existing SB3 zip"):
         twin_cell(config, 4, tmp_path)
+
+
+def test_mujoco_cell_runs_a_spiking_zip_with_a_brain_ablation(tmp_path):
+    """``ablation`` lesions the loaded brain as the agents' twin ablation rows do: the
+    MBON->DN output is zero in the policy that runs, and the row says which ablation."""
+    import gymnasium as gym
+    import torch
+    from sb3_contrib import RecurrentPPO
+
+    from flyenv.evaluation.transfer_cell import ablated_policy
+    from flyenv.rl.recurrent_spiking_policy import RecurrentSpikingPolicy
+    from flyenv.rl.sb3_training import policy_brain
+
+    env_kwargs = {"observation": "orn", "odor_names": ["ethyl acetate"]}
+    env = gym.make("flyenv/OdorTaxis-kinematic-v0", **env_kwargs)
+    model = RecurrentPPO(RecurrentSpikingPolicy, env, n_steps=8, batch_size=8, device="cpu")
+    model.flyenv_env_kwargs = env_kwargs
+    agent = tmp_path / "seed_5" / "best_model.zip"
+    model.save(agent)
+    assert policy_brain(model).w_mbon_dn_ipsi.abs().sum() > 0  # the intact brain has an MB output
+
+    policy = ablated_policy(str(agent), "mbon_dn_zeroed")
+    brain = policy_brain(policy.model)
+    assert torch.count_nonzero(brain.w_mbon_dn_ipsi) == 0
+    assert torch.count_nonzero(brain.w_mbon_dn_contra) == 0
+    config = {
+        "agent": str(tmp_path / "seed_{seed}" / "best_model.zip"),
+        "env": "flyenv/OdorTaxis-v0",
+        "starts": 1,
+        "time_limit_s": 0.05,
+        "ablation": "mbon_dn_zeroed",
+    }
+    out = mujoco_cell(config, 5, tmp_path)
+    assert out["ablation"] == "mbon_dn_zeroed" and out["mujoco"]["starts"] == 1
+    assert out["env_kwargs"]["observation"] == "orn"
+    with pytest.raises(ValueError, match="unknown ablation"):
+        mujoco_cell({**config, "ablation": "no_brain"}, 5, tmp_path)
+    with pytest.raises(ValueError, match="needs a spiking SB3 zip"):
+        mujoco_cell({"agent": "cast_and_surge", "ablation": "mbon_dn_zeroed"}, 5, tmp_path)
