@@ -101,8 +101,13 @@ def evaluate_twin(
     env_kwargs: dict | None = None,
     n_starts: int = 50,
     seed: int = 0,
+    on_step: Callable[[np.ndarray, dict, np.ndarray, np.ndarray], None] | None = None,
 ) -> EvalResult:
-    """First episode of each of ``n_starts`` twin flies (one random stream from ``seed``)."""
+    """First episode of each of ``n_starts`` twin flies (one random stream from ``seed``).
+
+    ``on_step(actions, info, active, ended)``, if given, sees every step: the actions
+    sent, the step's info, which flies were still in their first episode and which ended
+    it on this step (their last info is ``info["final_info"]``), e.g. to record traces."""
     t0 = time.time()
     venv = gym.make_vec(env_id, num_envs=n_starts, **(env_kwargs or {}))
     policy = make_batch_policy(n_starts)
@@ -115,8 +120,11 @@ def evaluate_twin(
     position = np.asarray(info["position_mm"], float)
     path = np.zeros(n_starts)
     while not done.all():
-        obs, _, terminated, truncated, info = venv.step(np.asarray(policy(obs), np.float32))
+        actions = np.asarray(policy(obs), np.float32)
+        obs, _, terminated, truncated, info = venv.step(actions)
         ended = (terminated | truncated) & ~done
+        if on_step is not None:
+            on_step(actions, info, ~done, ended)
         steps[~done] += 1
         now = np.asarray(info["position_mm"], float)
         if ended.any():  # the ended episodes' last info (their rows now hold the next episode)
