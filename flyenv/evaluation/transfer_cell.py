@@ -91,25 +91,33 @@ def mujoco_cell(config: dict[str, Any], seed: int, run_dir: Path) -> dict[str, A
     return out
 
 
-def ablated_policy(agent: str, ablation: str):
-    """The deterministic MuJoCo policy of a spiking SB3 zip with one brain ablation
-    (``flyenv.brains.olfactory.brain.ablate``), as the agents' twin ablation rows apply it."""
+def load_model(agent: str | Path, ablation: str | None = None):
+    """An SB3 zip, with one brain ablation applied if ``ablation`` is given
+    (``flyenv.brains.olfactory.brain.ablate``, as the agents' twin ablation rows apply it;
+    spiking zips only)."""
     from flyenv.brains.olfactory.brain import ABLATIONS, ablate
     from flyenv.policies.loading import sb3_algorithm
     from flyenv.rl.sb3_training import policy_brain
 
-    if ablation not in ABLATIONS:
+    if ablation is not None and ablation not in ABLATIONS:
         raise ValueError(f"unknown ablation {ablation!r}; choose from {list(ABLATIONS)}")
-    if not agent.endswith(".zip"):
-        raise ValueError(f"ablation={ablation!r} needs a spiking SB3 zip as agent, not {agent!r}")
+    if not str(agent).endswith(".zip"):
+        need = f"ablation={ablation!r} needs a spiking SB3 zip" if ablation else "need an SB3 zip"
+        raise ValueError(f"{need} as agent, not {agent!r}")
     model = sb3_algorithm(Path(agent)).load(agent, device="cpu")
-    brain = policy_brain(model)
-    if brain is None:
-        raise ValueError(
-            f"{agent} has no spiking brain to ablate (policy {type(model.policy).__name__})"
-        )
-    ablate(brain, ablation)
-    return ev.sb3_policy_factories(model)[1]()
+    if ablation is not None:
+        brain = policy_brain(model)
+        if brain is None:
+            raise ValueError(
+                f"{agent} has no spiking brain to ablate (policy {type(model.policy).__name__})"
+            )
+        ablate(brain, ablation)
+    return model
+
+
+def ablated_policy(agent: str, ablation: str):
+    """The deterministic MuJoCo policy of a spiking SB3 zip with one brain ablation."""
+    return ev.sb3_policy_factories(load_model(agent, ablation))[1]()
 
 
 def twin_agent_and_env(config: dict[str, Any], seed: int, cell: str) -> tuple[Path, str]:
@@ -130,11 +138,13 @@ def twin_cell(config: dict[str, Any], seed: int, run_dir: Path) -> dict[str, Any
     (default ``TEST_SEED``, the agents' own test starts) with ``env_kwargs`` laid over the
     keywords saved in the zip, e.g. ``{start_crosswind_mm = [-30, 30]}``. Keys: ``agent``
     (a zip path with ``{seed}``), ``env`` (a twin id), ``env_kwargs``, ``starts`` (50),
-    ``start_seed``, ``time_limit_s``."""
-    from flyenv.policies.loading import checkpoint_env_kwargs, sb3_algorithm
+    ``start_seed``, ``time_limit_s``, ``ablation`` (a brain ablation of a spiking zip, as
+    in ``mujoco_cell``)."""
+    from flyenv.policies.loading import checkpoint_env_kwargs
     from flyenv.rl.sb3_training import TEST_SEED
 
     known = {"name", "agent", "env", "env_kwargs", "starts", "start_seed", "time_limit_s"}
+    known |= {"ablation"}
     unknown = set(config) - known
     if unknown:
         raise ValueError(f"unknown twin_cell keys {sorted(unknown)}; known: {sorted(known)}")
@@ -142,11 +152,15 @@ def twin_cell(config: dict[str, Any], seed: int, run_dir: Path) -> dict[str, Any
     env_kwargs = {**checkpoint_env_kwargs(agent), **dict(config.get("env_kwargs") or {})}
     if config.get("time_limit_s") is not None:
         env_kwargs["time_limit_s"] = float(config["time_limit_s"])
-    model = sb3_algorithm(agent).load(agent, device="cpu")
+    ablation = config.get("ablation")
+    model = load_model(agent, None if ablation is None else str(ablation))
     batch_policy, _ = ev.sb3_policy_factories(model)
     n, start_seed = int(config.get("starts", 50)), int(config.get("start_seed", TEST_SEED))
     result = ev.evaluate_twin(batch_policy, env_id, env_kwargs, n, start_seed)
-    return {"agent": str(agent), "env_kwargs": env_kwargs, "twin_50": result.as_dict()}
+    out = {"agent": str(agent), "env_kwargs": env_kwargs, "twin_50": result.as_dict()}
+    if ablation is not None:
+        out["ablation"] = str(ablation)
+    return out
 
 
 __all__ = ["mujoco_cell", "twin_agent_and_env", "twin_cell"]

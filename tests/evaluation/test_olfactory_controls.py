@@ -34,6 +34,7 @@ CHANGED = {
     "no_wind_surge": set(),
     "no_drive_floor": set(),  # these brains have no drive floor: a config field already None
     "no_plasticity": None,  # these brains have no plasticity: refused (test below)
+    "mb_gains_reset": None,  # these brains have no mushroom-body gains: refused (test below)
 }
 
 
@@ -64,7 +65,7 @@ def _config_diff(a: OlfactoryBrain, b: OlfactoryBrain) -> set[str]:
 def test_each_ablation_changes_only_its_tensors(name, which, request):
     ref = request.getfixturevalue(which)
     if CHANGED[name] is None:
-        with pytest.raises(ValueError, match="no plasticity"):
+        with pytest.raises(ValueError, match="no plasticity|no mushroom-body gains"):
             ablate(copy.deepcopy(ref), name)
         return
     brain = ablate(copy.deepcopy(ref), name)
@@ -93,6 +94,20 @@ def test_no_plasticity_zeroes_only_the_depression_rate_of_a_plastic_brain():
     brain = ablate(copy.deepcopy(ref), "no_plasticity")
     assert _diff(ref, brain) == {"plasticity.log_depression_rate"}
     assert not brain.plasticity.log_depression_rate.exp().any()
+
+
+def test_mb_gains_reset_puts_only_the_mushroom_body_gains_back_to_one():
+    from flyenv.brains.olfactory.policy import BPTT_BRAIN_DEFAULTS, OlfactoryBrainPolicy
+
+    ref = OlfactoryBrainPolicy(**BPTT_BRAIN_DEFAULTS, mb_output_gains=True).brain
+    with torch.no_grad():  # as if training had moved them, and the readout too
+        ref.kc_mbon_log_gain.normal_(0.0, 0.2)
+        ref.mbon_dn_log_gain.copy_(torch.tensor([0.3, -0.1]))
+        ref.readout.bias.add_(0.1)
+    brain = ablate(copy.deepcopy(ref), "mb_gains_reset")
+    assert _diff(ref, brain) == {"kc_mbon_log_gain", "mbon_dn_log_gain"}
+    assert not brain.kc_mbon_log_gain.any() and not brain.mbon_dn_log_gain.any()
+    assert torch.equal(brain.readout.bias, ref.readout.bias)  # the rest of training stays
 
 
 def test_ablated_paths_are_really_off(untrained):

@@ -82,5 +82,13 @@ def test_mujoco_cell_runs_a_spiking_zip_with_a_brain_ablation(tmp_path):
     assert out["env_kwargs"]["observation"] == "orn"
     with pytest.raises(ValueError, match="unknown ablation"):
         mujoco_cell({**config, "ablation": "no_brain"}, 5, tmp_path)
+    # the twin cell takes the same key, on the same zip
+    from flyenv.evaluation.transfer_cell import twin_cell
+
+    twin = {**config, "env": "flyenv/OdorTaxis-kinematic-v0", "starts": 2, "time_limit_s": 0.1}
+    out = twin_cell(twin, 5, tmp_path)
+    assert out["ablation"] == "mbon_dn_zeroed" and out["twin_50"]["starts"] == 2
+    with pytest.raises(ValueError, match="no mushroom-body gains"):
+        twin_cell({**twin, "ablation": "mb_gains_reset"}, 5, tmp_path)
     with pytest.raises(ValueError, match="needs a spiking SB3 zip"):
         mujoco_cell({"agent": "cast_and_surge", "ablation": "mbon_dn_zeroed"}, 5, tmp_path)

@@ -106,6 +106,10 @@ do the steering; each changes only its own tensors or config field, in place:
   (the readout's full tanh range), as without the floor.
 * ``"no_plasticity"``: the KC->MBON depression rate set to 0 (plastic brains only): the
   dopamine-gated learning within an episode is off, everything trained stays.
+* ``"mb_gains_reset"``: the mushroom-body gains of ``mb_output_gains`` (per-MBON KC->MBON,
+  ipsi and contra MBON->DN) put back to 1, their start (brains with the gains only):
+  what training changed on the mushroom-body side is undone, everything else it changed
+  (e.g. the readout) stays.
 
 Invented parts (model choices, not data): the antennal-lobe contrast stage, the
 lateral-horn PN->DN shortcut, the DN layer with its ipsi/contra comparator and tonic
@@ -863,6 +867,7 @@ ABLATIONS = (
     "no_wind_surge",
     "no_drive_floor",
     "no_plasticity",
+    "mb_gains_reset",
 )
 """Controls ``ablate`` applies (module docstring)."""
 
@@ -897,6 +902,13 @@ def ablate(brain: OlfactoryBrain, name: str) -> OlfactoryBrain:
         if brain.plasticity is None:
             raise ValueError("no_plasticity: this brain has no plasticity to switch off")
         brain.plasticity.log_depression_rate.fill_(-math.inf)  # rate exp(-inf) = 0
+    if name == "mb_gains_reset":
+        if not brain.config.mb_output_gains:
+            raise ValueError(
+                "mb_gains_reset: this brain has no mushroom-body gains (mb_output_gains=False)"
+            )
+        brain.kc_mbon_log_gain.zero_()  # gain exp(0) = 1
+        brain.mbon_dn_log_gain.zero_()
     if name == "no_contrast":
         brain.config.bilateral_contrast = 0.0
     elif name == "no_handedness_bias":
