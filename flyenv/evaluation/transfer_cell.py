@@ -143,8 +143,16 @@ def twin_cell(config: dict[str, Any], seed: int, run_dir: Path) -> dict[str, Any
     from flyenv.policies.loading import checkpoint_env_kwargs
     from flyenv.rl.sb3_training import TEST_SEED
 
-    known = {"name", "agent", "env", "env_kwargs", "starts", "start_seed", "time_limit_s"}
-    known |= {"ablation"}
+    known = {
+        "name",
+        "agent",
+        "env",
+        "env_kwargs",
+        "starts",
+        "start_seed",
+        "time_limit_s",
+        "ablation",
+    }
     unknown = set(config) - known
     if unknown:
         raise ValueError(f"unknown twin_cell keys {sorted(unknown)}; known: {sorted(known)}")
