@@ -67,15 +67,16 @@ class TraceRecorder:
 
 
 def phase_metrics(
-    trace: TraceRecorder, start_position_mm: np.ndarray, dt_s: float, face_tolerance_deg: float
+    trace: TraceRecorder, dt_s: float, face_tolerance_deg: float
 ) -> dict[str, np.ndarray]:
     """Per-start phase metrics (module docstring) of one recorded evaluation; NaN where a
     fly never faced upwind (or has no step after it)."""
     act = np.stack(trace.actions)  # (T, n, 2)
     err = np.abs(np.stack(trace.heading_error_rad))  # (T, n)
-    pos = np.concatenate([start_position_mm[None], np.stack(trace.position_mm)])  # (T + 1, n, 2)
+    pos = np.stack(trace.position_mm)  # (T, n, 2), after each step
     live = np.stack(trace.active)  # (T, n)
-    step_speed = np.linalg.norm(np.diff(pos, axis=0), axis=2) / dt_s  # (T, n)
+    # speed over step t (t >= 1; the steps after facing never include step 0)
+    step_speed = np.linalg.norm(np.diff(pos, axis=0, prepend=np.nan), axis=2) / dt_s
     facing = (err < np.deg2rad(face_tolerance_deg)) & live
     n = err.shape[1]
     out = {k: np.full(n, np.nan) for k in (*PHASE_METRICS, "reversing_share")}
@@ -96,18 +97,12 @@ def phase_metrics(
 
 
 def run_traced(make_batch_policy, env_id: str, env_kwargs: dict, starts: int, start_seed: int):
-    """``evaluate_twin`` with a ``TraceRecorder``: (EvalResult, recorder, start positions)."""
-    import gymnasium as gym
-
-    probe = gym.make_vec(env_id, num_envs=starts, **env_kwargs)
-    _, info = probe.reset(seed=start_seed)  # the same draw evaluate_twin makes
-    start = np.asarray(info["position_mm"], float)
-    probe.close()
+    """``evaluate_twin`` with a ``TraceRecorder``: (EvalResult, recorder)."""
     recorder = TraceRecorder()
     result = ev.evaluate_twin(
         make_batch_policy, env_id, env_kwargs, starts, start_seed, on_step=recorder
     )
-    return result, recorder, start
+    return result, recorder
 
 
 def surge_phases(
@@ -137,8 +132,8 @@ def surge_phases(
         ("agent", ev.sb3_policy_factories(model)[0], agent_kwargs),
         ("scripted", lambda _: make_scripted("cast_and_surge", None, 0, period_s), scripted_kwargs),
     ):
-        result, trace, start = run_traced(factory, env_id, kwargs, starts, start_seed)
-        rows[who] = (result, phase_metrics(trace, start, period_s, face_tolerance_deg))
+        result, trace = run_traced(factory, env_id, kwargs, starts, start_seed)
+        rows[who] = (result, phase_metrics(trace, period_s, face_tolerance_deg))
     (a_res, a), (s_res, s) = rows["agent"], rows["scripted"]
     both = np.asarray(a_res.successes, bool) & np.asarray(s_res.successes, bool)
     a_t, s_t = np.asarray(a_res.times_s), np.asarray(s_res.times_s)

@@ -33,7 +33,7 @@ def test_phase_metrics_split_each_episode_at_the_first_step_facing_upwind():
     x = [0.0, 0.0, 0.5, 1.5, 2.5]
     pos = [[[xi, 0.0], [0.0, 0.0]] for xi in x]
     live = [[1, 1], [1, 1], [1, 0], [1, 0], [1, 0]]
-    out = phase_metrics(_recorded(err, act, pos, live), np.zeros((2, 2)), 0.01, 20.0)
+    out = phase_metrics(_recorded(err, act, pos, live), 0.01, 20.0)
     assert out["time_to_face_s"][0] == pytest.approx(0.03)
     assert out["after_face_s"][0] == pytest.approx(0.02)  # the two steps after facing
     assert out["speed_mm_s"][0] == pytest.approx(100.0)  # 1 mm per 10 ms
@@ -43,10 +43,15 @@ def test_phase_metrics_split_each_episode_at_the_first_step_facing_upwind():
 
 
 def test_the_recorder_sees_each_first_episode_to_its_end_on_the_twin():
+    import gymnasium as gym
+
     from flyenv.evaluation.plume_baselines import make_scripted
 
     env_kwargs = {"time_limit_s": 0.3}
-    result, rec, start = run_traced(
+    probe = gym.make_vec("flyenv/PlumeTracking-kinematic-v0", num_envs=4, **env_kwargs)
+    start = np.asarray(probe.reset(seed=7)[1]["position_mm"], float)  # evaluate_twin's draw
+    probe.close()
+    result, rec = run_traced(
         lambda _: make_scripted("cast_and_surge", None, 0, 0.01),
         "flyenv/PlumeTracking-kinematic-v0",
         env_kwargs,
