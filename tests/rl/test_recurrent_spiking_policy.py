@@ -378,3 +378,37 @@ def test_gated_wind_brain_carries_its_odor_memory_on_the_plume():
         ).odor_trace
         is None
     )
+
+
+def test_sixteen_dn_plume_scenario_trains_its_odor_steering():
+    """scenarios/recurrent_ppo_plume_tracking_spiking_dn16.toml: 16 DNs a side, the
+    readout sized for them, the odor->DN weights learnable beside the wind and the
+    readout, and nothing else changes in a short gSDE run (the floor itself:
+    tests/brains/olfactory/test_brain_olfactory.py)."""
+    import tomllib
+    from pathlib import Path
+
+    path = Path(__file__).parents[2] / "scenarios/recurrent_ppo_plume_tracking_spiking_dn16.toml"
+    scenario = tomllib.loads(path.read_text())
+    kwargs = scenario["policy_kwargs"]
+    venv = TwinVecEnv(
+        gym.make_vec(
+            "flyenv/PlumeTracking-kinematic-v0",
+            num_envs=4,
+            time_limit_s=0.3,
+            observation="orn",
+            odor_name="ethyl acetate",
+        ),
+        seed=0,
+    )
+    model = _model(venv, policy_kwargs=kwargs, use_sde=True, sde_sample_freq=16, n_epochs=2)
+    brain = model.policy.brain
+    assert brain.n_dn == 16 and brain.readout.weight.shape == (2, 32)
+    before = {n: p.detach().clone() for n, p in model.policy.named_parameters()}
+    model.learn(total_timesteps=4 * 32 * 2)
+    learn = trainable_prefixes(kwargs["trainable"])
+    assert {"w_pn_dn_", "w_mbon_dn_"} <= set(learn)
+    for name, p in model.policy.named_parameters():
+        if "brain." in name:
+            short = name.split("brain.", 1)[1]
+            assert torch.equal(before[name], p.detach()) != short.startswith(learn), name
