@@ -6,6 +6,7 @@ run on the twin changes the configured weights only."""
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -16,6 +17,7 @@ from sb3_contrib.common.recurrent.type_aliases import RNNStates
 
 import flyenv  # noqa: F401
 from flyenv.brains.olfactory.brain import BrainState, ablate
+from flyenv.config import read_toml
 from flyenv.rl.recurrent_spiking_policy import RecurrentSpikingPolicy, SpikingBrainCore, _leaves
 from flyenv.rl.sb3_vec_env import TwinVecEnv
 from flyenv.rl.spiking_policy import trainable_prefixes
@@ -34,6 +36,18 @@ def _twin(n: int = N_ENVS, seed: int = 0, time_limit_s: float = 0.2) -> TwinVecE
         "flyenv/OdorTaxis-kinematic-v0", num_envs=n, time_limit_s=time_limit_s, **ORN
     )
     return TwinVecEnv(venv, seed=seed)
+
+
+def _plume_twin(time_limit_s: float, n: int = 4) -> TwinVecEnv:
+    """Twin PlumeTracking with the ORN observation the spiking brain reads."""
+    venv = gym.make_vec(
+        "flyenv/PlumeTracking-kinematic-v0",
+        num_envs=n,
+        time_limit_s=time_limit_s,
+        observation="orn",
+        odor_name="ethyl acetate",
+    )
+    return TwinVecEnv(venv, seed=0)
 
 
 def _model(venv, **algo) -> RecurrentPPO:
@@ -331,16 +345,7 @@ def test_bad_settings_are_refused():
 
 
 def test_gated_wind_brain_carries_its_odor_memory_on_the_plume():
-    venv = TwinVecEnv(
-        gym.make_vec(
-            "flyenv/PlumeTracking-kinematic-v0",
-            num_envs=4,
-            time_limit_s=0.2,
-            observation="orn",
-            odor_name="ethyl acetate",
-        ),
-        seed=0,
-    )
+    venv = _plume_twin(0.2)
     brain_config = {"wind_obs_columns": [110, 111], "wind_odor_gate": True}
     kwargs = {"brain_config": brain_config, "trainable": "w_wind_dn,readout."}
     model = _model(venv, policy_kwargs=kwargs)
@@ -385,22 +390,9 @@ def test_sixteen_dn_plume_scenario_trains_its_odor_steering():
     readout sized for them, the odor->DN weights learnable beside the wind and the
     readout, and nothing else changes in a short gSDE run (the floor itself:
     tests/brains/olfactory/test_brain_olfactory.py)."""
-    import tomllib
-    from pathlib import Path
-
     path = Path(__file__).parents[2] / "scenarios/recurrent_ppo_plume_tracking_spiking_dn16.toml"
-    scenario = tomllib.loads(path.read_text())
-    kwargs = scenario["policy_kwargs"]
-    venv = TwinVecEnv(
-        gym.make_vec(
-            "flyenv/PlumeTracking-kinematic-v0",
-            num_envs=4,
-            time_limit_s=0.3,
-            observation="orn",
-            odor_name="ethyl acetate",
-        ),
-        seed=0,
-    )
+    kwargs = read_toml(path)["policy_kwargs"]
+    venv = _plume_twin(0.3)
     model = _model(venv, policy_kwargs=kwargs, use_sde=True, sde_sample_freq=16, n_epochs=2)
     brain = model.policy.brain
     assert brain.n_dn == 16 and brain.readout.weight.shape == (2, 32)
